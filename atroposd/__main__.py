@@ -1,0 +1,5 @@
+"""``python -m atroposd``."""
+
+from atroposd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""The composition root: builds every object from validated settings and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+
+from atroposd.bus import Bus
+from atroposd.clock import Clock, SystemClock
+from atroposd.config import Settings, UploadConfig
+from atroposd.domain import ClipFiles
+from atroposd.errors import ConfigError, InputError
+from atroposd.log import Redactor
+from atroposd.pipeline.archive import Archiver
+from atroposd.pipeline.intake import Intake
+from atroposd.pipeline.publisher import Publisher
+from atroposd.pipeline.reconcile import Reconciler
+from atroposd.pipeline.retry import RetryPolicy
+from atroposd.providers import REGISTRY
+from atroposd.providers.base import CredentialStore, Credentials, Provider, ProviderContext
+from atroposd.store.db import StateLock, connect
+from atroposd.store.ledger import Drop, Ledger
+from atroposd.vault import Vault, sandbox_key
+from atroposd.watch.watcher import ClipWatcher
+
+log = structlog.get_logger("atroposd")
+
+
+class RedactingStore:
+    """A credential store that teaches the log redactor every token it hands out."""
+
+    def __init__(self, inner: CredentialStore, redactor: Redactor) -> None:
+        self._inner = inner
+        self._redactor = redactor
+
+    def load(self, account: str, platform: str) -> Credentials:
+        creds = self._inner.load(account, platform)
+        self._redactor.add(creds.access_token, creds.refresh_token, *creds.extra.values())
+        return creds
+
+    def save(self, account: str, platform: str, creds: Credentials) -> None:
+        self._redactor.add(creds.access_token, creds.refresh_token, *creds.extra.values())
+        self._inner.save(account, platform, creds)
+
+
+def listening(url: str) -> bool:
+    """True when something accepts TCP connections at ``url``'s host and port."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Services:
+    """Every long-lived object of one daemon process."""
+
+    ledger: Ledger
+    bus: Bus
+    intake: Intake
+    publisher: Publisher
+    reconciler: Reconciler
+    archiver: Archiver
+    watcher: ClipWatcher
+    providers: Mapping[str, Provider]
+    http: httpx.AsyncClient
+
+
+class App:
+    """Owns start-up, the task group and shutdown."""
+
+    def __init__(self, settings: Settings, config: UploadConfig, redactor: Redactor,
+                 clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.config = config
+        self.redactor = redactor
+        self.clock = clock or SystemClock()
+        self._lock = StateLock(settings.state_dir)
+        self._emulator: Any = None
+        self.sv: Services
+        self.only: tuple[str | None, str | None] = (None, None)
+        for name in settings.secrets:
+            redactor.add(settings.secret(name))
+
+    def _fernet_key(self) -> str:
+        key = self.settings.secret("TOKEN_FERNET_KEY")
+        if key:
+            return key
+        if self.settings.sandbox:
+            return sandbox_key(self.settings.state_dir)
+        raise ConfigError(".env: TOKEN_FERNET_KEY: required in production (tokens are "
+                          "encrypted at rest)")
+
+    def _providers(self, http: httpx.AsyncClient, creds: CredentialStore) -> dict[str, Provider]:
+        s = self.settings
+        wanted = {p for acc in self.config.accounts.values() for p in acc.platforms.enabled()}
+        overrides = {"token_url": s.youtube_token_url or "",
+                     "upload_base": s.youtube_upload_base or "",
+                     "api_base": s.youtube_api_base or ""}
+        ctx = ProviderContext(http=http, credentials=creds, clock=self.clock,
+                              sandbox=s.sandbox, sandbox_url=s.sandbox_url,
+                              chunk_size=s.chunk_size,
+                              secrets={n: s.secret(n) or "" for n in s.secrets},
+                              overrides=overrides)
+        return {name: REGISTRY[name](ctx) for name in sorted(wanted) if name in REGISTRY}
+
+    def _options(self, account: str, platform: str) -> Mapping[str, object]:
+        acc = self.config.accounts.get(account)
+        block = getattr(acc.platforms, platform, None) if acc else None
+        return block.model_dump() if block is not None else {}
+
+    def build(self) -> Services:
+        """Take the state-dir lock and wire everything (no I/O beyond opening files)."""
+        s = self.settings
+        self._lock.acquire()
+        ledger = Ledger(connect(s.state_dir / "ledger.sqlite3"), self.clock)
+        vault = RedactingStore(Vault(s.tokens_dir, self._fernet_key(), s.sandbox), self.redactor)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0, write=120.0),
+                                 follow_redirects=False)
+        providers = self._providers(http, vault)
+        bus = Bus()
+        archiver = Archiver(ledger, s.archive_dir, s.delete_uploaded_clips)
+        policy = RetryPolicy(max_attempts=s.max_attempts)
+        publisher = Publisher(ledger, providers, bus, self.clock, policy, archiver, self._options)
+        intake = Intake(ledger, self.config.platforms_for, set(REGISTRY))
+        reconciler = Reconciler(ledger, publisher, archiver, self.clock)
+        watcher = ClipWatcher(
+            upload_folder=s.upload_folder, out_root=s.out_root,
+            default_account=self.config.default_account, on_ready=self.admit,
+            on_problem=self.problem, clock=self.clock, settle_seconds=s.settle_seconds,
+            rescan_seconds=s.rescan_seconds,
+        )
+        self.sv = Services(ledger, bus, intake, publisher, reconciler, archiver, watcher,
+                           providers, http)
+        return self.sv
+
+    async def start_emulator_if_needed(self) -> None:
+        """In sandbox, serve the emulator in-process when nothing listens at SANDBOX_URL."""
+        s = self.settings
+        if not s.sandbox or listening(s.sandbox_url):
+            return
+        from atroposd.emulator import EmulatorServer
+
+        parts = urlsplit(s.sandbox_url)
+        self._emulator = EmulatorServer(host=parts.hostname or "127.0.0.1",
+                                        port=parts.port or 80,
+                                        storage_dir=s.state_dir / "emulator")
+        await self._emulator.start()
+        log.info("emulator_started", url=s.sandbox_url)
+
+    def announce(self) -> None:
+        """Say loudly where posts go."""
+        s = self.settings
+        if s.sandbox:
+            log.warning("environment", environment="sandbox", sandbox_url=s.sandbox_url,
+                        note="SANDBOX: posts go to the local emulator, not to real platforms")
+        else:
+            log.warning("environment", environment="production",
+                        note="PRODUCTION: posts go to the real platforms")
+
+    async def admit(self, files: ClipFiles) -> None:
+        """Plan a ready pair and start its new posts; input problems are reported once."""
+        sv = self.sv
+        try:
+            new, known = await sv.intake.admit(files)
+        except InputError as exc:
+            await self.problem(files.video, str(exc))
+            return
+        except OSError as exc:
+            await self.problem(files.video, f"cannot read clip: {exc}")
+            return
+        if not new and known and sv.archiver.ready(known[0].clip_sha256, files.account):
+            first = sv.ledger.drop_of(known[0].id)
+            if first.video_path != files.video:
+                moved = sv.archiver.clear(Drop(files.video, files.caption, files.sidecar,
+                                               files.root, files.rel, "", None))
+                log.warning("duplicate_clip", account=files.account, clip=files.rel,
+                            same_as=first.clip_rel, url=known[0].url,
+                            action="already posted; not posted again; moved to archive",
+                            to=[str(p) for p in moved])
+        for post in new:
+            if self.wanted(post.account, post.platform):
+                sv.publisher.kick(post.id)
+
+    def wanted(self, account: str, platform: str) -> bool:
+        """True unless ``upload --once --account/--platform`` narrowed the run."""
+        acc, plat = self.only
+        return (acc is None or acc == account) and (plat is None or plat == platform)
+
+    async def problem(self, path: Path, reason: str) -> None:
+        """Report a file problem once (log + ledger); the file stays where it is."""
+        if self.sv.ledger.note_problem(path, reason):
+            log.warning("clip_problem", path=str(path), reason=reason, action="left in place")
+
+    async def close(self, sv: Services) -> None:
+        """Release the network client, the emulator and the lock."""
+        await sv.http.aclose()
+        if self._emulator is not None:
+            await self._emulator.stop()
+        self._lock.release()
+
+    async def run(self) -> None:
+        """The daemon: watch, publish, reconcile until SIGTERM/SIGINT."""
+        self.announce()
+        sv = self.build()
+        await self.start_emulator_if_needed()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(sv.publisher.run(), name="publisher"),
+                         tg.create_task(sv.reconciler.run(self.settings.reconcile_seconds),
+                                        name="reconcile"),
+                         tg.create_task(sv.watcher.run(), name="watcher")]
+                log.info("daemon_started", accounts=sorted(self.config.accounts),
+                         platforms=sorted(sv.providers), state_dir=str(self.settings.state_dir))
+                await stop.wait()
+                log.info("daemon_stopping", in_flight=sorted(sv.publisher.busy))
+                for task in reversed(tasks):
+                    task.cancel()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(sig)
+            await self.close(sv)
+            log.info("daemon_stopped")

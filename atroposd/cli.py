@@ -1,0 +1,99 @@
+"""Command line: run, upload --once, posts, retry, cancel, emulator, config-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from atroposd import __version__
+from atroposd.config import load_settings, load_upload_config, upload_config_schema
+from atroposd.domain import PostState
+from atroposd.errors import ConfigError, LockedError
+from atroposd.log import Redactor, configure
+
+S = PostState
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="atroposd", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"atroposd {__version__}")
+    parser.add_argument("--env-file", type=Path, default=Path(".env"),
+                        help="the .env file to read (default: ./.env)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the daemon: watch folders, upload, reconcile")
+    up = sub.add_parser("upload", help="process what is ready now and exit")
+    up.add_argument("--once", action="store_true", required=True)
+    up.add_argument("--dry-run", action="store_true", help="log PLAN only; touch nothing")
+    up.add_argument("--account")
+    up.add_argument("--platform")
+    posts = sub.add_parser("posts", help="list posts in the ledger")
+    posts.add_argument("--state", choices=[s.value for s in S])
+    posts.add_argument("--json", action="store_true")
+    for name, text in (("retry", "re-arm a failed/parked post"), ("cancel", "cancel a post")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("post_id", type=int)
+    emu = sub.add_parser("emulator", help="serve the local platform emulator")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8788)
+    emu.add_argument("--storage", type=Path, default=None)
+    sub.add_parser("config-schema", help="print the JSON Schema of upload_config.json")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``atroposd`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    redactor = Redactor()
+    configure(redactor)
+    try:
+        return _dispatch(args, redactor)
+    except ConfigError as exc:
+        print(f"atroposd: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except LockedError as exc:
+        print(f"atroposd: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
+    if args.command == "emulator":
+        from atroposd.emulator import serve
+
+        serve(args.host, args.port, args.storage)
+        return 0
+    if args.command == "config-schema":
+        print(json.dumps(upload_config_schema(), indent=2))
+        return 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        settings = load_settings(args.env_file)
+    for warning in caught:
+        print(f"atroposd: warning: {warning.message}", file=sys.stderr)
+    config = load_upload_config(settings.upload_config)
+    from atroposd.app import App
+
+    app = App(settings, config, redactor)
+    if args.command == "run":
+        asyncio.run(app.run())
+        return 0
+    if args.command == "upload":
+        from atroposd.once import upload_once
+
+        if args.platform is not None and args.platform not in config.platforms_for(
+                args.account or config.default_account) and args.account is not None:
+            raise ConfigError(f"--platform {args.platform}: not enabled for {args.account}")
+        return asyncio.run(upload_once(app, args.account, args.platform, args.dry_run))
+    from atroposd.ledger_cli import ledger_command
+
+    return ledger_command(settings, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

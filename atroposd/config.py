@@ -1,0 +1,237 @@
+"""Settings from ``.env``/environment and the per-account ``upload_config.json``.
+
+Both are validated once at start-up; a fault becomes one ``ConfigError`` naming the file,
+the key and what is wrong (the CLI prints it and exits 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from atroposd.errors import ConfigError
+
+SECRET_NAMES = (
+    "TOKEN_FERNET_KEY",
+    "META_CLIENT_ID",
+    "META_CLIENT_SECRET",
+    "IG_BUSINESS_ID",
+    "FACEBOOK_PAGE_ID",
+    "YOUTUBE_CLIENT_ID",
+    "YOUTUBE_CLIENT_SECRET",
+    "TIKTOK_CLIENT_KEY",
+    "TIKTOK_CLIENT_SECRET",
+    "SNAPCHAT_CLIENT_ID",
+    "SNAPCHAT_CLIENT_SECRET",
+    "SNAPCHAT_PROFILE_ID",
+    "X_CONSUMER_KEY",
+    "X_CONSUMER_SECRET",
+)
+LEGACY_NAMES = (
+    "MAX_LLM_CHARS",
+    "LOCAL_LLM_PROVIDER",
+    "LOCAL_LLM_MODEL",
+    "WHISPER_MODEL",
+    "START_AT_STEP",
+    "CLEANUP_NON_SHORTS",
+)
+LAYOUTS = ("centered", "centered_with_corners", "no_zoom", "left_aligned")
+ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class Settings(BaseModel):
+    """Process-wide settings; field aliases are the environment variable names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    environment: Literal["sandbox", "production"] = Field(
+        "sandbox", validation_alias=AliasChoices("ENVIRONMENT", "SERVER_ENV")
+    )
+    upload_folder: Path = Field(Path("upload_queue"), alias="UPLOAD_FOLDER")
+    out_root: Path = Field(Path("out"), alias="OUT_ROOT")
+    tokens_dir: Path = Field(Path("tokens"), alias="TOKENS_DIR")
+    state_dir: Path = Field(Path(".atroposd"), alias="STATE_DIR")
+    archive_dir: Path = Field(Path("posted"), alias="ARCHIVE_DIR")
+    delete_uploaded_clips: bool = Field(False, alias="DELETE_UPLOADED_CLIPS")
+    sandbox_url: str = Field("http://127.0.0.1:8788", alias="SANDBOX_URL")
+    upload_config: Path = Field(Path("upload_config.json"), alias="UPLOAD_CONFIG")
+    render_layout: Literal["centered", "centered_with_corners", "no_zoom", "left_aligned"] = Field(
+        "centered", alias="RENDER_LAYOUT"
+    )
+    window_context_percentage: float = Field(0.0, ge=0.0, le=1.0, alias="WINDOW_CONTEXT_PERCENTAGE")
+    settle_seconds: float = Field(2.0, gt=0, alias="SETTLE_SECONDS")
+    rescan_seconds: float = Field(60.0, gt=0, alias="RESCAN_SECONDS")
+    reconcile_seconds: float = Field(60.0, gt=0, alias="RECONCILE_SECONDS")
+    chunk_size: int = Field(8 * 1024 * 1024, ge=262144, alias="UPLOAD_CHUNK_BYTES")
+    max_attempts: int = Field(8, ge=1, alias="MAX_ATTEMPTS")
+    youtube_token_url: str | None = Field(None, alias="YOUTUBE_TOKEN_URL")
+    youtube_upload_base: str | None = Field(None, alias="YOUTUBE_UPLOAD_BASE")
+    youtube_api_base: str | None = Field(None, alias="YOUTUBE_API_BASE")
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @field_validator("sandbox_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("chunk_size")
+    @classmethod
+    def _chunk(cls, value: int) -> int:
+        if value % 262144:
+            raise ValueError("must be a multiple of 262144 (256 KiB)")
+        return value
+
+    @property
+    def sandbox(self) -> bool:
+        """True when every platform points at the local emulator."""
+        return self.environment == "sandbox"
+
+    def secret(self, name: str) -> str | None:
+        """The plain value of one secret from ``.env``, or None."""
+        value = self.secrets.get(name)
+        return value.get_secret_value() if value is not None else None
+
+
+def _merged_env(env_file: Path | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """``.env`` values overridden by the real environment, as python-dotenv users expect."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def _format_errors(source: str, exc: ValidationError, aliases: Mapping[str, str]) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        key = aliases.get(key, key)
+        lines.append(f"{source}: {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read ``.env`` + environment into validated ``Settings`` or raise ``ConfigError``."""
+    env = _merged_env(env_file, os.environ if environ is None else environ)
+    for name in LEGACY_NAMES:
+        if name in env:
+            warnings.warn(
+                f"{name} is deprecated and ignored by atroposd", DeprecationWarning, stacklevel=2
+            )
+    data: dict[str, Any] = {k: v for k, v in env.items() if k.isupper()}
+    data = {k: v for k, v in data.items() if v != "" or k in ("ENVIRONMENT", "SERVER_ENV")}
+    data["secrets"] = {n: env[n] for n in SECRET_NAMES if env.get(n)}
+    source = str(env_file) if env_file is not None and env_file.is_file() else "environment"
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        aliases = {n: f.alias or n for n, f in Settings.model_fields.items() if f.alias}
+        aliases["environment"] = "ENVIRONMENT"
+        raise ConfigError(_format_errors(source, exc, aliases)) from None
+
+
+class YouTubeAccount(BaseModel):
+    """Per-account YouTube choices (no secrets)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    channel_id: str | None = None
+    privacy: Literal["public", "private", "unlisted"] = "public"
+    category_id: str = "22"
+    made_for_kids: bool = False
+    notify_subscribers: bool = True
+    tags: tuple[str, ...] = ()
+
+
+class PlatformsConfig(BaseModel):
+    """The platforms of one account; a missing platform is disabled."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    youtube: YouTubeAccount | None = None
+
+    def enabled(self) -> list[str]:
+        """Names of the platforms turned on for this account."""
+        return [name for name in type(self).model_fields if self.is_enabled(name)]
+
+    def is_enabled(self, name: str) -> bool:
+        """True when ``name`` is configured and enabled."""
+        value = getattr(self, name, None)
+        return bool(value is not None and value.enabled)
+
+
+class AccountConfig(BaseModel):
+    """One account (a creator or a client of an agency)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    display_name: str | None = None
+    platforms: PlatformsConfig = PlatformsConfig()
+
+
+class UploadConfig(BaseModel):
+    """``upload_config.json``: accounts, the default account, platforms per account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    schema_ref: str | None = Field(None, alias="$schema")
+    default_account: str = Field("default", pattern=ACCOUNT_PATTERN)
+    accounts: dict[str, AccountConfig]
+
+    @model_validator(mode="after")
+    def _check(self) -> UploadConfig:
+        import re
+
+        for name in self.accounts:
+            if not re.match(ACCOUNT_PATTERN, name) or name in (".", ".."):
+                raise ValueError(f"account name {name!r} must match {ACCOUNT_PATTERN}")
+        if self.default_account not in self.accounts:
+            raise ValueError(f"default_account {self.default_account!r} is not in accounts")
+        return self
+
+    def platforms_for(self, account: str) -> list[str]:
+        """Enabled platforms of ``account`` (empty when the account is unknown)."""
+        acc = self.accounts.get(account)
+        return acc.platforms.enabled() if acc else []
+
+
+def load_upload_config(path: Path) -> UploadConfig:
+    """Read and validate ``upload_config.json`` or raise ``ConfigError``."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: file not found (copy upload_config.example.json to {path})"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    try:
+        return UploadConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(str(path), exc, {})) from None
+
+
+def upload_config_schema() -> dict[str, Any]:
+    """The JSON Schema of ``upload_config.json``."""
+    return UploadConfig.model_json_schema()

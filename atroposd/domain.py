@@ -1,0 +1,121 @@
+"""Pure domain types: clips, posts and the post state machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v"})
+CAPTION_SUFFIX = ".txt"
+SIDECAR_SUFFIX = ".json"
+
+
+class PostState(StrEnum):
+    """Where one (clip, account, platform) post stands."""
+
+    PLANNED = "planned"
+    RENDERING = "rendering"
+    READY = "ready"
+    UPLOADING = "uploading"
+    PROCESSING = "processing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    NEEDS_ATTENTION = "needs_attention"
+    CANCELLED = "cancelled"
+
+
+S = PostState
+TERMINAL = frozenset({S.PUBLISHED, S.FAILED, S.CANCELLED})
+ACTIVE = frozenset({S.PLANNED, S.RENDERING, S.READY, S.UPLOADING, S.PROCESSING})
+
+# Every allowed move. A retry re-enters ``ready`` (the upload resumes from the saved ref).
+TRANSITIONS: dict[PostState, frozenset[PostState]] = {
+    S.PLANNED: frozenset({S.RENDERING, S.READY, S.FAILED, S.CANCELLED, S.NEEDS_ATTENTION}),
+    S.RENDERING: frozenset({S.READY, S.PLANNED, S.FAILED, S.CANCELLED, S.NEEDS_ATTENTION}),
+    S.READY: frozenset({S.UPLOADING, S.FAILED, S.CANCELLED, S.NEEDS_ATTENTION}),
+    S.UPLOADING: frozenset(
+        {S.READY, S.PROCESSING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED}
+    ),
+    S.PROCESSING: frozenset({S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PROCESSING}),
+    S.PUBLISHED: frozenset(),
+    S.FAILED: frozenset({S.READY, S.CANCELLED}),
+    S.NEEDS_ATTENTION: frozenset({S.READY, S.PROCESSING, S.PUBLISHED, S.FAILED, S.CANCELLED}),
+    S.CANCELLED: frozenset({S.READY}),
+}
+
+
+def can_transition(src: PostState, dst: PostState) -> bool:
+    """True when the state machine allows ``src -> dst``."""
+    return dst in TRANSITIONS[src]
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """Per-clip overrides from ``<stem>.json``; ``per_platform``: platform -> overrides."""
+
+    title: str | None = None
+    description: str | None = None
+    privacy: str | None = None
+    tags: tuple[str, ...] = ()
+    publish_at: datetime | None = None
+    platforms: tuple[str, ...] | None = None
+    per_platform: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClipFiles:
+    """A complete video + caption pair found on disk, before it is hashed."""
+
+    video: Path
+    caption: Path
+    sidecar: Path | None
+    root: Path  # the watched root the clip was found under
+    account: str
+
+    @property
+    def rel(self) -> str:
+        """The video's path relative to its watched root (what logs call ``clip``)."""
+        return self.video.relative_to(self.root).as_posix()
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A clip known to the ledger, identified by the SHA-256 of its video."""
+
+    sha256: str
+    path: Path
+    caption_path: Path
+    sidecar_path: Path | None
+    root: Path
+    account: str
+    size: int
+    caption: str
+    sidecar: Sidecar
+
+    @property
+    def rel(self) -> str:
+        """The video's path relative to its watched root."""
+        return self.path.relative_to(self.root).as_posix()
+
+
+@dataclass(frozen=True)
+class Post:
+    """One row of the ledger's posts table."""
+
+    id: int
+    clip_sha256: str
+    account: str
+    platform: str
+    state: PostState
+    attempts: int
+    retry_at: datetime | None
+    publish_at: datetime | None
+    remote_ref: str | None  # JSON of the provider's RemoteRef, saved before the next step
+    remote_id: str | None
+    url: str | None
+    last_error: str | None
+    bytes_sent: int
+    created_at: datetime
+    updated_at: datetime

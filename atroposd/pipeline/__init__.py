@@ -1,0 +1,1 @@
+"""From a ready clip to published posts: intake, publisher, retry policy, reconcile, archive."""

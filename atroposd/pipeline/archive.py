@@ -1,0 +1,65 @@
+"""Move (or delete) a clip's files once every platform has published it; never before."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import structlog
+
+from atroposd.domain import PostState
+from atroposd.store.ledger import Drop, Ledger
+
+log = structlog.get_logger("atroposd")
+DONE = frozenset({PostState.PUBLISHED, PostState.CANCELLED})
+
+
+def _free_name(target: Path) -> Path:
+    """``target`` or ``name.1.ext``, ``name.2.ext``... when it already exists."""
+    candidate, n = target, 0
+    while candidate.exists():
+        n += 1
+        candidate = target.with_name(f"{target.stem}.{n}{target.suffix}")
+    return candidate
+
+
+class Archiver:
+    """Clears a drop out of the watched folder when all its posts are done."""
+
+    def __init__(self, ledger: Ledger, archive_dir: Path, delete: bool) -> None:
+        self._ledger = ledger
+        self._dir = archive_dir
+        self._delete = delete
+
+    def ready(self, sha256: str, account: str) -> bool:
+        """Every post of the clip for ``account`` is published or cancelled, one published."""
+        states = {p.state for p in self._ledger.posts_of(sha256, account)}
+        return bool(states) and states <= DONE and PostState.PUBLISHED in states
+
+    def clear(self, drop: Drop) -> list[Path]:
+        """Archive (or delete) the drop's files; return where they went. Idempotent."""
+        moved: list[Path] = []
+        sources = [drop.video_path, drop.caption_path, drop.sidecar_path]
+        for source in (s for s in sources if s is not None and s.exists()):
+            if self._delete:
+                source.unlink()
+                continue
+            rel = source.relative_to(drop.root)
+            target = _free_name(self._dir / rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(source, target)
+            except OSError:
+                shutil.move(source, target)  # another filesystem: copy then remove
+            moved.append(target)
+        return moved
+
+    def maybe_clear(self, sha256: str, account: str, post_id: int) -> None:
+        """Clear the drop of ``post_id`` if the clip is done for its account."""
+        if not self.ready(sha256, account):
+            return
+        drop = self._ledger.drop_of(post_id)
+        moved = self.clear(drop)
+        log.info("clip_archived" if not self._delete else "clip_deleted", account=account,
+                 clip=drop.clip_rel, post_id=post_id, to=[str(p) for p in moved])

@@ -1,0 +1,249 @@
+"""Workers that move due posts through upload and processing to published."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from atroposd.bus import Bus, PostChanged, PostDue, UploadProgressed
+from atroposd.clock import Clock
+from atroposd.domain import Post, PostState
+from atroposd.errors import ProviderError
+from atroposd.pipeline.archive import Archiver
+from atroposd.pipeline.request import build_request
+from atroposd.pipeline.retry import Decision, Next, RetryPolicy
+from atroposd.providers.base import (
+    Provider,
+    RemotePhase,
+    RemoteRef,
+    SaveRef,
+    UploadResult,
+)
+from atroposd.store.ledger import Ledger
+
+log = structlog.get_logger("atroposd")
+S = PostState
+OptionsFor = Callable[[str, str], Mapping[str, object]]
+
+
+class Publisher:
+    """Runs one task per due post, bounded per platform by ``capabilities.concurrency``."""
+
+    def __init__(
+        self, ledger: Ledger, providers: Mapping[str, Provider], bus: Bus, clock: Clock,
+        policy: RetryPolicy, archiver: Archiver, options_for: OptionsFor,
+        poll_seconds: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        self._ledger = ledger
+        self._providers = providers
+        self._bus = bus
+        self._clock = clock
+        self._policy = policy
+        self._archiver = archiver
+        self._options_for = options_for
+        self._poll = poll_seconds
+        self._limits = {n: asyncio.Semaphore(p.capabilities.concurrency)
+                        for n, p in providers.items()}
+        self._busy: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started: dict[int, float] = {}
+
+    @property
+    def busy(self) -> frozenset[int]:
+        """Ids of posts a worker is handling now."""
+        return frozenset(self._busy)
+
+    def kick(self, post_id: int) -> None:
+        """Start working on a post unless a worker already has it."""
+        if post_id in self._busy:
+            return
+        self._busy.add(post_id)
+        task = asyncio.create_task(self._guarded(post_id), name=f"post-{post_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> None:
+        """Consume ``PostDue`` events forever."""
+        queue = self._bus.subscribe(PostDue)
+        try:
+            while True:
+                self.kick((await queue.get()).post_id)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until no post is being worked on (used by ``upload --once``)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _guarded(self, post_id: int) -> None:
+        try:
+            await self.work(post_id)
+        except Exception as exc:  # supervisor: a bug in one post must not stop the others
+            log.exception("post_worker_crashed", post_id=post_id, error=str(exc))
+        finally:
+            self._busy.discard(post_id)
+
+    async def work(self, post_id: int) -> None:
+        """Take a post one step further according to its state in the ledger."""
+        post = self._ledger.get(post_id)
+        if post is None or post.platform not in self._providers:
+            return
+        if post.retry_at is not None and post.retry_at > self._clock.now():
+            return
+        if post.state is S.READY:
+            post = await self._upload(post)
+        if post is not None and post.state is S.PROCESSING:
+            await self._await_processing(post)
+
+    # -- upload ---------------------------------------------------------------------------
+
+    async def _upload(self, post: Post) -> Post | None:
+        provider = self._providers[post.platform]
+        async with self._limits[post.platform]:
+            drop = self._ledger.drop_of(post.id)
+            started = self._clock.monotonic()
+            claimed = self._ledger.transition(post.id, [S.READY], S.UPLOADING,
+                                              note=f"attempt {post.attempts + 1}")
+            if claimed is None:
+                return None
+            self._changed(claimed)
+            self._started.setdefault(post.id, started)
+            progress_before = post.bytes_sent
+            try:
+                size = (await asyncio.to_thread(drop.video_path.stat)).st_size
+                request = build_request(post, drop, size, provider.capabilities,
+                                        self._options_for(post.account, post.platform))
+                provider.validate(request)
+                resume = RemoteRef.from_json(post.remote_ref) if post.remote_ref else None
+                result = await provider.upload(request, resume, self._saver(post.id),
+                                               self._progress(post.id))
+            except Exception as exc:
+                fresh = self._ledger.get(post.id)
+                advanced = fresh is not None and fresh.bytes_sent > progress_before
+                await self._failed(claimed, exc, S.UPLOADING, advanced)
+                return None
+            return self._uploaded(claimed, result)
+
+    def _saver(self, post_id: int) -> SaveRef:
+        async def save(ref: RemoteRef) -> None:
+            self._ledger.set_fields(post_id, remote_ref=ref.to_json())
+
+        return save
+
+    def _progress(self, post_id: int) -> Callable[[int, int], None]:
+        last = [0.0]
+
+        def report(done: int, total: int) -> None:
+            self._bus.publish(UploadProgressed(post_id, done, total))
+            now = self._clock.monotonic()
+            if done == total or now - last[0] >= 1.0:
+                last[0] = now
+                self._ledger.set_fields(post_id, bytes_sent=done)
+
+        return report
+
+    def _uploaded(self, post: Post, result: UploadResult) -> Post | None:
+        fields: dict[str, Any] = {"remote_id": result.remote_id, "url": result.url,
+                                     "bytes_sent": result.bytes_sent, "retry_at": None,
+                                     "last_error": None}
+        if result.ref is not None:
+            fields["remote_ref"] = result.ref.to_json()
+        target = S.PROCESSING if result.processing else S.PUBLISHED
+        done = self._ledger.transition(post.id, [S.UPLOADING], target, **fields)
+        if done is not None and target is S.PUBLISHED:
+            self._published(done)
+        elif done is not None:
+            self._changed(done)
+        return done
+
+    # -- processing -----------------------------------------------------------------------
+
+    async def _await_processing(self, post: Post) -> None:
+        provider = self._providers[post.platform]
+        delay = self._poll[0]
+        while True:
+            ref = RemoteRef.from_json(post.remote_ref or "{}")
+            try:
+                status = await provider.status(post.account, ref)
+            except Exception as exc:
+                await self._failed(post, exc, S.PROCESSING, False)
+                return
+            if status.phase is RemotePhase.PUBLISHED:
+                done = self._ledger.transition(
+                    post.id, [S.PROCESSING], S.PUBLISHED, remote_id=status.remote_id,
+                    url=status.url or post.url, retry_at=None, last_error=None)
+                if done is not None:
+                    self._published(done)
+                return
+            if status.phase in (RemotePhase.FAILED, RemotePhase.NOT_FOUND):
+                why = status.reason or "the platform no longer has the video"
+                self._finish_failed(post, S.PROCESSING, why, "failed")
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, self._poll[1])
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _published(self, post: Post) -> None:
+        drop = self._ledger.drop_of(post.id)
+        started = self._started.pop(post.id, None)
+        seconds = round(self._clock.monotonic() - started, 3) if started is not None else None
+        log.info("OK", account=post.account, platform=post.platform, clip=drop.clip_rel,
+                 post_id=post.id, remote_id=post.remote_id, url=post.url,
+                 bytes=post.bytes_sent, seconds=seconds)
+        self._changed(post)
+        self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
+
+    def _finish_failed(self, post: Post, src: PostState, why: str, nxt: str) -> None:
+        done = self._ledger.transition(post.id, [src], S.FAILED, note=why, last_error=why)
+        if done is not None:
+            self._err(done, why, None, None, nxt)
+            self._changed(done)
+
+    async def _failed(self, post: Post, exc: Exception, src: PostState, advanced: bool) -> None:
+        attempt = 1 if advanced else post.attempts + 1
+        decision = self._policy.decide(exc, attempt, self._clock.now())
+        target = {Next.RETRY: S.READY, Next.PARK: S.READY, Next.FAIL: S.FAILED,
+                  Next.ATTENTION: S.NEEDS_ATTENTION}[decision.next]
+        if src is S.PROCESSING and target is S.READY:
+            target = S.PROCESSING  # keep polling later; the upload itself is done
+        message = str(exc) or type(exc).__name__
+        attempts = attempt if decision.next is not Next.PARK else post.attempts
+        done = self._ledger.transition(post.id, [src], target, note=decision.note,
+                                       last_error=message, attempts=attempts,
+                                       retry_at=decision.retry_at)
+        if done is None:
+            return
+        pe = exc if isinstance(exc, ProviderError) else None
+        self._err(done, message, pe.platform_message if pe else None, pe.code if pe else None,
+                  decision.note)
+        self._changed(done)
+        self._wake_later(done.id, decision)
+
+    def _wake_later(self, post_id: int, decision: Decision) -> None:
+        if decision.retry_at is None:
+            return
+        delay = max(0.0, (decision.retry_at - self._clock.now()).total_seconds())
+        asyncio.get_running_loop().call_later(delay, self._bus.publish, PostDue(post_id))
+
+    def _err(self, post: Post, error: str, platform_message: str | None,
+             code: str | int | None, nxt: str) -> None:
+        drop = self._ledger.drop_of(post.id)
+        log.error("ERR", account=post.account, platform=post.platform, clip=drop.clip_rel,
+                  post_id=post.id, error=error, platform_message=platform_message, code=code,
+                  next=nxt, attempts=post.attempts)
+
+    def _changed(self, post: Post) -> None:
+        self._bus.publish(PostChanged(post.id, post.state))
+
+
+def due_now(post: Post, now: datetime) -> bool:
+    """True when nothing gates the post (``retry_at`` has passed)."""
+    return post.retry_at is None or post.retry_at <= now

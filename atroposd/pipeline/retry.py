@@ -1,0 +1,73 @@
+"""The one retry policy: what happens after a provider error."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from atroposd.errors import (
+    AuthExpired,
+    OutcomeUnknown,
+    PermanentError,
+    ProviderError,
+    QuotaExhausted,
+    ReauthRequired,
+    SessionLost,
+    TransientError,
+)
+
+
+class Next(StrEnum):
+    """What the pipeline does with the post."""
+
+    RETRY = "retry"  # back to ready, due at retry_at
+    PARK = "park"  # back to ready, due at the platform's reset time (does not count an attempt)
+    FAIL = "fail"  # terminal
+    ATTENTION = "attention"  # needs a human (re-login, unknown outcome)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's verdict and when the post is due again."""
+
+    next: Next
+    retry_at: datetime | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped; the platform's own wait wins."""
+
+    base_seconds: float = 2.0
+    cap_seconds: float = 900.0
+    max_attempts: int = 8
+    rng: random.Random = random.Random()  # noqa: RUF009 - replaceable for deterministic tests
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds before attempt ``attempt + 1`` (attempt counts from 1)."""
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
+        return self.base_seconds / 2 + self.rng.uniform(0, ceiling)
+
+    def decide(self, error: Exception, attempt: int, now: datetime) -> Decision:
+        """Classify ``error`` after ``attempt`` consecutive failures."""
+        if isinstance(error, QuotaExhausted):
+            return Decision(Next.PARK, error.retry_at, f"quota reached, parked until "
+                                                       f"{error.retry_at.isoformat()}")
+        if isinstance(error, ReauthRequired | OutcomeUnknown):
+            return Decision(Next.ATTENTION, None, "needs attention: " + (
+                "log in again" if isinstance(error, ReauthRequired) else "outcome unknown"))
+        if isinstance(error, PermanentError):
+            return Decision(Next.FAIL, None, "rejected, not retried")
+        retryable = isinstance(error, TransientError | SessionLost | AuthExpired | OSError)
+        if not retryable and isinstance(error, ProviderError):
+            return Decision(Next.FAIL, None, "not retryable")
+        if attempt >= self.max_attempts:
+            return Decision(Next.FAIL, None, f"gave up after {attempt} attempts")
+        wait = self.backoff(attempt)
+        if isinstance(error, TransientError) and error.retry_after is not None:
+            wait = min(max(error.retry_after, 0.0), 24 * 3600.0)
+        when = now + timedelta(seconds=wait)
+        return Decision(Next.RETRY, when, f"retry {attempt + 1} in {wait:.1f}s")

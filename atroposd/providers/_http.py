@@ -1,0 +1,76 @@
+"""The one place where httpx exceptions and HTTP answers become ``atroposd.errors``."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from atroposd.errors import TransientError
+
+PIECE = 1024 * 1024  # stream chunks from disk in 1 MiB pieces: constant memory (httpx#3733)
+T = TypeVar("T")
+
+
+def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def json_body(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object, or ``{}`` when the body is not a JSON object."""
+    try:
+        data = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def guarded(platform: str, step: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run one HTTP call; network failures become ``TransientError`` naming the step."""
+    try:
+        return await call()
+    except httpx.TimeoutException as exc:
+        raise TransientError(
+            f"{step}: timed out ({type(exc).__name__})", platform=platform, code="timeout"
+        ) from None
+    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        raise TransientError(
+            f"{step}: connection failed ({type(exc).__name__})",
+            platform=platform,
+            code="network",
+        ) from None
+
+
+async def file_slice(path: Path, offset: int, length: int) -> AsyncIterator[bytes]:
+    """Yield ``length`` bytes of ``path`` from ``offset`` in pieces of at most 1 MiB."""
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        handle.seek(offset)
+        left = length
+        while left > 0:
+            piece = await asyncio.to_thread(handle.read, min(PIECE, left))
+            if not piece:
+                at = offset + length - left
+                raise OSError(f"{path}: file shrank while uploading (at byte {at})")
+            left -= len(piece)
+            yield piece
+    finally:
+        handle.close()

@@ -1,0 +1,213 @@
+"""The provider contract every platform implements.
+
+A provider is a leaf: it knows its platform's HTTP protocol and the error vocabulary of
+``atroposd.errors``; it knows nothing of the ledger, the bus or the scheduler. The pipeline
+drives it through four calls:
+
+``validate(request)``
+    Local checks only (size, caption limits). Raises ``PermanentError``.
+``upload(request, resume, save_ref, progress)``
+    Sends the media and, where the platform's upload *is* the publish, publishes it. Before
+    any step that cannot be undone the provider calls ``await save_ref(ref)`` and the
+    pipeline persists the ``RemoteRef`` durably; when ``resume`` is given the provider first
+    asks the platform where that handle stands and continues from there instead of starting
+    over. Returns an ``UploadResult``; ``processing=True`` means "poll ``status`` next".
+``status(ref)``
+    Asks the platform about a saved handle: ``RemoteStatus`` (not found, uploading at an
+    offset, processing, published with id/url, failed with reason). This is what makes a
+    crash with unknown outcome safe: the pipeline asks before it retries anything.
+``finalize(ref)``
+    For platforms with a separate commit step (``capabilities.needs_finalize``).
+
+How the six protocols map onto it (``../shared/providers.md``):
+
+=========  ===========================================  ==========================================
+platform   upload(...)                                  save_ref before / status / finalize
+=========  ===========================================  ==========================================
+youtube    POST resumable session, PUT 256 KiB-multiple  ref = session URI (before 1st byte);
+           chunks, 308 + Range; upload is the publish    status = PUT ``bytes */N``; no finalize
+instagram  POST /{ig}/media (container, upload_type=     ref = container id; status = container
+           resumable) then rupload POST with offset      ``status_code``; finalize = media_publish
+           headers                                      (needs_finalize, commit hazard)
+facebook   video_reels ``upload_phase=start`` then       ref = video_id + upload_url; status =
+           rupload POST                                 GET video ``status``; finalize =
+                                                        ``upload_phase=finish`` + PUBLISHED
+tiktok     POST init -> publish_id + upload_url; PUT     ref = publish_id + upload_url (before
+           chunks with Content-Range                     1st chunk); status = status/fetch
+snapchat   AES-256-CBC encrypt (key/iv in the ref),      ref = media_id + add/finalize paths +
+           create media, multipart ADD parts, FINALIZE  key; finalize = spotlight/story post
+x          OAuth 1.0a signed initialize -> append        ref = media_id (+ segments done);
+           (segment_index) -> finalize -> STATUS         status = STATUS; finalize = POST tweet
+=========  ===========================================  ==========================================
+
+Differences are declared as data in ``Capabilities``; nothing outside ``providers/`` branches
+on a platform's name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from atroposd.captions import Counting, TextLimit
+from atroposd.clock import Clock
+
+__all__ = ["Counting", "TextLimit"]  # re-exported for provider modules
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform allows, declared as data."""
+
+    title: TextLimit | None
+    description: TextLimit
+    max_bytes: int
+    max_duration_s: float | None = None
+    resumable: bool = True
+    needs_finalize: bool = False
+    concurrency: int = 2
+    chunk_multiple: int = 1
+    quota_cost: int = 1
+    privacy_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoteRef:
+    """A platform handle saved before an irreversible step (session URI, container id...)."""
+
+    kind: str
+    data: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Serialise for the ledger."""
+        return json.dumps({"kind": self.kind, "data": dict(self.data)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RemoteRef:
+        """Parse what ``to_json`` wrote."""
+        raw = json.loads(text)
+        return cls(kind=str(raw["kind"]), data={str(k): str(v) for k, v in raw["data"].items()})
+
+
+class RemotePhase(StrEnum):
+    """What the platform says about a saved handle."""
+
+    NOT_FOUND = "not_found"
+    UPLOADING = "uploading"
+    PROCESSING = "processing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RemoteStatus:
+    """The platform's answer to ``status(ref)``."""
+
+    phase: RemotePhase
+    offset: int = 0
+    remote_id: str | None = None
+    url: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """Everything a provider needs to post one clip for one account."""
+
+    account: str
+    path: Path
+    size: int
+    sha256: str
+    title: str
+    description: str
+    tags: tuple[str, ...] = ()
+    privacy: str | None = None
+    publish_at: datetime | None = None
+    mime_type: str = "video/mp4"
+    options: Mapping[str, object] = field(default_factory=dict)  # per-account platform config
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What ``upload``/``finalize`` achieved."""
+
+    remote_id: str
+    url: str | None
+    bytes_sent: int
+    processing: bool = False
+    ref: RemoteRef | None = None
+
+
+SaveRef = Callable[[RemoteRef], Awaitable[None]]
+Progress = Callable[[int, int], None]  # (bytes done, total)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """One account's tokens for one platform; never logged."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: datetime | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return "Credentials(<redacted>)"
+
+
+class CredentialStore(Protocol):
+    """Where providers read and write an account's tokens (the vault implements it)."""
+
+    def load(self, account: str, platform: str) -> Credentials: ...
+
+    def save(self, account: str, platform: str, creds: Credentials) -> None: ...
+
+
+class Provider(Protocol):
+    """The contract all six platforms implement."""
+
+    name: str
+    capabilities: Capabilities
+
+    def validate(self, request: UploadRequest) -> None: ...
+
+    async def upload(
+        self,
+        request: UploadRequest,
+        resume: RemoteRef | None,
+        save_ref: SaveRef,
+        progress: Progress | None = None,
+    ) -> UploadResult: ...
+
+    async def status(self, account: str, ref: RemoteRef) -> RemoteStatus: ...
+
+    async def finalize(self, account: str, ref: RemoteRef) -> UploadResult: ...
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a provider's ``build`` gets from the composition root (no settings object)."""
+
+    http: httpx.AsyncClient
+    credentials: CredentialStore
+    clock: Clock
+    sandbox: bool
+    sandbox_url: str
+    chunk_size: int
+    secrets: Mapping[str, str]
+    overrides: Mapping[str, str]  # e.g. {"token_url": ...} from YOUTUBE_TOKEN_URL
+
+    def secret(self, name: str) -> str | None:
+        """A secret from ``.env`` by its variable name."""
+        return self.secrets.get(name) or None
+
+    def override(self, key: str) -> str | None:
+        """An endpoint override from settings."""
+        return self.overrides.get(key) or None

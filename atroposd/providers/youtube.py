@@ -1,0 +1,405 @@
+"""YouTube Data API v3: Google's resumable upload protocol (providers.md §1).
+
+Flow: POST a session (its URI is saved before the first byte) -> PUT chunks that are
+multiples of 256 KiB, following the server's ``Range`` on every 308 -> 200/201 with the
+video resource -> poll ``videos.list`` until processed. After any interruption the session
+is queried with ``Content-Range: bytes */N`` before a byte is resent, so a lost final
+response can never turn into a second video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from atroposd.captions import Counting, TextLimit
+from atroposd.clock import Clock
+from atroposd.errors import (
+    AuthExpired,
+    PermanentError,
+    ProviderError,
+    QuotaExhausted,
+    RateLimited,
+    ReauthRequired,
+    SessionLost,
+    TransientError,
+)
+from atroposd.providers._http import file_slice, guarded, json_body, retry_after
+from atroposd.providers.base import (
+    Capabilities,
+    Credentials,
+    CredentialStore,
+    Progress,
+    ProviderContext,
+    RemotePhase,
+    RemoteRef,
+    RemoteStatus,
+    SaveRef,
+    UploadRequest,
+    UploadResult,
+)
+
+NAME = "youtube"
+QUANTUM = 256 * 1024
+PACIFIC = ZoneInfo("America/Los_Angeles")
+SESSION = "youtube_session"
+VIDEO = "youtube_video"
+
+
+@dataclass(frozen=True)
+class YouTubeEndpoints:
+    """The three hosts YouTube uploads need; settings, so any compatible server can stand in."""
+
+    token_url: str
+    upload_url: str  # .../upload/youtube/v3/videos
+    api_base: str  # .../youtube/v3
+
+    @classmethod
+    def production(cls) -> YouTubeEndpoints:
+        """Google's real hosts."""
+        return cls(
+            "https://oauth2.googleapis.com/token",
+            "https://www.googleapis.com/upload/youtube/v3/videos",
+            "https://www.googleapis.com/youtube/v3",
+        )
+
+    @classmethod
+    def sandbox(cls, base: str) -> YouTubeEndpoints:
+        """The real paths under ``<base>/youtube``."""
+        root = f"{base.rstrip('/')}/youtube"
+        return cls(f"{root}/token", f"{root}/upload/youtube/v3/videos", f"{root}/youtube/v3")
+
+
+def next_pacific_midnight(now: datetime) -> datetime:
+    """When YouTube's daily quotas reset."""
+    local = now.astimezone(PACIFIC)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.astimezone(now.tzinfo)
+
+
+class YouTubeProvider:
+    """Uploads Shorts through the YouTube Data API v3."""
+
+    name = NAME
+    capabilities = Capabilities(
+        title=TextLimit(100, Counting.CHARS, forbidden="<>", word_boundary=True),
+        description=TextLimit(5000, Counting.UTF8_BYTES, forbidden="<>"),
+        max_bytes=256 * 1024**3,
+        max_duration_s=180.0,
+        resumable=True,
+        needs_finalize=False,
+        concurrency=2,
+        chunk_multiple=QUANTUM,
+        privacy_values=("public", "private", "unlisted"),
+    )
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        endpoints: YouTubeEndpoints,
+        credentials: CredentialStore,
+        client_id: str,
+        client_secret: str,
+        clock: Clock,
+        chunk_size: int = 8 * 1024 * 1024,
+    ) -> None:
+        if chunk_size % QUANTUM:
+            raise ValueError("chunk_size must be a multiple of 256 KiB")
+        self._http = http
+        self._ep = endpoints
+        self._store = credentials
+        self._client = (client_id, client_secret)
+        self._clock = clock
+        self._chunk = chunk_size
+        self._tokens: dict[str, Credentials] = {}
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def _error(self, response: httpx.Response, step: str) -> ProviderError:
+        """Classify a Google error answer (providers.md §1.6)."""
+        err = json_body(response).get("error", {})
+        err = err if isinstance(err, dict) else {"message": str(err)}
+        first = (err.get("errors") or [{}])[0]
+        reason = str(first.get("reason") or err.get("status") or response.status_code)
+        message = str(err.get("message") or response.reason_phrase or "no message")
+        status = response.status_code
+        kw: dict[str, Any] = {
+            "platform": NAME,
+            "code": reason,
+            "platform_message": message,
+            "status": status,
+        }
+        text = f"{step}: HTTP {status} {reason}: {message}"
+        now = self._clock.now()
+        if status == 401:
+            return AuthExpired(text, **kw)
+        if reason == "uploadLimitExceeded":
+            return QuotaExhausted(text, retry_at=now + timedelta(hours=24), **kw)
+        if reason == "quotaExceeded" or (status == 429 and "per day" in message):
+            return QuotaExhausted(text, retry_at=next_pacific_midnight(now), **kw)
+        if status == 429 or reason in ("rateLimitExceeded", "userRateLimitExceeded"):
+            return RateLimited(text, retry_after=retry_after(response, now), **kw)
+        if status == 404:
+            return SessionLost(text, **kw)
+        if status >= 500 or status == 408:
+            return TransientError(text, retry_after=retry_after(response, now), **kw)
+        return PermanentError(text, **kw)
+
+    # -- auth -----------------------------------------------------------------------------
+
+    async def _token(self, account: str) -> str:
+        creds = self._tokens.get(account) or self._store.load(account, NAME)
+        soon = self._clock.now() + timedelta(seconds=60)
+        if not creds.access_token or (creds.expires_at is not None and creds.expires_at <= soon):
+            creds = await self.refresh(account, creds)
+        self._tokens[account] = creds
+        return creds.access_token
+
+    async def refresh(self, account: str, creds: Credentials) -> Credentials:
+        """Exchange the refresh token for a new access token and store it."""
+        if not creds.refresh_token:
+            raise ReauthRequired(f"no refresh token for account {account!r}", platform=NAME)
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": creds.refresh_token,
+            "client_id": self._client[0],
+            "client_secret": self._client[1],
+        }
+        resp = await guarded(
+            NAME, "token refresh", lambda: self._http.post(self._ep.token_url, data=form)
+        )
+        body = json_body(resp)
+        if resp.status_code in (400, 401) and body.get("error"):
+            raise ReauthRequired(
+                f"token refresh: {body.get('error')}: {body.get('error_description', '')}; "
+                f"log in again: atroposd auth youtube --account {account}",
+                platform=NAME,
+                code=str(body.get("error")),
+                platform_message=str(body.get("error_description", "")),
+                status=resp.status_code,
+            )
+        if resp.status_code != 200 or "access_token" not in body:
+            raise self._error(resp, "token refresh")
+        fresh = Credentials(
+            access_token=str(body["access_token"]),
+            refresh_token=creds.refresh_token,
+            expires_at=self._clock.now() + timedelta(seconds=int(body.get("expires_in", 3600))),
+            extra=creds.extra,
+        )
+        self._store.save(account, NAME, fresh)
+        self._tokens[account] = fresh
+        return fresh
+
+    async def _send(
+        self,
+        account: str,
+        step: str,
+        build: Callable[[dict[str, str]], Awaitable[httpx.Response]],
+    ) -> httpx.Response:
+        """Send with a bearer token; on 401 refresh once and send again."""
+        for attempt in (1, 2):
+            auth = {"Authorization": f"Bearer {await self._token(account)}"}
+            resp = await guarded(NAME, step, lambda auth=auth: build(auth))  # type: ignore[misc]
+            if resp.status_code != 401:
+                return resp
+            if attempt == 1:
+                stale = self._tokens.pop(account, None) or self._store.load(account, NAME)
+                await self.refresh(account, stale)
+        raise self._error(resp, step)
+
+    # -- contract -------------------------------------------------------------------------
+
+    def validate(self, request: UploadRequest) -> None:
+        """Local checks before any network call."""
+        if request.size <= 0:
+            raise PermanentError("video is empty", platform=NAME, code="emptyFile")
+        if request.size > self.capabilities.max_bytes:
+            raise PermanentError("video is larger than 256 GB", platform=NAME, code="tooLarge")
+        if not request.title.strip():
+            raise PermanentError("title is empty", platform=NAME, code="invalidTitle")
+        if request.privacy and request.privacy not in self.capabilities.privacy_values:
+            raise PermanentError(
+                f"privacy {request.privacy!r} is not one of {self.capabilities.privacy_values}",
+                platform=NAME,
+                code="invalidPrivacy",
+            )
+
+    def _metadata(self, req: UploadRequest) -> dict[str, Any]:
+        opts = req.options
+        status: dict[str, Any] = {
+            "privacyStatus": req.privacy or str(opts.get("privacy", "public")),
+            "selfDeclaredMadeForKids": bool(opts.get("made_for_kids", False)),
+        }
+        if req.publish_at is not None:
+            status["privacyStatus"] = "private"
+            status["publishAt"] = req.publish_at.isoformat().replace("+00:00", "Z")
+        snippet: dict[str, Any] = {
+            "title": req.title,
+            "description": req.description,
+            "categoryId": str(opts.get("category_id", "22")),
+        }
+        if req.tags:
+            snippet["tags"] = list(req.tags)
+        return {"snippet": snippet, "status": status}
+
+    async def _create_session(self, req: UploadRequest) -> str:
+        params = {"uploadType": "resumable", "part": "snippet,status"}
+        if req.options.get("notify_subscribers") is False:
+            params["notifySubscribers"] = "false"
+        headers = {"X-Upload-Content-Length": str(req.size), "X-Upload-Content-Type": req.mime_type}
+        body = self._metadata(req)
+        resp = await self._send(
+            req.account,
+            "create upload session",
+            lambda auth: self._http.post(
+                self._ep.upload_url, params=params, json=body, headers={**headers, **auth}
+            ),
+        )
+        location = resp.headers.get("location")
+        if resp.status_code != 200 or not location:
+            raise self._error(resp, "create upload session")
+        return str(location)
+
+    async def _query(self, account: str, uri: str, size: int) -> httpx.Response:
+        """Ask a session what it holds (``Content-Range: bytes */N``)."""
+        headers = {"Content-Range": f"bytes */{size}", "Content-Length": "0"}
+        return await self._send(
+            account,
+            "query upload session",
+            lambda auth: self._http.put(uri, headers={**headers, **auth}),
+        )
+
+    @staticmethod
+    def _stored(resp: httpx.Response) -> int:
+        """Bytes the server holds according to a 308's ``Range: bytes=0-N``."""
+        value = resp.headers.get("range", "")
+        return int(value.rsplit("-", 1)[1]) + 1 if "-" in value else 0
+
+    def _done(self, resp: httpx.Response, size: int, ref: RemoteRef) -> UploadResult:
+        video_id = str(json_body(resp).get("id", ""))
+        if not video_id:
+            raise TransientError("upload finished without a video id", platform=NAME)
+        return UploadResult(
+            remote_id=video_id,
+            url=f"https://youtube.com/shorts/{video_id}",
+            bytes_sent=size,
+            processing=True,
+            ref=RemoteRef(VIDEO, {"id": video_id, "session": ref.data["uri"]}),
+        )
+
+    async def _put_chunk(self, req: UploadRequest, uri: str, offset: int) -> httpx.Response:
+        length = min(self._chunk, req.size - offset)
+        last = offset + length - 1
+        headers = {
+            "Content-Range": f"bytes {offset}-{last}/{req.size}",
+            "Content-Length": str(length),
+            "Content-Type": req.mime_type,
+        }
+        return await self._send(
+            req.account,
+            f"upload bytes {offset}-{last}",
+            lambda auth: self._http.put(
+                uri, content=file_slice(req.path, offset, length), headers={**headers, **auth}
+            ),
+        )
+
+    async def upload(
+        self,
+        request: UploadRequest,
+        resume: RemoteRef | None,
+        save_ref: SaveRef,
+        progress: Progress | None = None,
+    ) -> UploadResult:
+        """Create or resume the session, then send the remaining bytes in chunks."""
+        ref, offset = None, 0
+        if resume is not None and resume.kind == SESSION:
+            resp = await self._query(request.account, resume.data["uri"], request.size)
+            if resp.status_code in (200, 201):
+                return self._done(resp, request.size, resume)
+            if resp.status_code == 308:
+                ref, offset = resume, self._stored(resp)
+            elif resp.status_code != 404:
+                raise self._error(resp, "query upload session")
+        if ref is None:
+            uri = await self._create_session(request)
+            ref = RemoteRef(SESSION, {"uri": uri, "size": str(request.size)})
+            await save_ref(ref)
+        while True:
+            resp = await self._put_chunk(request, ref.data["uri"], offset)
+            if resp.status_code in (200, 201):
+                if progress:
+                    progress(request.size, request.size)
+                return self._done(resp, request.size, ref)
+            if resp.status_code != 308:
+                raise self._error(resp, "upload bytes")
+            offset = self._stored(resp)
+            if progress:
+                progress(offset, request.size)
+
+    async def status(self, account: str, ref: RemoteRef) -> RemoteStatus:
+        """Where a saved session or video stands."""
+        if ref.kind == SESSION:
+            resp = await self._query(account, ref.data["uri"], int(ref.data["size"]))
+            if resp.status_code in (200, 201):
+                vid = str(json_body(resp).get("id", ""))
+                return RemoteStatus(
+                    RemotePhase.PROCESSING, remote_id=vid, url=f"https://youtube.com/shorts/{vid}"
+                )
+            if resp.status_code == 308:
+                return RemoteStatus(RemotePhase.UPLOADING, offset=self._stored(resp))
+            if resp.status_code == 404:
+                return RemoteStatus(RemotePhase.NOT_FOUND)
+            raise self._error(resp, "query upload session")
+        return await self._video_status(account, ref.data["id"])
+
+    async def _video_status(self, account: str, video_id: str) -> RemoteStatus:
+        params = {"part": "status,processingDetails", "id": video_id}
+        resp = await self._send(
+            account,
+            "videos.list",
+            lambda auth: self._http.get(f"{self._ep.api_base}/videos", params=params, headers=auth),
+        )
+        if resp.status_code != 200:
+            raise self._error(resp, "videos.list")
+        items = json_body(resp).get("items") or []
+        url = f"https://youtube.com/shorts/{video_id}"
+        if not items:
+            return RemoteStatus(RemotePhase.NOT_FOUND, remote_id=video_id)
+        st = items[0].get("status", {})
+        upload_status = st.get("uploadStatus")
+        if upload_status == "processed":
+            return RemoteStatus(RemotePhase.PUBLISHED, remote_id=video_id, url=url)
+        if upload_status in ("failed", "rejected", "deleted"):
+            why = st.get("failureReason") or st.get("rejectionReason") or upload_status
+            return RemoteStatus(
+                RemotePhase.FAILED, remote_id=video_id, url=url, reason=f"{upload_status}: {why}"
+            )
+        return RemoteStatus(RemotePhase.PROCESSING, remote_id=video_id, url=url)
+
+    async def finalize(self, account: str, ref: RemoteRef) -> UploadResult:
+        """YouTube has no separate publish step; the upload is the publish."""
+        raise PermanentError("youtube has no finalize step", platform=NAME)
+
+
+def build(ctx: ProviderContext) -> YouTubeProvider:
+    """The registry's factory: endpoints from settings, sandbox defaults, client secrets."""
+    endpoints = (
+        YouTubeEndpoints.sandbox(ctx.sandbox_url) if ctx.sandbox else YouTubeEndpoints.production()
+    )
+    endpoints = YouTubeEndpoints(
+        ctx.override("token_url") or endpoints.token_url,
+        ctx.override("upload_base") or endpoints.upload_url,
+        ctx.override("api_base") or endpoints.api_base,
+    )
+    client_id = ctx.secret("YOUTUBE_CLIENT_ID") or ("sandbox-client-id" if ctx.sandbox else "")
+    client_secret = ctx.secret("YOUTUBE_CLIENT_SECRET") or (
+        "sandbox-client-secret" if ctx.sandbox else ""
+    )
+    return YouTubeProvider(
+        ctx.http, endpoints, ctx.credentials, client_id, client_secret, ctx.clock, ctx.chunk_size
+    )

@@ -1,0 +1,1 @@
+"""The durable ledger: SQLite by default, behind a narrow interface."""

@@ -1,0 +1,257 @@
+"""Clips and posts. ``transition`` is the only writer of a post's state."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from atroposd.clock import Clock
+from atroposd.domain import Post, PostState, can_transition
+
+_POST_FIELDS = frozenset(
+    {
+        "attempts",
+        "retry_at",
+        "publish_at",
+        "remote_ref",
+        "remote_id",
+        "url",
+        "last_error",
+        "bytes_sent",
+        "video_path",
+        "caption_path",
+        "sidecar_path",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Where a clip's files are for one account, plus the caption read when it was planned."""
+
+    video_path: Path
+    caption_path: Path
+    sidecar_path: Path | None
+    root: Path
+    clip_rel: str
+    caption: str
+    sidecar_json: str | None
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _post(row: sqlite3.Row) -> Post:
+    return Post(
+        id=row["id"],
+        clip_sha256=row["clip_sha256"],
+        account=row["account"],
+        platform=row["platform"],
+        state=PostState(row["state"]),
+        attempts=row["attempts"],
+        retry_at=_dt(row["retry_at"]),
+        publish_at=_dt(row["publish_at"]),
+        remote_ref=row["remote_ref"],
+        remote_id=row["remote_id"],
+        url=row["url"],
+        last_error=row["last_error"],
+        bytes_sent=row["bytes_sent"],
+        created_at=_dt(row["created_at"]) or datetime.min,
+        updated_at=_dt(row["updated_at"]) or datetime.min,
+    )
+
+
+class Ledger:
+    """The durable record of every clip and post."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+        self._conn = conn
+        self._clock = clock
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def plan(
+        self,
+        sha256: str,
+        size: int,
+        account: str,
+        platforms: Iterable[str],
+        drop: Drop,
+        publish_at: datetime | None = None,
+    ) -> tuple[list[Post], list[Post]]:
+        """Record a clip and one post per platform; return (newly planned, already known)."""
+        now = _ts(self._clock.now())
+        new_ids: list[int] = []
+        with self._tx() as tx:
+            tx.execute(
+                "INSERT OR IGNORE INTO clips(sha256, size, created_at) VALUES (?,?,?)",
+                (sha256, size, now),
+            )
+            for platform in platforms:
+                cur = tx.execute(
+                    "INSERT OR IGNORE INTO posts(clip_sha256, account, platform, state, "
+                    "publish_at, video_path, caption_path, sidecar_path, root, clip_rel, caption,"
+                    " sidecar_json, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        sha256,
+                        account,
+                        platform,
+                        PostState.PLANNED.value,
+                        _ts(publish_at),
+                        str(drop.video_path),
+                        str(drop.caption_path),
+                        str(drop.sidecar_path) if drop.sidecar_path else None,
+                        str(drop.root),
+                        drop.clip_rel,
+                        drop.caption,
+                        drop.sidecar_json,
+                        now,
+                        now,
+                    ),
+                )
+                if cur.rowcount == 1 and cur.lastrowid is not None:
+                    new_ids.append(cur.lastrowid)
+                    tx.execute(
+                        "INSERT INTO post_history(post_id, from_state, to_state, at)"
+                        " VALUES (?,?,?,?)",
+                        (cur.lastrowid, None, "planned", now),
+                    )
+        posts = self.posts_of(sha256, account)
+        new = [p for p in posts if p.id in new_ids]
+        return new, [p for p in posts if p.id not in new_ids]
+
+    def transition(
+        self,
+        post_id: int,
+        expected: Iterable[PostState],
+        to: PostState,
+        note: str | None = None,
+        **fields: Any,
+    ) -> Post | None:
+        """Compare-and-set ``state`` from one of ``expected`` to ``to`` plus fields, with history.
+
+        Returns the updated post, or None when the post was not in an expected state.
+        """
+        allowed = [s for s in expected if can_transition(s, to)]
+        if not allowed or set(fields) - _POST_FIELDS:
+            raise ValueError(f"illegal transition to {to} from {list(expected)} / {set(fields)}")
+        now = _ts(self._clock.now())
+        values = {k: (_ts(v) if isinstance(v, datetime) else v) for k, v in fields.items()}
+        sets = ", ".join(f"{k} = ?" for k in values)
+        marks = ",".join("?" * len(allowed))
+        with self._tx() as tx:
+            row = tx.execute("SELECT state FROM posts WHERE id = ?", (post_id,)).fetchone()
+            cur = tx.execute(
+                f"UPDATE posts SET state = ?, updated_at = ?{', ' + sets if sets else ''} "
+                f"WHERE id = ? AND state IN ({marks})",
+                (to.value, now, *values.values(), post_id, *[s.value for s in allowed]),
+            )
+            if cur.rowcount != 1:
+                return None
+            tx.execute(
+                "INSERT INTO post_history(post_id, from_state, to_state, at, note) "
+                "VALUES (?,?,?,?,?)",
+                (post_id, row["state"], to.value, now, note),
+            )
+        return self.get(post_id)
+
+    def set_fields(self, post_id: int, **fields: Any) -> None:
+        """Update non-state fields (saved remote handle, bytes sent) durably."""
+        if set(fields) - _POST_FIELDS:
+            raise ValueError(f"unknown post fields {set(fields) - _POST_FIELDS}")
+        values = {k: (_ts(v) if isinstance(v, datetime) else v) for k, v in fields.items()}
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self._tx() as tx:
+            tx.execute(
+                f"UPDATE posts SET {sets}, updated_at = ? WHERE id = ?",
+                (*values.values(), _ts(self._clock.now()), post_id),
+            )
+
+    def get(self, post_id: int) -> Post | None:
+        """One post by id."""
+        row = self._conn.execute("SELECT * FROM posts WHERE id = ?", (post_id,)).fetchone()
+        return _post(row) if row else None
+
+    def drop_of(self, post_id: int) -> Drop:
+        """The files and caption a post was planned from."""
+        row = self._conn.execute("SELECT * FROM posts WHERE id = ?", (post_id,)).fetchone()
+        if row is None:
+            raise KeyError(post_id)
+        return Drop(
+            video_path=Path(row["video_path"]),
+            caption_path=Path(row["caption_path"]),
+            sidecar_path=Path(row["sidecar_path"]) if row["sidecar_path"] else None,
+            root=Path(row["root"]),
+            clip_rel=row["clip_rel"],
+            caption=row["caption"],
+            sidecar_json=row["sidecar_json"],
+        )
+
+    def posts_of(self, sha256: str, account: str | None = None) -> list[Post]:
+        """Every post of a clip (for one account when given)."""
+        sql, args = "SELECT * FROM posts WHERE clip_sha256 = ?", [sha256]
+        if account is not None:
+            sql, args = sql + " AND account = ?", [*args, account]
+        return [_post(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def list_posts(
+        self,
+        states: Iterable[PostState] | None = None,
+        account: str | None = None,
+        platform: str | None = None,
+    ) -> list[Post]:
+        """Posts filtered by state/account/platform, oldest first."""
+        sql, args = "SELECT * FROM posts WHERE 1=1", []
+        if states is not None:
+            wanted = [s.value for s in states]
+            sql += f" AND state IN ({','.join('?' * len(wanted))})"
+            args += wanted
+        for column, value in (("account", account), ("platform", platform)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        return [_post(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+
+    def due(self, now: datetime, states: Iterable[PostState]) -> list[Post]:
+        """Posts in ``states`` whose ``retry_at`` and ``publish_at`` gates have passed."""
+        return [p for p in self.list_posts(states) if (p.retry_at is None or p.retry_at <= now)]
+
+    def history(self, post_id: int) -> list[tuple[str | None, str, str | None]]:
+        """(from, to, note) rows of one post, oldest first."""
+        rows = self._conn.execute(
+            "SELECT from_state, to_state, note FROM post_history WHERE post_id = ? ORDER BY id",
+            (post_id,),
+        )
+        return [(r["from_state"], r["to_state"], r["note"]) for r in rows]
+
+    def note_problem(self, path: Path, reason: str) -> bool:
+        """Record a problem with a file; True the first time this (path, reason) is seen."""
+        with self._tx() as tx:
+            cur = tx.execute(
+                "INSERT OR IGNORE INTO problems(path, reason, first_seen) VALUES (?,?,?)",
+                (str(path), reason, _ts(self._clock.now())),
+            )
+        return cur.rowcount == 1
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Every (path, reason) problem recorded."""
+        rows = self._conn.execute("SELECT path, reason FROM problems ORDER BY first_seen")
+        return [(r["path"], r["reason"]) for r in rows]

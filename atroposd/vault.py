@@ -1,0 +1,93 @@
+"""Fernet-encrypted tokens under ``tokens/<account>/<platform>.json.enc``."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from atroposd.errors import ConfigError, ReauthRequired
+from atroposd.providers.base import Credentials
+
+
+def sandbox_key(state_dir: Path) -> str:
+    """A Fernet key kept in the state dir for sandbox runs (created 0600 on first use)."""
+    path = state_dir / "sandbox.fernet.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(Fernet.generate_key().decode())
+    return path.read_text().strip()
+
+
+class Vault:
+    """Reads and writes one account's credentials per platform, encrypted at rest."""
+
+    def __init__(self, tokens_dir: Path, key: str, sandbox: bool) -> None:
+        try:
+            self._fernet = Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "TOKEN_FERNET_KEY: not a valid Fernet key (32 url-safe base64-encoded bytes; "
+                'make one with: python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())")'
+            ) from None
+        self._dir = tokens_dir
+        self._sandbox = sandbox
+
+    def _path(self, account: str, platform: str) -> Path:
+        return self._dir / account / f"{platform}.json.enc"
+
+    def load(self, account: str, platform: str) -> Credentials:
+        """The stored credentials; sandbox accounts get generated ones on first use."""
+        path = self._path(account, platform)
+        if not path.exists():
+            if self._sandbox:
+                creds = Credentials(
+                    access_token="", refresh_token=f"sandbox:{account}:{secrets.token_hex(8)}"
+                )
+                self.save(account, platform, creds)
+                return creds
+            raise ReauthRequired(
+                f"no {platform} login for account {account!r} (expected {path}); "
+                f"run: atroposd auth {platform} --account {account}",
+                platform=platform,
+            )
+        try:
+            raw = json.loads(self._fernet.decrypt(path.read_bytes()))
+        except (InvalidToken, ValueError):
+            raise ReauthRequired(
+                f"{path}: cannot decrypt with TOKEN_FERNET_KEY (wrong key or damaged file); "
+                "the file is left untouched",
+                platform=platform,
+            ) from None
+        expires = raw.get("expires_at")
+        return Credentials(
+            access_token=raw.get("access_token", ""),
+            refresh_token=raw.get("refresh_token"),
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+            extra=raw.get("extra", {}),
+        )
+
+    def save(self, account: str, platform: str, creds: Credentials) -> None:
+        """Encrypt and write atomically (temp name, fsync, rename), mode 0600."""
+        path = self._path(account, platform)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        payload = {
+            "access_token": creds.access_token,
+            "refresh_token": creds.refresh_token,
+            "expires_at": creds.expires_at.isoformat() if creds.expires_at else None,
+            "extra": dict(creds.extra),
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self._fernet.encrypt(json.dumps(payload).encode()))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
