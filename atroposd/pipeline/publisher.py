@@ -150,6 +150,9 @@ class Publisher:
         return report
 
     def _uploaded(self, post: Post, result: UploadResult) -> Post | None:
+        log.info("upload_done", account=post.account, platform=post.platform, post_id=post.id,
+                 remote_id=result.remote_id, bytes=result.bytes_sent,
+                 resumed_from=result.resumed_from)
         fields: dict[str, Any] = {"remote_id": result.remote_id, "url": result.url,
                                      "bytes_sent": result.bytes_sent, "retry_at": None,
                                      "last_error": None}

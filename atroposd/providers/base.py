@@ -143,6 +143,7 @@ class UploadResult:
     bytes_sent: int
     processing: bool = False
     ref: RemoteRef | None = None
+    resumed_from: int = 0  # bytes the platform already held when this attempt began
 
 
 SaveRef = Callable[[RemoteRef], Awaitable[None]]

@@ -280,7 +280,9 @@ class YouTubeProvider:
         value = resp.headers.get("range", "")
         return int(value.rsplit("-", 1)[1]) + 1 if "-" in value else 0
 
-    def _done(self, resp: httpx.Response, size: int, ref: RemoteRef) -> UploadResult:
+    def _done(
+        self, resp: httpx.Response, size: int, ref: RemoteRef, resumed_from: int
+    ) -> UploadResult:
         video_id = str(json_body(resp).get("id", ""))
         if not video_id:
             raise TransientError("upload finished without a video id", platform=NAME)
@@ -290,6 +292,7 @@ class YouTubeProvider:
             bytes_sent=size,
             processing=True,
             ref=RemoteRef(VIDEO, {"id": video_id, "session": ref.data["uri"]}),
+            resumed_from=resumed_from,
         )
 
     async def _put_chunk(self, req: UploadRequest, uri: str, offset: int) -> httpx.Response:
@@ -320,7 +323,7 @@ class YouTubeProvider:
         if resume is not None and resume.kind == SESSION:
             resp = await self._query(request.account, resume.data["uri"], request.size)
             if resp.status_code in (200, 201):
-                return self._done(resp, request.size, resume)
+                return self._done(resp, request.size, resume, request.size)
             if resp.status_code == 308:
                 ref, offset = resume, self._stored(resp)
             elif resp.status_code != 404:
@@ -329,12 +332,13 @@ class YouTubeProvider:
             uri = await self._create_session(request)
             ref = RemoteRef(SESSION, {"uri": uri, "size": str(request.size)})
             await save_ref(ref)
+        start = offset
         while True:
             resp = await self._put_chunk(request, ref.data["uri"], offset)
             if resp.status_code in (200, 201):
                 if progress:
                     progress(request.size, request.size)
-                return self._done(resp, request.size, ref)
+                return self._done(resp, request.size, ref, start)
             if resp.status_code != 308:
                 raise self._error(resp, "upload bytes")
             offset = self._stored(resp)
