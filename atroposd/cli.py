@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import warnings
 from collections.abc import Sequence
@@ -76,6 +77,7 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
         settings = load_settings(args.env_file)
     for warning in caught:
         print(f"atroposd: warning: {warning.message}", file=sys.stderr)
+    configure(redactor, level=getattr(logging, settings.log_level.upper()))
     config = load_upload_config(settings.upload_config)
     from atroposd.app import App
 

@@ -75,6 +75,7 @@ class Settings(BaseModel):
         "centered", alias="RENDER_LAYOUT"
     )
     window_context_percentage: float = Field(0.0, ge=0.0, le=1.0, alias="WINDOW_CONTEXT_PERCENTAGE")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     settle_seconds: float = Field(2.0, gt=0, alias="SETTLE_SECONDS")
     rescan_seconds: float = Field(60.0, gt=0, alias="RESCAN_SECONDS")
     reconcile_seconds: float = Field(60.0, gt=0, alias="RECONCILE_SECONDS")
@@ -139,6 +140,8 @@ def load_settings(
                 f"{name} is deprecated and ignored by atroposd", DeprecationWarning, stacklevel=2
             )
     data: dict[str, Any] = {k: v for k, v in env.items() if k.isupper()}
+    if "LOG_LEVEL" in data:
+        data["LOG_LEVEL"] = data["LOG_LEVEL"].lower()
     data = {k: v for k, v in data.items() if v != "" or k in ("ENVIRONMENT", "SERVER_ENV")}
     data["secrets"] = {n: env[n] for n in SECRET_NAMES if env.get(n)}
     source = str(env_file) if env_file is not None and env_file.is_file() else "environment"
