@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--port", type=int, default=8788)
     emu.add_argument("--storage", type=Path, default=None)
     sub.add_parser("config-schema", help="print the JSON Schema of upload_config.json")
+    demo = sub.add_parser("demo", help="make a demo folder with clips and run the daemon there")
+    demo.add_argument("--dir", type=Path, default=Path("demo"))
+    demo.add_argument("--clips", type=int, default=3)
     return parser
 
 
@@ -69,6 +72,10 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
 
         serve(args.host, args.port, args.storage)
         return 0
+    if args.command == "demo":
+        from atroposd.demo import run_demo
+
+        return run_demo(args.dir.resolve(), args.clips, redactor)
     if args.command == "config-schema":
         print(json.dumps(upload_config_schema(), indent=2))
         return 0

@@ -110,7 +110,7 @@ class Workspace:
         self.posted = root / "posted"
         self.state = root / "state"
         self.queue.mkdir(parents=True)
-        config = json.loads((REPO / "upload_config.example.json").read_text())
+        config = json.loads((REPO / "atroposd" / "data" / "upload_config.example.json").read_text())
         (root / "upload_config.json").write_text(json.dumps(config))
         self.env = {
             "ENVIRONMENT": "sandbox", "SANDBOX_URL": sandbox_url,
