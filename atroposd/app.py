@@ -27,7 +27,7 @@ from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
 from atroposd.pipeline.retry import RetryPolicy
 from atroposd.providers import REGISTRY
-from atroposd.providers.base import CredentialStore, Credentials, Provider, ProviderContext
+from atroposd.providers.base import Credentials, CredentialStore, Provider, ProviderContext
 from atroposd.store.db import StateLock, connect
 from atroposd.store.ledger import Drop, Ledger
 from atroposd.vault import Vault, sandbox_key
@@ -82,8 +82,13 @@ class Services:
 class App:
     """Owns start-up, the task group and shutdown."""
 
-    def __init__(self, settings: Settings, config: UploadConfig, redactor: Redactor,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config: UploadConfig,
+        redactor: Redactor,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.config = config
         self.redactor = redactor
@@ -101,20 +106,28 @@ class App:
             return key
         if self.settings.sandbox:
             return sandbox_key(self.settings.state_dir)
-        raise ConfigError(".env: TOKEN_FERNET_KEY: required in production (tokens are "
-                          "encrypted at rest)")
+        raise ConfigError(
+            ".env: TOKEN_FERNET_KEY: required in production (tokens are encrypted at rest)"
+        )
 
     def _providers(self, http: httpx.AsyncClient, creds: CredentialStore) -> dict[str, Provider]:
         s = self.settings
         wanted = {p for acc in self.config.accounts.values() for p in acc.platforms.enabled()}
-        overrides = {"token_url": s.youtube_token_url or "",
-                     "upload_base": s.youtube_upload_base or "",
-                     "api_base": s.youtube_api_base or ""}
-        ctx = ProviderContext(http=http, credentials=creds, clock=self.clock,
-                              sandbox=s.sandbox, sandbox_url=s.sandbox_url,
-                              chunk_size=s.chunk_size,
-                              secrets={n: s.secret(n) or "" for n in s.secrets},
-                              overrides=overrides)
+        overrides = {
+            "token_url": s.youtube_token_url or "",
+            "upload_base": s.youtube_upload_base or "",
+            "api_base": s.youtube_api_base or "",
+        }
+        ctx = ProviderContext(
+            http=http,
+            credentials=creds,
+            clock=self.clock,
+            sandbox=s.sandbox,
+            sandbox_url=s.sandbox_url,
+            chunk_size=s.chunk_size,
+            secrets={n: s.secret(n) or "" for n in s.secrets},
+            overrides=overrides,
+        )
         return {name: REGISTRY[name](ctx) for name in sorted(wanted) if name in REGISTRY}
 
     def _options(self, account: str, platform: str) -> Mapping[str, object]:
@@ -128,8 +141,9 @@ class App:
         self._lock.acquire()
         ledger = Ledger(connect(s.state_dir / "ledger.sqlite3"), self.clock)
         vault = RedactingStore(Vault(s.tokens_dir, self._fernet_key(), s.sandbox), self.redactor)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0, write=120.0),
-                                 follow_redirects=False)
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, read=120.0, write=120.0), follow_redirects=False
+        )
         providers = self._providers(http, vault)
         bus = Bus()
         archiver = Archiver(ledger, s.archive_dir, s.delete_uploaded_clips)
@@ -138,13 +152,18 @@ class App:
         intake = Intake(ledger, self.config.platforms_for, set(REGISTRY))
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
         watcher = ClipWatcher(
-            upload_folder=s.upload_folder, out_root=s.out_root,
-            default_account=self.config.default_account, on_ready=self.admit,
-            on_problem=self.problem, clock=self.clock, settle_seconds=s.settle_seconds,
+            upload_folder=s.upload_folder,
+            out_root=s.out_root,
+            default_account=self.config.default_account,
+            on_ready=self.admit,
+            on_problem=self.problem,
+            clock=self.clock,
+            settle_seconds=s.settle_seconds,
             rescan_seconds=s.rescan_seconds,
         )
-        self.sv = Services(ledger, bus, intake, publisher, reconciler, archiver, watcher,
-                           providers, http)
+        self.sv = Services(
+            ledger, bus, intake, publisher, reconciler, archiver, watcher, providers, http
+        )
         return self.sv
 
     async def start_emulator_if_needed(self) -> None:
@@ -155,9 +174,11 @@ class App:
         from atroposd.emulator import EmulatorServer
 
         parts = urlsplit(s.sandbox_url)
-        self._emulator = EmulatorServer(host=parts.hostname or "127.0.0.1",
-                                        port=parts.port or 80,
-                                        storage_dir=s.state_dir / "emulator")
+        self._emulator = EmulatorServer(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 80,
+            storage_dir=s.state_dir / "emulator",
+        )
         await self._emulator.start()
         log.info("emulator_started", url=s.sandbox_url)
 
@@ -165,11 +186,18 @@ class App:
         """Say loudly where posts go."""
         s = self.settings
         if s.sandbox:
-            log.warning("environment", environment="sandbox", sandbox_url=s.sandbox_url,
-                        note="SANDBOX: posts go to the local emulator, not to real platforms")
+            log.warning(
+                "environment",
+                environment="sandbox",
+                sandbox_url=s.sandbox_url,
+                note="SANDBOX: posts go to the local emulator, not to real platforms",
+            )
         else:
-            log.warning("environment", environment="production",
-                        note="PRODUCTION: posts go to the real platforms")
+            log.warning(
+                "environment",
+                environment="production",
+                note="PRODUCTION: posts go to the real platforms",
+            )
 
     async def admit(self, files: ClipFiles) -> None:
         """Plan a ready pair and start its new posts; input problems are reported once."""
@@ -185,12 +213,18 @@ class App:
         if not new and known and sv.archiver.ready(known[0].clip_sha256, files.account):
             first = sv.ledger.drop_of(known[0].id)
             if first.video_path != files.video:
-                moved = sv.archiver.clear(Drop(files.video, files.caption, files.sidecar,
-                                               files.root, files.rel, "", None))
-                log.warning("duplicate_clip", account=files.account, clip=files.rel,
-                            same_as=first.clip_rel, url=known[0].url,
-                            action="already posted; not posted again; moved to archive",
-                            to=[str(p) for p in moved])
+                moved = sv.archiver.clear(
+                    Drop(files.video, files.caption, files.sidecar, files.root, files.rel, "", None)
+                )
+                log.warning(
+                    "duplicate_clip",
+                    account=files.account,
+                    clip=files.rel,
+                    same_as=first.clip_rel,
+                    url=known[0].url,
+                    action="already posted; not posted again; moved to archive",
+                    to=[str(p) for p in moved],
+                )
         for post in new:
             if self.wanted(post.account, post.platform):
                 sv.publisher.kick(post.id)
@@ -223,12 +257,19 @@ class App:
             loop.add_signal_handler(sig, stop.set)
         try:
             async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(sv.publisher.run(), name="publisher"),
-                         tg.create_task(sv.reconciler.run(self.settings.reconcile_seconds),
-                                        name="reconcile"),
-                         tg.create_task(sv.watcher.run(), name="watcher")]
-                log.info("daemon_started", accounts=sorted(self.config.accounts),
-                         platforms=sorted(sv.providers), state_dir=str(self.settings.state_dir))
+                tasks = [
+                    tg.create_task(sv.publisher.run(), name="publisher"),
+                    tg.create_task(
+                        sv.reconciler.run(self.settings.reconcile_seconds), name="reconcile"
+                    ),
+                    tg.create_task(sv.watcher.run(), name="watcher"),
+                ]
+                log.info(
+                    "daemon_started",
+                    accounts=sorted(self.config.accounts),
+                    platforms=sorted(sv.providers),
+                    state_dir=str(self.settings.state_dir),
+                )
                 await stop.wait()
                 log.info("daemon_stopping", in_flight=sorted(sv.publisher.busy))
                 for task in reversed(tasks):

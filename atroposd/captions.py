@@ -45,6 +45,8 @@ def _strip_forbidden(text: str, forbidden: str) -> str:
 
 def _cut(text: str, limit: TextLimit, suffix: str) -> str:
     """Longest prefix of ``text`` that, with ``suffix``, fits (at a space when asked)."""
+    if measure(suffix, limit.counting) > limit.max_length:
+        suffix = ""  # a limit smaller than the ellipsis itself
     budget = limit.max_length - measure(suffix, limit.counting)
     lo, hi = 0, len(text)
     while lo < hi:  # binary search on code points; measure is monotonic in the prefix

@@ -23,8 +23,12 @@ S = PostState
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atroposd", description=__doc__)
     parser.add_argument("--version", action="version", version=f"atroposd {__version__}")
-    parser.add_argument("--env-file", type=Path, default=Path(".env"),
-                        help="the .env file to read (default: ./.env)")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(".env"),
+        help="the .env file to read (default: ./.env)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the daemon: watch folders, upload, reconcile")
     up = sub.add_parser("upload", help="process what is ready now and exit")
@@ -95,8 +99,11 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.command == "upload":
         from atroposd.once import upload_once
 
-        if args.platform is not None and args.platform not in config.platforms_for(
-                args.account or config.default_account) and args.account is not None:
+        if (
+            args.platform is not None
+            and args.platform not in config.platforms_for(args.account or config.default_account)
+            and args.account is not None
+        ):
             raise ConfigError(f"--platform {args.platform}: not enabled for {args.account}")
         return asyncio.run(upload_once(app, args.account, args.platform, args.dry_run))
     from atroposd.ledger_cli import ledger_command

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -144,13 +145,17 @@ def load_settings(
         data["LOG_LEVEL"] = data["LOG_LEVEL"].lower()
     data = {k: v for k, v in data.items() if v != "" or k in ("ENVIRONMENT", "SERVER_ENV")}
     data["secrets"] = {n: env[n] for n in SECRET_NAMES if env.get(n)}
-    source = str(env_file) if env_file is not None and env_file.is_file() else "environment"
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        aliases = {n: f.alias or n for n, f in Settings.model_fields.items() if f.alias}
-        aliases["environment"] = "ENVIRONMENT"
-        raise ConfigError(_format_errors(source, exc, aliases)) from None
+        real = os.environ if environ is None else environ
+        file = str(env_file) if env_file is not None else "environment"
+        lines = []
+        for err in exc.errors():
+            key = str(err["loc"][0]) if err["loc"] else "(top level)"
+            where = "environment" if key in real or key == "secrets" else file
+            lines.append(f"{where}: {key}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
 
 
 class YouTubeAccount(BaseModel):
@@ -202,13 +207,19 @@ class UploadConfig(BaseModel):
     default_account: str = Field("default", pattern=ACCOUNT_PATTERN)
     accounts: dict[str, AccountConfig]
 
+    @field_validator("accounts")
+    @classmethod
+    def _names(cls, accounts: dict[str, AccountConfig]) -> dict[str, AccountConfig]:
+        for name in accounts:
+            if not re.match(ACCOUNT_PATTERN, name) or name in (".", ".."):
+                raise ValueError(
+                    f"account name {name!r}: use up to 64 letters, digits, '.', '_' or '-', "
+                    "starting with a letter or digit"
+                )
+        return accounts
+
     @model_validator(mode="after")
     def _check(self) -> UploadConfig:
-        import re
-
-        for name in self.accounts:
-            if not re.match(ACCOUNT_PATTERN, name) or name in (".", ".."):
-                raise ValueError(f"account name {name!r} must match {ACCOUNT_PATTERN}")
         if self.default_account not in self.accounts:
             raise ValueError(f"default_account {self.default_account!r} is not in accounts")
         return self

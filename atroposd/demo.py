@@ -28,19 +28,46 @@ def ffmpeg() -> str:
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise SystemExit("atroposd demo: ffmpeg not found; install it (apt install ffmpeg) "
-                         "or pip install imageio-ffmpeg") from None
+        raise SystemExit(
+            "atroposd demo: ffmpeg not found; install it (apt install ffmpeg) "
+            "or pip install imageio-ffmpeg"
+        ) from None
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def make_clip(target: Path, seed: int, seconds: float = 3.0) -> None:
     """A vertical 9:16 H.264/AAC test clip, written to a temp name then renamed into place."""
     tmp = target.with_name(f".{target.name}.part")
-    cmd = [ffmpeg(), "-loglevel", "error", "-y",
-           "-f", "lavfi", "-i", f"testsrc2=size=360x640:rate=30,hue=h={seed * 70}",
-           "-f", "lavfi", "-i", f"sine=frequency={330 + 110 * seed}",
-           "-t", str(seconds), "-shortest", "-pix_fmt", "yuv420p", "-c:v", "libx264",
-           "-preset", "veryfast", "-c:a", "aac", "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+    cmd = [
+        ffmpeg(),
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size=360x640:rate=30,hue=h={seed * 70}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={330 + 110 * seed}",
+        "-t",
+        str(seconds),
+        "-shortest",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(tmp),
+    ]
     subprocess.run(cmd, check=True)
     os.replace(tmp, target)
 
@@ -64,9 +91,11 @@ def run_demo(folder: Path, clips: int, redactor: Redactor) -> int:
     """Prepare the folder, then run the daemon there in sandbox until Ctrl-C."""
     prepare(folder, clips)
     os.chdir(folder)
-    print(f"atroposd demo: {clips} clips in {folder / 'upload_queue'}; the daemon posts them to "
-          "the local emulator (sandbox). Drop more .mp4 + .txt pairs there; Ctrl-C stops.",
-          file=sys.stderr)
+    print(
+        f"atroposd demo: {clips} clips in {folder / 'upload_queue'}; the daemon posts them to "
+        "the local emulator (sandbox). Drop more .mp4 + .txt pairs there; Ctrl-C stops.",
+        file=sys.stderr,
+    )
     environ = {**os.environ, "ENVIRONMENT": "sandbox"}
     settings = load_settings(Path(".env"), environ)
     from atroposd.app import App

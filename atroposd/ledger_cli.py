@@ -22,32 +22,55 @@ def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
         states = [S(args.state)] if args.state else None
         posts = ledger.list_posts(states)
         if args.json:
-            rows = [{"id": p.id, "account": p.account, "platform": p.platform,
-                     "state": p.state.value, "attempts": p.attempts,
-                     "clip": ledger.drop_of(p.id).clip_rel, "sha256": p.clip_sha256,
-                     "remote_id": p.remote_id, "url": p.url, "last_error": p.last_error,
-                     "retry_at": p.retry_at.isoformat() if p.retry_at else None}
-                    for p in posts]
+            rows = [
+                {
+                    "id": p.id,
+                    "account": p.account,
+                    "platform": p.platform,
+                    "state": p.state.value,
+                    "attempts": p.attempts,
+                    "clip": ledger.drop_of(p.id).clip_rel,
+                    "sha256": p.clip_sha256,
+                    "remote_id": p.remote_id,
+                    "url": p.url,
+                    "last_error": p.last_error,
+                    "retry_at": p.retry_at.isoformat() if p.retry_at else None,
+                }
+                for p in posts
+            ]
             print(json.dumps(rows, indent=2, ensure_ascii=False))
         else:
             for p in posts:
-                print(f"{p.id:>6}  {p.state.value:<16} {p.account:<16} {p.platform:<10} "
-                      f"{ledger.drop_of(p.id).clip_rel}  {p.url or p.last_error or ''}")
+                print(
+                    f"{p.id:>6}  {p.state.value:<16} {p.account:<16} {p.platform:<10} "
+                    f"{ledger.drop_of(p.id).clip_rel}  {p.url or p.last_error or ''}"
+                )
         return 0
     post = ledger.get(args.post_id)
     if post is None:
         print(f"atroposd: no post with id {args.post_id}", file=sys.stderr)
         return 1
     if args.command == "retry":
-        done = ledger.transition(post.id, [S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED, S.READY],
-                                 S.READY, note="retry requested", retry_at=None, attempts=0)
+        done = ledger.transition(
+            post.id,
+            [S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED, S.READY],
+            S.READY,
+            note="retry requested",
+            retry_at=None,
+            attempts=0,
+        )
     else:
-        done = ledger.transition(post.id, [S.PLANNED, S.RENDERING, S.READY, S.FAILED,
-                                           S.NEEDS_ATTENTION], S.CANCELLED,
-                                 note="cancel requested")
+        done = ledger.transition(
+            post.id,
+            [S.PLANNED, S.RENDERING, S.READY, S.FAILED, S.NEEDS_ATTENTION],
+            S.CANCELLED,
+            note="cancel requested",
+        )
     if done is None:
-        print(f"atroposd: post {post.id} is {post.state.value}; cannot {args.command} it",
-              file=sys.stderr)
+        print(
+            f"atroposd: post {post.id} is {post.state.value}; cannot {args.command} it",
+            file=sys.stderr,
+        )
         return 1
     print(f"post {post.id}: {post.state.value} -> {done.state.value}")
     return 0

@@ -26,8 +26,10 @@ async def _bar(app: App, out: TextIO) -> None:
         ev = await queue.get()
         pct = ev.done * 100 // max(ev.total, 1)
         filled = pct // 4
-        out.write(f"\rpost {ev.post_id} [{'#' * filled}{'.' * (25 - filled)}] {pct:3d}% "
-                  f"{ev.done / 1e6:8.1f}/{ev.total / 1e6:.1f} MB")
+        out.write(
+            f"\rpost {ev.post_id} [{'#' * filled}{'.' * (25 - filled)}] {pct:3d}% "
+            f"{ev.done / 1e6:8.1f}/{ev.total / 1e6:.1f} MB"
+        )
         if ev.done >= ev.total:
             out.write("\n")
         out.flush()
@@ -38,12 +40,17 @@ def _plan_only(app: App, files_list: list[object]) -> None:
         acc = getattr(files, "account", "")
         for platform in app.config.platforms_for(acc):
             if app.wanted(acc, platform):
-                log.info("PLAN", account=acc, platform=platform, clip=getattr(files, "rel", ""),
-                         post_id=None, dry_run=True)
+                log.info(
+                    "PLAN",
+                    account=acc,
+                    platform=platform,
+                    clip=getattr(files, "rel", ""),
+                    post_id=None,
+                    dry_run=True,
+                )
 
 
-async def upload_once(app: App, account: str | None, platform: str | None,
-                      dry_run: bool) -> int:
+async def upload_once(app: App, account: str | None, platform: str | None, dry_run: bool) -> int:
     """Returns 0 when every touched post is published, 1 otherwise."""
     app.only = (account, platform)
     app.announce()
@@ -62,8 +69,7 @@ async def upload_once(app: App, account: str | None, platform: str | None,
         sv.reconciler.finish_archiving()
         for files in ready:
             await app.admit(files)
-        touched = {p.id for p in sv.ledger.list_posts(ACTIVE)
-                   if app.wanted(p.account, p.platform)}
+        touched = {p.id for p in sv.ledger.list_posts(ACTIVE) if app.wanted(p.account, p.platform)}
         await _settle(app, touched)
         return _summary(app, touched)
     finally:
@@ -78,13 +84,17 @@ async def _settle(app: App, touched: set[int]) -> None:
     while True:
         sv.reconciler.sweep(lambda post: post.id in touched)
         await sv.publisher.drain()
-        pending = [p for p in (sv.ledger.get(i) for i in touched)
-                   if p is not None and p.state in ACTIVE]
+        pending = [
+            p for p in (sv.ledger.get(i) for i in touched) if p is not None and p.state in ACTIVE
+        ]
         if not pending:
             return
         now = app.clock.now()
-        soon = [p.retry_at for p in pending if p.retry_at is not None
-                and p.retry_at - now <= WAIT_FOR_RETRIES]
+        soon = [
+            p.retry_at
+            for p in pending
+            if p.retry_at is not None and p.retry_at - now <= WAIT_FOR_RETRIES
+        ]
         if not soon:
             return
         await asyncio.sleep(max(0.0, (min(soon) - now).total_seconds()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -40,11 +41,37 @@ def make_clip(path: Path, seconds: float = 1.0, seed: int = 0, bitrate: str = "3
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        ffmpeg_exe(), "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size=180x320:rate=15,hue=h={seed * 37 % 360},noise=alls=40:allf=t",
-        "-f", "lavfi", "-i", f"sine=frequency={300 + seed * 10}",
-        "-t", str(seconds), "-shortest", "-pix_fmt", "yuv420p", "-c:v", "libx264",
-        "-preset", "ultrafast", "-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate, "-c:a", "aac", "-movflags", "+faststart",
+        ffmpeg_exe(),
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size=180x320:rate=15,hue=h={seed * 37 % 360},noise=alls=40:allf=t",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={300 + seed * 10}",
+        "-t",
+        str(seconds),
+        "-shortest",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-b:v",
+        bitrate,
+        "-maxrate",
+        bitrate,
+        "-bufsize",
+        bitrate,
+        "-c:a",
+        "aac",
+        "-movflags",
+        "+faststart",
         str(path),
     ]
     subprocess.run(cmd, check=True, capture_output=True)
@@ -113,16 +140,29 @@ class Workspace:
         config = json.loads((REPO / "atroposd" / "data" / "upload_config.example.json").read_text())
         (root / "upload_config.json").write_text(json.dumps(config))
         self.env = {
-            "ENVIRONMENT": "sandbox", "SANDBOX_URL": sandbox_url,
-            "UPLOAD_FOLDER": str(self.queue), "OUT_ROOT": str(self.out),
-            "STATE_DIR": str(self.state), "TOKENS_DIR": str(root / "tokens"),
-            "ARCHIVE_DIR": str(self.posted), "UPLOAD_CONFIG": str(root / "upload_config.json"),
-            "SETTLE_SECONDS": "0.5", "RESCAN_SECONDS": "5", "RECONCILE_SECONDS": "5",
+            "ENVIRONMENT": "sandbox",
+            "SANDBOX_URL": sandbox_url,
+            "UPLOAD_FOLDER": str(self.queue),
+            "OUT_ROOT": str(self.out),
+            "STATE_DIR": str(self.state),
+            "TOKENS_DIR": str(root / "tokens"),
+            "ARCHIVE_DIR": str(self.posted),
+            "UPLOAD_CONFIG": str(root / "upload_config.json"),
+            "SETTLE_SECONDS": "0.5",
+            "RESCAN_SECONDS": "5",
+            "RECONCILE_SECONDS": "5",
             "UPLOAD_CHUNK_BYTES": str(256 * 1024),
         }
 
-    def drop(self, stem: str, seed: int, caption: str | None = None, seconds: float = 1.0,
-             folder: Path | None = None, bitrate: str = "300k") -> Path:
+    def drop(
+        self,
+        stem: str,
+        seed: int,
+        caption: str | None = None,
+        seconds: float = 1.0,
+        folder: Path | None = None,
+        bitrate: str = "300k",
+    ) -> Path:
         """Write a clip pair atomically into the queue (video first, caption last)."""
         where = folder or self.queue
         where.mkdir(parents=True, exist_ok=True)
@@ -138,21 +178,31 @@ class Workspace:
 class Daemon:
     """``atroposd`` as a real child process; its JSON log lines are collected."""
 
-    def __init__(self, ws: Workspace, args: tuple[str, ...] = ("run",),
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        args: tuple[str, ...] = ("run",),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ATROPOS", "SANDBOX"))}
         env.update(ws.env)
         env.update(extra_env or {})
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "atroposd", "--env-file", str(ws.root / ".env"), *args],
-            cwd=ws.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ws.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.lines: list[dict[str, Any]] = []
         self.raw: list[str] = []
         self.stderr: list[str] = []
-        self._readers = [threading.Thread(target=self._read, daemon=True),
-                         threading.Thread(target=self._read_err, daemon=True)]
+        self._readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_err, daemon=True),
+        ]
         for reader in self._readers:
             reader.start()
 
@@ -160,10 +210,8 @@ class Daemon:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.raw.append(line)
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 self.lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
 
     def _read_err(self) -> None:
         assert self.proc.stderr is not None
@@ -172,15 +220,21 @@ class Daemon:
 
     def events(self, event: str, **match: Any) -> list[dict[str, Any]]:
         """Log lines with ``event`` whose fields equal ``match``."""
-        return [ln for ln in self.lines if ln.get("event") == event
-                and all(ln.get(k) == v for k, v in match.items())]
+        return [
+            ln
+            for ln in self.lines
+            if ln.get("event") == event and all(ln.get(k) == v for k, v in match.items())
+        ]
 
-    def wait_event(self, event: str, count: int = 1, timeout: float = 60.0,
-                   **match: Any) -> list[dict[str, Any]]:
+    def wait_event(
+        self, event: str, count: int = 1, timeout: float = 60.0, **match: Any
+    ) -> list[dict[str, Any]]:
         """Wait until ``count`` matching lines were logged."""
-        return wait_for(lambda: len(self.events(event, **match)) >= count
-                        and self.events(event, **match), timeout,
-                        f"{count} x {event} {match}; stderr={''.join(self.stderr)[-2000:]}")
+        return wait_for(
+            lambda: len(self.events(event, **match)) >= count and self.events(event, **match),
+            timeout,
+            f"{count} x {event} {match}; stderr={''.join(self.stderr)[-2000:]}",
+        )
 
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM and wait."""

@@ -61,5 +61,10 @@ class Archiver:
             return
         drop = self._ledger.drop_of(post_id)
         moved = self.clear(drop)
-        log.info("clip_archived" if not self._delete else "clip_deleted", account=account,
-                 clip=drop.clip_rel, post_id=post_id, to=[str(p) for p in moved])
+        log.info(
+            "clip_archived" if not self._delete else "clip_deleted",
+            account=account,
+            clip=drop.clip_rel,
+            post_id=post_id,
+            to=[str(p) for p in moved],
+        )

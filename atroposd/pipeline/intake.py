@@ -74,8 +74,7 @@ def read_caption(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{path}: caption is not UTF-8 text (bad byte at offset {exc.start}); "
-            "save it as UTF-8"
+            f"{path}: caption is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
         ) from None
 
 
@@ -99,7 +98,7 @@ class Intake:
         self._hashes: dict[tuple[str, int, int], str] = {}
 
     async def _hash(self, path: Path) -> tuple[str, int]:
-        st = path.stat()
+        st = await asyncio.to_thread(path.stat)
         key = (str(path), st.st_size, st.st_mtime_ns)
         if key in self._hashes:
             return self._hashes[key], st.st_size
@@ -115,21 +114,38 @@ class Intake:
             sidecar = await asyncio.to_thread(parse_sidecar, files.sidecar, self._known)
         platforms = list(self._platforms_for(files.account))
         if not platforms:
-            raise InputError(f"{files.video}: account {files.account!r} has no enabled platform "
-                             "in upload_config.json")
+            raise InputError(
+                f"{files.video}: account {files.account!r} has no enabled platform "
+                "in upload_config.json"
+            )
         if sidecar is not None and sidecar.platforms is not None:
             platforms = [p for p in platforms if p in sidecar.platforms]
         sha, size = await self._hash(files.video)
         if size == 0:
             raise InputError(f"{files.video}: video is empty (0 bytes)")
-        drop = Drop(files.video, files.caption, files.sidecar, files.root, files.rel, caption,
-                    sidecar.model_dump_json() if sidecar is not None else None)
+        drop = Drop(
+            files.video,
+            files.caption,
+            files.sidecar,
+            files.root,
+            files.rel,
+            caption,
+            sidecar.model_dump_json() if sidecar is not None else None,
+        )
         publish_at = sidecar.publish_at if sidecar is not None else None
         new, known = self._ledger.plan(sha, size, files.account, platforms, drop, publish_at)
         for post in new:
-            log.info("PLAN", account=post.account, platform=post.platform, clip=files.rel,
-                     post_id=post.id, sha256=sha, bytes=size,
-                     publish_at=publish_at.isoformat() if publish_at else None)
-            self._ledger.transition(post.id, [PostState.PLANNED], PostState.READY,
-                                    note="no render needed")
+            log.info(
+                "PLAN",
+                account=post.account,
+                platform=post.platform,
+                clip=files.rel,
+                post_id=post.id,
+                sha256=sha,
+                bytes=size,
+                publish_at=publish_at.isoformat() if publish_at else None,
+            )
+            self._ledger.transition(
+                post.id, [PostState.PLANNED], PostState.READY, note="no render needed"
+            )
         return new, known

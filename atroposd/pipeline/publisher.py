@@ -34,8 +34,14 @@ class Publisher:
     """Runs one task per due post, bounded per platform by ``capabilities.concurrency``."""
 
     def __init__(
-        self, ledger: Ledger, providers: Mapping[str, Provider], bus: Bus, clock: Clock,
-        policy: RetryPolicy, archiver: Archiver, options_for: OptionsFor,
+        self,
+        ledger: Ledger,
+        providers: Mapping[str, Provider],
+        bus: Bus,
+        clock: Clock,
+        policy: RetryPolicy,
+        archiver: Archiver,
+        options_for: OptionsFor,
         poll_seconds: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         self._ledger = ledger
@@ -46,8 +52,9 @@ class Publisher:
         self._archiver = archiver
         self._options_for = options_for
         self._poll = poll_seconds
-        self._limits = {n: asyncio.Semaphore(p.capabilities.concurrency)
-                        for n, p in providers.items()}
+        self._limits = {
+            n: asyncio.Semaphore(p.capabilities.concurrency) for n, p in providers.items()
+        }
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._started: dict[int, float] = {}
@@ -109,8 +116,9 @@ class Publisher:
         async with self._limits[post.platform]:
             drop = self._ledger.drop_of(post.id)
             started = self._clock.monotonic()
-            claimed = self._ledger.transition(post.id, [S.READY], S.UPLOADING,
-                                              note=f"attempt {post.attempts + 1}")
+            claimed = self._ledger.transition(
+                post.id, [S.READY], S.UPLOADING, note=f"attempt {post.attempts + 1}"
+            )
             if claimed is None:
                 return None
             self._changed(claimed)
@@ -118,12 +126,18 @@ class Publisher:
             progress_before = post.bytes_sent
             try:
                 size = (await asyncio.to_thread(drop.video_path.stat)).st_size
-                request = build_request(post, drop, size, provider.capabilities,
-                                        self._options_for(post.account, post.platform))
+                request = build_request(
+                    post,
+                    drop,
+                    size,
+                    provider.capabilities,
+                    self._options_for(post.account, post.platform),
+                )
                 provider.validate(request)
                 resume = RemoteRef.from_json(post.remote_ref) if post.remote_ref else None
-                result = await provider.upload(request, resume, self._saver(post.id),
-                                               self._progress(post.id))
+                result = await provider.upload(
+                    request, resume, self._saver(post.id), self._progress(post.id)
+                )
             except Exception as exc:
                 fresh = self._ledger.get(post.id)
                 advanced = fresh is not None and fresh.bytes_sent > progress_before
@@ -150,12 +164,22 @@ class Publisher:
         return report
 
     def _uploaded(self, post: Post, result: UploadResult) -> Post | None:
-        log.info("upload_done", account=post.account, platform=post.platform, post_id=post.id,
-                 remote_id=result.remote_id, bytes=result.bytes_sent,
-                 resumed_from=result.resumed_from)
-        fields: dict[str, Any] = {"remote_id": result.remote_id, "url": result.url,
-                                     "bytes_sent": result.bytes_sent, "retry_at": None,
-                                     "last_error": None}
+        log.info(
+            "upload_done",
+            account=post.account,
+            platform=post.platform,
+            post_id=post.id,
+            remote_id=result.remote_id,
+            bytes=result.bytes_sent,
+            resumed_from=result.resumed_from,
+        )
+        fields: dict[str, Any] = {
+            "remote_id": result.remote_id,
+            "url": result.url,
+            "bytes_sent": result.bytes_sent,
+            "retry_at": None,
+            "last_error": None,
+        }
         if result.ref is not None:
             fields["remote_ref"] = result.ref.to_json()
         target = S.PROCESSING if result.processing else S.PUBLISHED
@@ -180,8 +204,14 @@ class Publisher:
                 return
             if status.phase is RemotePhase.PUBLISHED:
                 done = self._ledger.transition(
-                    post.id, [S.PROCESSING], S.PUBLISHED, remote_id=status.remote_id,
-                    url=status.url or post.url, retry_at=None, last_error=None)
+                    post.id,
+                    [S.PROCESSING],
+                    S.PUBLISHED,
+                    remote_id=status.remote_id,
+                    url=status.url or post.url,
+                    retry_at=None,
+                    last_error=None,
+                )
                 if done is not None:
                     self._published(done)
                 return
@@ -198,9 +228,17 @@ class Publisher:
         drop = self._ledger.drop_of(post.id)
         started = self._started.pop(post.id, None)
         seconds = round(self._clock.monotonic() - started, 3) if started is not None else None
-        log.info("OK", account=post.account, platform=post.platform, clip=drop.clip_rel,
-                 post_id=post.id, remote_id=post.remote_id, url=post.url,
-                 bytes=post.bytes_sent, seconds=seconds)
+        log.info(
+            "OK",
+            account=post.account,
+            platform=post.platform,
+            clip=drop.clip_rel,
+            post_id=post.id,
+            remote_id=post.remote_id,
+            url=post.url,
+            bytes=post.bytes_sent,
+            seconds=seconds,
+        )
         self._changed(post)
         self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
 
@@ -213,20 +251,35 @@ class Publisher:
     async def _failed(self, post: Post, exc: Exception, src: PostState, advanced: bool) -> None:
         attempt = 1 if advanced else post.attempts + 1
         decision = self._policy.decide(exc, attempt, self._clock.now())
-        target = {Next.RETRY: S.READY, Next.PARK: S.READY, Next.FAIL: S.FAILED,
-                  Next.ATTENTION: S.NEEDS_ATTENTION}[decision.next]
+        target = {
+            Next.RETRY: S.READY,
+            Next.PARK: S.READY,
+            Next.FAIL: S.FAILED,
+            Next.ATTENTION: S.NEEDS_ATTENTION,
+        }[decision.next]
         if src is S.PROCESSING and target is S.READY:
             target = S.PROCESSING  # keep polling later; the upload itself is done
         message = str(exc) or type(exc).__name__
         attempts = attempt if decision.next is not Next.PARK else post.attempts
-        done = self._ledger.transition(post.id, [src], target, note=decision.note,
-                                       last_error=message, attempts=attempts,
-                                       retry_at=decision.retry_at)
+        done = self._ledger.transition(
+            post.id,
+            [src],
+            target,
+            note=decision.note,
+            last_error=message,
+            attempts=attempts,
+            retry_at=decision.retry_at,
+        )
         if done is None:
             return
         pe = exc if isinstance(exc, ProviderError) else None
-        self._err(done, message, pe.platform_message if pe else None, pe.code if pe else None,
-                  decision.note)
+        self._err(
+            done,
+            message,
+            pe.platform_message if pe else None,
+            pe.code if pe else None,
+            decision.note,
+        )
         self._changed(done)
         self._wake_later(done.id, decision)
 
@@ -236,12 +289,22 @@ class Publisher:
         delay = max(0.0, (decision.retry_at - self._clock.now()).total_seconds())
         asyncio.get_running_loop().call_later(delay, self._bus.publish, PostDue(post_id))
 
-    def _err(self, post: Post, error: str, platform_message: str | None,
-             code: str | int | None, nxt: str) -> None:
+    def _err(
+        self, post: Post, error: str, platform_message: str | None, code: str | int | None, nxt: str
+    ) -> None:
         drop = self._ledger.drop_of(post.id)
-        log.error("ERR", account=post.account, platform=post.platform, clip=drop.clip_rel,
-                  post_id=post.id, error=error, platform_message=platform_message, code=code,
-                  next=nxt, attempts=post.attempts)
+        log.error(
+            "ERR",
+            account=post.account,
+            platform=post.platform,
+            clip=drop.clip_rel,
+            post_id=post.id,
+            error=error,
+            platform_message=platform_message,
+            code=code,
+            next=nxt,
+            attempts=post.attempts,
+        )
 
     def _changed(self, post: Post) -> None:
         self._bus.publish(PostChanged(post.id, post.state))

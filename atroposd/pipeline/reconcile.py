@@ -33,10 +33,19 @@ class Reconciler:
         now, busy, kicked = self._clock.now(), self._publisher.busy, 0
         for post in self._ledger.list_posts([S.UPLOADING]):
             if post.id not in busy and wanted(post):  # its worker died with the previous process
-                self._ledger.transition(post.id, [S.UPLOADING], S.READY,
-                                        note="upload interrupted; resume from saved session")
-                log.info("upload_resumed", account=post.account, platform=post.platform,
-                         post_id=post.id, bytes_sent=post.bytes_sent)
+                self._ledger.transition(
+                    post.id,
+                    [S.UPLOADING],
+                    S.READY,
+                    note="upload interrupted; resume from saved session",
+                )
+                log.info(
+                    "upload_resumed",
+                    account=post.account,
+                    platform=post.platform,
+                    post_id=post.id,
+                    bytes_sent=post.bytes_sent,
+                )
         for post in self._ledger.list_posts([S.READY, S.PROCESSING]):
             if post.id not in busy and due_now(post, now) and wanted(post):
                 self._publisher.kick(post.id)

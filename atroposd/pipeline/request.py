@@ -18,16 +18,21 @@ def build_request(
     """Title and description within ``caps``' limits, sidecar overrides applied."""
     override = (
         SidecarModel.model_validate_json(drop.sidecar_json).for_platform(post.platform)
-        if drop.sidecar_json else None
+        if drop.sidecar_json
+        else None
     )
     caption = drop.caption.strip()
     description = override.description if override and override.description else caption
-    title = override.title if override and override.title else derive_title(
-        caption, drop.video_path.stem.replace("_", " "))
+    title = (
+        override.title
+        if override and override.title
+        else derive_title(caption, drop.video_path.stem.replace("_", " "))
+    )
     if caps.title is not None:
         title = fit(title, caps.title)
-    tags = tuple(override.tags) if override and override.tags else tuple(
-        str(t) for t in options.get("tags", ()) or ())  # type: ignore[attr-defined]
+    configured = options.get("tags")
+    default_tags = tuple(str(t) for t in configured) if isinstance(configured, list | tuple) else ()
+    tags = tuple(override.tags) if override and override.tags else default_tags
     return UploadRequest(
         account=post.account,
         path=drop.video_path,

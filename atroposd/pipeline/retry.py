@@ -49,16 +49,23 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Seconds before attempt ``attempt + 1`` (attempt counts from 1)."""
         ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
-        return self.base_seconds / 2 + self.rng.uniform(0, ceiling)
+        return min(self.cap_seconds, self.base_seconds / 2 + self.rng.uniform(0, ceiling))
 
     def decide(self, error: Exception, attempt: int, now: datetime) -> Decision:
         """Classify ``error`` after ``attempt`` consecutive failures."""
         if isinstance(error, QuotaExhausted):
-            return Decision(Next.PARK, error.retry_at, f"quota reached, parked until "
-                                                       f"{error.retry_at.isoformat()}")
+            return Decision(
+                Next.PARK,
+                error.retry_at,
+                f"quota reached, parked until {error.retry_at.isoformat()}",
+            )
         if isinstance(error, ReauthRequired | OutcomeUnknown):
-            return Decision(Next.ATTENTION, None, "needs attention: " + (
-                "log in again" if isinstance(error, ReauthRequired) else "outcome unknown"))
+            return Decision(
+                Next.ATTENTION,
+                None,
+                "needs attention: "
+                + ("log in again" if isinstance(error, ReauthRequired) else "outcome unknown"),
+            )
         if isinstance(error, PermanentError):
             return Decision(Next.FAIL, None, "rejected, not retried")
         retryable = isinstance(error, TransientError | SessionLost | AuthExpired | OSError)

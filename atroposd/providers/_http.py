@@ -31,6 +31,8 @@ def retry_after(response: httpx.Response, now: datetime | None = None) -> float 
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # asctime dates carry no zone; HTTP dates are always GMT
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 

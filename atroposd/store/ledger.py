@@ -231,7 +231,11 @@ class Ledger:
         return [_post(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
 
     def due(self, now: datetime, states: Iterable[PostState]) -> list[Post]:
-        """Posts in ``states`` whose ``retry_at`` and ``publish_at`` gates have passed."""
+        """Posts in ``states`` whose ``retry_at`` has passed.
+
+        ``publish_at`` does not gate the upload: platforms with native scheduling (YouTube's
+        ``status.publishAt``) get the clip early and publish it at that time themselves.
+        """
         return [p for p in self.list_posts(states) if (p.retry_at is None or p.retry_at <= now)]
 
     def history(self, post_id: int) -> list[tuple[str | None, str, str | None]]:

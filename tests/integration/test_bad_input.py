@@ -43,8 +43,10 @@ def test_each_bad_input_is_reported_once_and_left_in_place(
 
         def all_reported() -> bool:
             got = _problems(daemon)  # path -> reason; a bad caption is named in the reason
-            return all(any((str(p) == k or str(p) in why) and w in why for k, why in got.items())
-                       for p, w in expected.items())
+            return all(
+                any((str(p) == k or str(p) in why) and w in why for k, why in got.items())
+                for p, w in expected.items()
+            )
 
         wait_for(all_reported, 30, "a warning for each bad input")
         # A good clip with an awkward name still goes through while the bad ones sit there.

@@ -13,11 +13,15 @@ def test_kill9_mid_upload_resumes_from_emulator_offset(ws: Workspace, emulator: 
     assert size > 5 * CHUNK
     digest = sha256(video)
     # The third chunk hangs: the daemon is killed while two chunks are stored.
-    emulator.faults({"platform": "youtube", "step": "chunk", "nth": 3, "action": "delay",
-                     "seconds": 120})
+    emulator.faults(
+        {"platform": "youtube", "step": "chunk", "nth": 3, "action": "delay", "seconds": 120}
+    )
     first = Daemon(ws)
-    wait_for(lambda: any(u["bytes_received"] == 2 * CHUNK for u in emulator.uploads()), 60,
-             "two chunks stored")
+    wait_for(
+        lambda: any(u["bytes_received"] == 2 * CHUNK for u in emulator.uploads()),
+        60,
+        "two chunks stored",
+    )
     first.kill9()
     assert emulator.posts() == []
     emulator.http.delete("/_emulator/faults").raise_for_status()

@@ -52,7 +52,7 @@ def test_slowly_written_video_is_uploaded_once_and_whole(
         def writer() -> None:  # a copy that stalls between pieces, like a slow network share
             with target.open("wb") as handle:
                 for i in range(pieces):
-                    handle.write(data[i * step:(i + 1) * step])
+                    handle.write(data[i * step : (i + 1) * step])
                     handle.flush()
                     written.wait(0.6)  # pace the writer (not a test wait)
             written.set()

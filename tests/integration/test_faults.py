@@ -8,23 +8,54 @@ import pytest
 
 from tests.support import Daemon, Emulator, Workspace, sha256, wait_for
 
-GOOGLE_429 = {"error": {"code": 429, "message": "Rate limit exceeded.",
-                        "errors": [{"reason": "rateLimitExceeded", "domain": "global"}]}}
-GOOGLE_401 = {"error": {"code": 401, "status": "UNAUTHENTICATED",
-                        "message": "Request had invalid authentication credentials.",
-                        "errors": [{"reason": "authError", "domain": "global"}]}}
-GOOGLE_503 = {"error": {"code": 503, "message": "Backend Error",
-                        "errors": [{"reason": "backendError", "domain": "global"}]}}
+GOOGLE_429 = {
+    "error": {
+        "code": 429,
+        "message": "Rate limit exceeded.",
+        "errors": [{"reason": "rateLimitExceeded", "domain": "global"}],
+    }
+}
+GOOGLE_401 = {
+    "error": {
+        "code": 401,
+        "status": "UNAUTHENTICATED",
+        "message": "Request had invalid authentication credentials.",
+        "errors": [{"reason": "authError", "domain": "global"}],
+    }
+}
+GOOGLE_503 = {
+    "error": {
+        "code": 503,
+        "message": "Backend Error",
+        "errors": [{"reason": "backendError", "domain": "global"}],
+    }
+}
 
 CASES: dict[str, dict[str, Any]] = {
-    "503_on_chunk": {"step": "chunk", "nth": 2, "action": "status", "code": 503,
-                     "body": GOOGLE_503},
+    "503_on_chunk": {
+        "step": "chunk",
+        "nth": 2,
+        "action": "status",
+        "code": 503,
+        "body": GOOGLE_503,
+    },
     "drop_after_chunk_stored": {"step": "chunk", "nth": 2, "action": "commit_then_drop"},
     "drop_after_final_chunk_stored": {"step": "chunk", "nth": 4, "action": "commit_then_drop"},
-    "429_with_retry_after": {"step": "chunk", "nth": 2, "action": "status", "code": 429,
-                             "body": GOOGLE_429, "headers": {"Retry-After": "1"}},
-    "expired_token_mid_upload": {"step": "chunk", "nth": 3, "action": "status", "code": 401,
-                                 "body": GOOGLE_401},
+    "429_with_retry_after": {
+        "step": "chunk",
+        "nth": 2,
+        "action": "status",
+        "code": 429,
+        "body": GOOGLE_429,
+        "headers": {"Retry-After": "1"},
+    },
+    "expired_token_mid_upload": {
+        "step": "chunk",
+        "nth": 3,
+        "action": "status",
+        "code": 401,
+        "body": GOOGLE_401,
+    },
     "dropped_session_create": {"step": "create", "nth": 1, "action": "drop"},
 }
 
@@ -46,8 +77,14 @@ def test_fault_ends_in_exactly_one_post(ws: Workspace, emulator: Emulator, case:
 
 def test_429_waits_for_the_platforms_retry_after(ws: Workspace, emulator: Emulator) -> None:
     ws.drop("throttled", seed=12, seconds=2)
-    emulator.faults({"platform": "youtube", **CASES["429_with_retry_after"],
-                     "headers": {"Retry-After": "2"}, "nth": 1})
+    emulator.faults(
+        {
+            "platform": "youtube",
+            **CASES["429_with_retry_after"],
+            "headers": {"Retry-After": "2"},
+            "nth": 1,
+        }
+    )
     run = Daemon(ws, ("upload", "--once"))
     assert run.wait() == 0
     err = run.events("ERR", platform="youtube")
@@ -59,10 +96,23 @@ def test_permanent_rejection_fails_with_reason_and_keeps_files(
     ws: Workspace, emulator: Emulator
 ) -> None:
     video = ws.drop("rejected", seed=13)
-    body = {"error": {"code": 400, "message": "The request metadata specifies an invalid title.",
-                      "errors": [{"reason": "invalidTitle", "domain": "youtube.video"}]}}
-    emulator.faults({"platform": "youtube", "step": "create", "nth": 1, "action": "status",
-                     "code": 400, "body": body})
+    body = {
+        "error": {
+            "code": 400,
+            "message": "The request metadata specifies an invalid title.",
+            "errors": [{"reason": "invalidTitle", "domain": "youtube.video"}],
+        }
+    }
+    emulator.faults(
+        {
+            "platform": "youtube",
+            "step": "create",
+            "nth": 1,
+            "action": "status",
+            "code": 400,
+            "body": body,
+        }
+    )
     run = Daemon(ws, ("upload", "--once"))
     assert run.wait() == 1
     err = run.events("ERR", platform="youtube")
