@@ -98,13 +98,12 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
         return 0
     if args.command == "upload":
         from atroposd.once import upload_once
+        from atroposd.providers import REGISTRY
 
-        if (
-            args.platform is not None
-            and args.platform not in config.platforms_for(args.account or config.default_account)
-            and args.account is not None
-        ):
-            raise ConfigError(f"--platform {args.platform}: not enabled for {args.account}")
+        if args.platform is not None and args.platform not in REGISTRY:
+            raise ConfigError(f"--platform {args.platform}: unknown (known: {sorted(REGISTRY)})")
+        if args.account is not None and args.account not in config.accounts:
+            raise ConfigError(f"--account {args.account}: not in {settings.upload_config}")
         return asyncio.run(upload_once(app, args.account, args.platform, args.dry_run))
     from atroposd.ledger_cli import ledger_command
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import TextIO
 
 import structlog
 
 from atroposd.app import App
 from atroposd.bus import UploadProgressed
-from atroposd.domain import ACTIVE, PostState
+from atroposd.domain import ACTIVE, ClipFiles, PostState
+from atroposd.pipeline.intake import sha256_file
+from atroposd.store.ledger import Ledger
+from atroposd.watch.watcher import ClipWatcher
 
 log = structlog.get_logger("atroposd")
 S = PostState
@@ -35,36 +40,70 @@ async def _bar(app: App, out: TextIO) -> None:
         out.flush()
 
 
-def _plan_only(app: App, files_list: list[object]) -> None:
-    for files in files_list:
-        acc = getattr(files, "account", "")
-        for platform in app.config.platforms_for(acc):
-            if app.wanted(acc, platform):
-                log.info(
-                    "PLAN",
-                    account=acc,
-                    platform=platform,
-                    clip=getattr(files, "rel", ""),
-                    post_id=None,
-                    dry_run=True,
-                )
+async def scan_twice(watcher: ClipWatcher, settle: float) -> list[ClipFiles]:
+    """Ready pairs now, plus those that were still being written one settle period ago."""
+    found = await watcher.scan_once()
+    await asyncio.sleep(settle)
+    return found + await watcher.scan_once()
+
+
+async def plan_only(app: App) -> int:
+    """Log the PLAN lines an upload would produce; write nothing, send nothing."""
+    s = app.settings
+
+    async def ignore(files: ClipFiles) -> None:
+        return None
+
+    async def report(path: Path, reason: str) -> None:
+        log.warning("clip_problem", path=str(path), reason=reason, action="left in place")
+
+    watcher = ClipWatcher(
+        upload_folder=s.upload_folder,
+        out_root=s.out_root,
+        default_account=app.config.default_account,
+        on_ready=ignore,
+        on_problem=report,
+        clock=app.clock,
+        settle_seconds=s.settle_seconds,
+    )
+    db = s.state_dir / "ledger.sqlite3"
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True) if db.exists() else None
+    ledger = Ledger(conn, app.clock) if conn is not None else None
+    planned = 0
+    try:
+        for files in await scan_twice(watcher, s.settle_seconds):
+            sha, _ = await asyncio.to_thread(sha256_file, files.video)
+            known = {p.platform for p in ledger.posts_of(sha, files.account)} if ledger else set()
+            for platform in app.config.platforms_for(files.account):
+                if app.wanted(files.account, platform) and platform not in known:
+                    planned += 1
+                    log.info(
+                        "PLAN",
+                        account=files.account,
+                        platform=platform,
+                        clip=files.rel,
+                        post_id=None,
+                        sha256=sha,
+                        dry_run=True,
+                    )
+    finally:
+        if conn is not None:
+            conn.close()
+    log.info("summary", dry_run=True, planned=planned)
+    return 0
 
 
 async def upload_once(app: App, account: str | None, platform: str | None, dry_run: bool) -> int:
     """Returns 0 when every touched post is published, 1 otherwise."""
     app.only = (account, platform)
     app.announce()
+    if dry_run:
+        return await plan_only(app)
     sv = app.build()
     bar = asyncio.create_task(_bar(app, sys.stderr)) if sys.stderr.isatty() else None
     try:
-        # A second pass one settle period later catches files that were still being written.
-        found = await sv.watcher.scan_once()
-        await asyncio.sleep(app.settings.settle_seconds)
-        found += await sv.watcher.scan_once()
+        found = await scan_twice(sv.watcher, app.settings.settle_seconds)
         ready = [f for f in found if account in (None, f.account)]
-        if dry_run:
-            _plan_only(app, list(ready))
-            return 0
         await app.start_emulator_if_needed()
         sv.reconciler.finish_archiving()
         for files in ready:

@@ -1,0 +1,44 @@
+"""``atroposd upload --once``: exit codes, --dry-run touches nothing, summary per platform."""
+
+from __future__ import annotations
+
+from tests.support import Daemon, Emulator, Workspace
+
+
+def test_dry_run_logs_plan_and_touches_nothing(ws: Workspace, emulator: Emulator) -> None:
+    videos = [ws.drop(f"d{i}", seed=50 + i) for i in range(2)]
+    run = Daemon(ws, ("upload", "--once", "--dry-run"))
+    assert run.wait() == 0, "".join(run.stderr)
+    plans = run.events("PLAN", platform="youtube", dry_run=True)
+    assert sorted(p["clip"] for p in plans) == ["d0.mp4", "d1.mp4"]
+    assert emulator.posts() == [] and emulator.uploads() == []
+    assert all(v.exists() for v in videos)
+    assert not (ws.state / "ledger.sqlite3").exists()
+
+
+def test_once_publishes_then_has_nothing_left(ws: Workspace, emulator: Emulator) -> None:
+    ws.drop("a", seed=60)
+    ws.drop("b", seed=61)
+    run = Daemon(ws, ("upload", "--once"))
+    assert run.wait() == 0, "".join(run.stderr)
+    assert run.events("summary", platform="youtube", published=2)
+    assert len(emulator.posts()) == 2
+    again = Daemon(ws, ("upload", "--once"))
+    assert again.wait() == 0
+    assert again.events("summary", note="nothing ready to upload")
+    dry = Daemon(ws, ("upload", "--once", "--dry-run"))
+    assert dry.wait() == 0 and dry.events("PLAN") == []
+
+
+def test_once_exits_1_when_a_post_fails_and_2_on_usage_error(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    ws.drop("bad", seed=62)
+    emulator.faults(
+        {"platform": "youtube", "step": "create", "nth": 1, "action": "status", "code": 400}
+    )
+    run = Daemon(ws, ("upload", "--once"))
+    assert run.wait() == 1
+    assert run.events("summary", platform="youtube", failed=1)
+    usage = Daemon(ws, ("upload", "--once", "--platform", "myspace"))
+    assert usage.wait() == 2 and "myspace" in "".join(usage.stderr)
