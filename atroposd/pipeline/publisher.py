@@ -27,6 +27,7 @@ from atroposd.store.ledger import Ledger
 
 log = structlog.get_logger("atroposd")
 S = PostState
+MISSING_POLLS = 10  # consecutive "not found" answers while processing before asking a human
 OptionsFor = Callable[[str, str], Mapping[str, object]]
 
 
@@ -194,7 +195,7 @@ class Publisher:
 
     async def _await_processing(self, post: Post) -> None:
         provider = self._providers[post.platform]
-        delay = self._poll[0]
+        delay, missing = self._poll[0], 0
         while True:
             ref = RemoteRef.from_json(post.remote_ref or "{}")
             try:
@@ -215,9 +216,14 @@ class Publisher:
                 if done is not None:
                     self._published(done)
                 return
-            if status.phase in (RemotePhase.FAILED, RemotePhase.NOT_FOUND):
-                why = status.reason or "the platform no longer has the video"
-                self._finish_failed(post, S.PROCESSING, why, "failed")
+            if status.phase is RemotePhase.FAILED:
+                self._finish(post, S.FAILED, status.reason or "processing failed", "failed")
+                return
+            # A fresh upload can be missing from listings for a while; never fail it for that.
+            missing = missing + 1 if status.phase is RemotePhase.NOT_FOUND else 0
+            if missing >= MISSING_POLLS:
+                why = "uploaded, but the platform does not list the video; check it by hand"
+                self._finish(post, S.NEEDS_ATTENTION, why, "needs attention")
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self._poll[1])
@@ -242,8 +248,8 @@ class Publisher:
         self._changed(post)
         self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
 
-    def _finish_failed(self, post: Post, src: PostState, why: str, nxt: str) -> None:
-        done = self._ledger.transition(post.id, [src], S.FAILED, note=why, last_error=why)
+    def _finish(self, post: Post, target: PostState, why: str, nxt: str) -> None:
+        done = self._ledger.transition(post.id, [S.PROCESSING], target, note=why, last_error=why)
         if done is not None:
             self._err(done, why, None, None, nxt)
             self._changed(done)

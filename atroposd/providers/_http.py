@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,17 +63,19 @@ async def guarded(platform: str, step: str, call: Callable[[], Awaitable[T]]) ->
 
 
 async def file_slice(path: Path, offset: int, length: int) -> AsyncIterator[bytes]:
-    """Yield ``length`` bytes of ``path`` from ``offset`` in pieces of at most 1 MiB."""
-    handle = await asyncio.to_thread(path.open, "rb")
+    """Yield ``length`` bytes of ``path`` from ``offset`` in pieces of at most 1 MiB.
+
+    ``os.pread`` of 1 MiB from the page cache takes ~0.1 ms, far cheaper than a thread hop
+    per piece (measured in bench/upload.py), so pieces are read on the loop.
+    """
+    fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
     try:
-        handle.seek(offset)
-        left = length
-        while left > 0:
-            piece = await asyncio.to_thread(handle.read, min(PIECE, left))
+        position, end = offset, offset + length
+        while position < end:
+            piece = os.pread(fd, min(PIECE, end - position), position)
             if not piece:
-                at = offset + length - left
-                raise OSError(f"{path}: file shrank while uploading (at byte {at})")
-            left -= len(piece)
+                raise OSError(f"{path}: file shrank while uploading (at byte {position})")
+            position += len(piece)
             yield piece
     finally:
-        handle.close()
+        os.close(fd)

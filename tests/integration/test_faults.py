@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -158,3 +161,50 @@ def test_revoked_login_parks_post_in_needs_attention(ws: Workspace, emulator: Em
         wait_for(lambda: daemon.proc.poll() is None, 1, "daemon alive")
     finally:
         daemon.stop()
+
+
+def test_quota_exhausted_parks_the_post_until_the_reset(ws: Workspace, emulator: Emulator) -> None:
+    video = ws.drop("quota", seed=18)
+    body = {
+        "error": {
+            "code": 403,
+            "message": "The request cannot be completed because you have exceeded your quota.",
+            "errors": [{"reason": "quotaExceeded", "domain": "youtube.quota"}],
+        }
+    }
+    emulator.faults(
+        {
+            "platform": "youtube",
+            "step": "create",
+            "nth": 1,
+            "action": "status",
+            "code": 403,
+            "body": body,
+        }
+    )
+    run = Daemon(ws, ("upload", "--once"))
+    assert run.wait() == 1  # not published in this run, and nothing failed for good
+    err = run.events("ERR", platform="youtube")
+    assert len(err) == 1 and err[0]["code"] == "quotaExceeded"
+    assert "parked until" in err[0]["next"]
+    assert run.events("summary", platform="youtube", ready=1)
+    listing = Daemon(ws, ("posts", "--json"))
+    assert listing.wait() == 0
+    (post,) = json.loads("".join(listing.raw))
+    assert post["state"] == "ready" and post["attempts"] == 0
+    reset = datetime.fromisoformat(post["retry_at"]).astimezone(ZoneInfo("America/Los_Angeles"))
+    assert (reset.hour, reset.minute) == (0, 0)
+    assert video.exists() and emulator.posts() == []
+
+
+def test_long_caption_fits_youtube_limits(ws: Workspace, emulator: Emulator) -> None:
+    first_line = "A <very> long opening line about the best moment " * 6
+    caption = first_line + "\n\n" + "é" * 6000 + "\n\n#shorts #long"
+    ws.drop("long", seed=19, caption=caption)
+    run = Daemon(ws, ("upload", "--once"))
+    assert run.wait() == 0, "".join(run.raw[-5:])
+    (post,) = emulator.posts()
+    assert len(post["title"]) <= 100 and "<" not in post["title"] and ">" not in post["title"]
+    assert post["title"].startswith("A very long opening line")
+    assert len(post["caption"].encode("utf-8")) <= 5000
+    assert post["caption"].endswith("#shorts #long")
