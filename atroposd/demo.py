@@ -35,9 +35,24 @@ def ffmpeg() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
-def make_clip(target: Path, seed: int, seconds: float = 3.0) -> None:
-    """A vertical 9:16 H.264/AAC test clip, written to a temp name then renamed into place."""
+def make_clip(
+    target: Path,
+    seed: int,
+    seconds: float = 3.0,
+    size: str = "360x640",
+    bitrate: str | None = None,
+) -> Path:
+    """A vertical H.264/AAC test clip, distinct per ``seed``, renamed into place when done.
+
+    With ``bitrate`` the picture gets noise so the encoder stays near that rate and the file
+    size is predictable (tests and benchmarks rely on it).
+    """
     tmp = target.with_name(f".{target.name}.part")
+    video = f"testsrc2=size={size}:rate=15,hue=h={seed * 37 % 360}"
+    rate: list[str] = []
+    if bitrate is not None:
+        video += ",noise=alls=40:allf=t"
+        rate = ["-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate]
     cmd = [
         ffmpeg(),
         "-loglevel",
@@ -46,11 +61,11 @@ def make_clip(target: Path, seed: int, seconds: float = 3.0) -> None:
         "-f",
         "lavfi",
         "-i",
-        f"testsrc2=size=360x640:rate=30,hue=h={seed * 70}",
+        video,
         "-f",
         "lavfi",
         "-i",
-        f"sine=frequency={330 + 110 * seed}",
+        f"sine=frequency={300 + 10 * seed}",
         "-t",
         str(seconds),
         "-shortest",
@@ -59,7 +74,8 @@ def make_clip(target: Path, seed: int, seconds: float = 3.0) -> None:
         "-c:v",
         "libx264",
         "-preset",
-        "veryfast",
+        "ultrafast",
+        *rate,
         "-c:a",
         "aac",
         "-movflags",
@@ -68,8 +84,10 @@ def make_clip(target: Path, seed: int, seconds: float = 3.0) -> None:
         "mp4",
         str(tmp),
     ]
-    subprocess.run(cmd, check=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(cmd, check=True, capture_output=True)
     os.replace(tmp, target)
+    return target
 
 
 def prepare(folder: Path, clips: int) -> None:

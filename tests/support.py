@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,63 +18,15 @@ from typing import Any
 
 import httpx
 
+from atroposd import demo
 from atroposd.emulator import EmulatorServer
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def ffmpeg_exe() -> str:
-    """The system ffmpeg, else the binary shipped with imageio-ffmpeg."""
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    import imageio_ffmpeg
-
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
 def make_clip(path: Path, seconds: float = 1.0, seed: int = 0, bitrate: str = "300k") -> Path:
-    """Render a real vertical H.264/AAC MP4 (distinct content per ``seed``).
-
-    Noise keeps the encoder near ``bitrate`` so the file size is predictable.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        ffmpeg_exe(),
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size=180x320:rate=15,hue=h={seed * 37 % 360},noise=alls=40:allf=t",
-        "-f",
-        "lavfi",
-        "-i",
-        f"sine=frequency={300 + seed * 10}",
-        "-t",
-        str(seconds),
-        "-shortest",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-b:v",
-        bitrate,
-        "-maxrate",
-        bitrate,
-        "-bufsize",
-        bitrate,
-        "-c:a",
-        "aac",
-        "-movflags",
-        "+faststart",
-        str(path),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True)
-    return path
+    """A small real MP4 whose size follows ``bitrate`` (see ``atroposd.demo.make_clip``)."""
+    return demo.make_clip(path, seed, seconds, size="180x320", bitrate=bitrate)
 
 
 def sha256(path: Path) -> str:

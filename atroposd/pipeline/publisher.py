@@ -167,9 +167,7 @@ class Publisher:
     def _uploaded(self, post: Post, result: UploadResult) -> Post | None:
         log.info(
             "upload_done",
-            account=post.account,
-            platform=post.platform,
-            post_id=post.id,
+            **self._about(post),
             remote_id=result.remote_id,
             bytes=result.bytes_sent,
             resumed_from=result.resumed_from,
@@ -231,15 +229,11 @@ class Publisher:
     # -- outcomes -------------------------------------------------------------------------
 
     def _published(self, post: Post) -> None:
-        drop = self._ledger.drop_of(post.id)
         started = self._started.pop(post.id, None)
         seconds = round(self._clock.monotonic() - started, 3) if started is not None else None
         log.info(
             "OK",
-            account=post.account,
-            platform=post.platform,
-            clip=drop.clip_rel,
-            post_id=post.id,
+            **self._about(post),
             remote_id=post.remote_id,
             url=post.url,
             bytes=post.bytes_sent,
@@ -295,16 +289,26 @@ class Publisher:
         delay = max(0.0, (decision.retry_at - self._clock.now()).total_seconds())
         asyncio.get_running_loop().call_later(delay, self._bus.publish, PostDue(post_id))
 
+    def _about(self, post: Post) -> dict[str, object]:
+        """The fields every per-post log line carries."""
+        return {
+            "account": post.account,
+            "platform": post.platform,
+            "clip": self._ledger.drop_of(post.id).clip_rel,
+            "post_id": post.id,
+        }
+
     def _err(
-        self, post: Post, error: str, platform_message: str | None, code: str | int | None, nxt: str
+        self,
+        post: Post,
+        error: str,
+        platform_message: str | None,
+        code: str | int | None,
+        nxt: str,
     ) -> None:
-        drop = self._ledger.drop_of(post.id)
         log.error(
             "ERR",
-            account=post.account,
-            platform=post.platform,
-            clip=drop.clip_rel,
-            post_id=post.id,
+            **self._about(post),
             error=error,
             platform_message=platform_message,
             code=code,
