@@ -9,27 +9,15 @@ response can never turn into a second video.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
 from atroposd.captions import Counting, TextLimit
 from atroposd.clock import Clock
-from atroposd.errors import (
-    AuthExpired,
-    PermanentError,
-    ProviderError,
-    QuotaExhausted,
-    RateLimited,
-    ReauthRequired,
-    SessionLost,
-    TransientError,
-)
-from atroposd.providers._http import file_slice, guarded, json_body, retry_after
+from atroposd.errors import PermanentError, ProviderError, TransientError
+from atroposd.providers._http import file_slice, json_body
 from atroposd.providers.base import (
     Capabilities,
     Credentials,
@@ -43,10 +31,10 @@ from atroposd.providers.base import (
     UploadRequest,
     UploadResult,
 )
+from atroposd.providers.youtube.errors import NAME, classify
+from atroposd.providers.youtube.oauth import GoogleOAuth
 
-NAME = "youtube"
 QUANTUM = 256 * 1024
-PACIFIC = ZoneInfo("America/Los_Angeles")
 SESSION = "youtube_session"
 VIDEO = "youtube_video"
 
@@ -73,13 +61,6 @@ class YouTubeEndpoints:
         """The real paths under ``<base>/youtube``."""
         root = f"{base.rstrip('/')}/youtube"
         return cls(f"{root}/token", f"{root}/upload/youtube/v3/videos", f"{root}/youtube/v3")
-
-
-def next_pacific_midnight(now: datetime) -> datetime:
-    """When YouTube's daily quotas reset."""
-    local = now.astimezone(PACIFIC)
-    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight.astimezone(now.tzinfo)
 
 
 class YouTubeProvider:
@@ -112,105 +93,18 @@ class YouTubeProvider:
             raise ValueError("chunk_size must be a multiple of 256 KiB")
         self._http = http
         self._ep = endpoints
-        self._store = credentials
-        self._client = (client_id, client_secret)
         self._clock = clock
         self._chunk = chunk_size
-        self._tokens: dict[str, Credentials] = {}
-
-    # -- errors ---------------------------------------------------------------------------
-
-    def _error(self, response: httpx.Response, step: str) -> ProviderError:
-        """Classify a Google error answer (providers.md §1.6)."""
-        err = json_body(response).get("error", {})
-        err = err if isinstance(err, dict) else {"message": str(err)}
-        first = (err.get("errors") or [{}])[0]
-        reason = str(first.get("reason") or err.get("status") or response.status_code)
-        message = str(err.get("message") or response.reason_phrase or "no message")
-        status = response.status_code
-        kw: dict[str, Any] = {
-            "platform": NAME,
-            "code": reason,
-            "platform_message": message,
-            "status": status,
-        }
-        text = f"{step}: HTTP {status} {reason}: {message}"
-        now = self._clock.now()
-        if status == 401:
-            return AuthExpired(text, **kw)
-        if reason == "uploadLimitExceeded":
-            return QuotaExhausted(text, retry_at=now + timedelta(hours=24), **kw)
-        if reason == "quotaExceeded" or (status == 429 and "per day" in message):
-            return QuotaExhausted(text, retry_at=next_pacific_midnight(now), **kw)
-        if status == 429 or reason in ("rateLimitExceeded", "userRateLimitExceeded"):
-            return RateLimited(text, retry_after=retry_after(response, now), **kw)
-        if status == 404:
-            return SessionLost(text, **kw)
-        if status >= 500 or status == 408:
-            return TransientError(text, retry_after=retry_after(response, now), **kw)
-        return PermanentError(text, **kw)
-
-    # -- auth -----------------------------------------------------------------------------
-
-    async def _token(self, account: str) -> str:
-        creds = self._tokens.get(account) or self._store.load(account, NAME)
-        soon = self._clock.now() + timedelta(seconds=60)
-        if not creds.access_token or (creds.expires_at is not None and creds.expires_at <= soon):
-            creds = await self.refresh(account, creds)
-        self._tokens[account] = creds
-        return creds.access_token
+        self._auth = GoogleOAuth(
+            http, endpoints.token_url, client_id, client_secret, credentials, clock
+        )
 
     async def refresh(self, account: str, creds: Credentials) -> Credentials:
         """Exchange the refresh token for a new access token and store it."""
-        if not creds.refresh_token:
-            raise ReauthRequired(f"no refresh token for account {account!r}", platform=NAME)
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": creds.refresh_token,
-            "client_id": self._client[0],
-            "client_secret": self._client[1],
-        }
-        resp = await guarded(
-            NAME, "token refresh", lambda: self._http.post(self._ep.token_url, data=form)
-        )
-        body = json_body(resp)
-        if resp.status_code in (400, 401) and body.get("error"):
-            raise ReauthRequired(
-                f"token refresh: {body.get('error')}: {body.get('error_description', '')}; "
-                f"log in again: atroposd auth youtube --account {account}",
-                platform=NAME,
-                code=str(body.get("error")),
-                platform_message=str(body.get("error_description", "")),
-                status=resp.status_code,
-            )
-        if resp.status_code != 200 or "access_token" not in body:
-            raise self._error(resp, "token refresh")
-        fresh = Credentials(
-            access_token=str(body["access_token"]),
-            refresh_token=creds.refresh_token,
-            expires_at=self._clock.now() + timedelta(seconds=int(body.get("expires_in", 3600))),
-            extra=creds.extra,
-        )
-        self._store.save(account, NAME, fresh)
-        self._tokens[account] = fresh
-        return fresh
+        return await self._auth.refresh(account, creds)
 
-    async def _send(
-        self,
-        account: str,
-        step: str,
-        build: Callable[[dict[str, str]], Awaitable[httpx.Response]],
-    ) -> httpx.Response:
-        """Send with a bearer token; on 401 refresh once and send again."""
-        for attempt in (1, 2):
-            auth = {"Authorization": f"Bearer {await self._token(account)}"}
-            resp = await guarded(NAME, step, lambda auth=auth: build(auth))  # type: ignore[misc]
-            if resp.status_code != 401:
-                return resp
-            if attempt == 1:
-                stale = self._tokens.pop(account, None) or self._store.load(account, NAME)
-                await self.refresh(account, stale)
-        raise self._error(resp, step)
+    def _error(self, response: httpx.Response, step: str) -> ProviderError:
+        return classify(response, step, self._clock.now())
 
     # -- contract -------------------------------------------------------------------------
 
@@ -253,7 +147,7 @@ class YouTubeProvider:
             params["notifySubscribers"] = "false"
         headers = {"X-Upload-Content-Length": str(req.size), "X-Upload-Content-Type": req.mime_type}
         body = self._metadata(req)
-        resp = await self._send(
+        resp = await self._auth.send(
             req.account,
             "create upload session",
             lambda auth: self._http.post(
@@ -268,7 +162,7 @@ class YouTubeProvider:
     async def _query(self, account: str, uri: str, size: int) -> httpx.Response:
         """Ask a session what it holds (``Content-Range: bytes */N``)."""
         headers = {"Content-Range": f"bytes */{size}", "Content-Length": "0"}
-        return await self._send(
+        return await self._auth.send(
             account,
             "query upload session",
             lambda auth: self._http.put(uri, headers={**headers, **auth}),
@@ -303,7 +197,7 @@ class YouTubeProvider:
             "Content-Length": str(length),
             "Content-Type": req.mime_type,
         }
-        return await self._send(
+        return await self._auth.send(
             req.account,
             f"upload bytes {offset}-{last}",
             lambda auth: self._http.put(
@@ -363,7 +257,7 @@ class YouTubeProvider:
 
     async def _video_status(self, account: str, video_id: str) -> RemoteStatus:
         params = {"part": "status,processingDetails", "id": video_id}
-        resp = await self._send(
+        resp = await self._auth.send(
             account,
             "videos.list",
             lambda auth: self._http.get(f"{self._ep.api_base}/videos", params=params, headers=auth),
