@@ -214,6 +214,16 @@ class YouTubeProvider:
     ) -> UploadResult:
         """Create or resume the session, then send the remaining bytes in chunks."""
         ref, offset = None, 0
+        if resume is not None and resume.kind == VIDEO:  # already uploaded: never send it again
+            vid = resume.data["id"]
+            return UploadResult(
+                remote_id=vid,
+                url=f"https://youtube.com/shorts/{vid}",
+                bytes_sent=request.size,
+                processing=True,
+                ref=resume,
+                resumed_from=request.size,
+            )
         if resume is not None and resume.kind == SESSION:
             resp = await self._query(request.account, resume.data["uri"], request.size)
             if resp.status_code in (200, 201):

@@ -1,0 +1,317 @@
+"""The provider conformance suite: behaviours every platform's provider must show.
+
+A platform joins with a binding module (see ``test_youtube_conformance.py``)::
+
+    class TestYouTubeConformance(ProviderConformance):
+        binding = YOUTUBE
+
+Every test runs the real provider (built by the registry factory) against the real
+emulator on loopback, and asserts on what a user would see: posts on the platform, the
+error class the retry policy acts on, tokens in the store, nothing secret in the logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import structlog
+
+from atroposd.errors import PermanentError, RateLimited, ReauthRequired, TransientError
+from atroposd.providers.base import RemotePhase, RemoteRef
+from tests.providers.harness import (
+    ACCOUNT,
+    Binding,
+    Harness,
+    Scenario,
+    make_request,
+    media_requests,
+    run,
+)
+from tests.support import Emulator
+
+Conform = Callable[[Scenario], None]
+
+
+def check_next_save_ref(h: Harness) -> None:
+    """On the next ``save_ref``, assert the platform holds no media byte of the session yet."""
+    pending = [True]
+
+    async def nothing_sent_yet(ref: RemoteRef) -> None:
+        if not pending:
+            return
+        pending.clear()
+        uploads = await h.uploads()
+        assert uploads, "save_ref ran but the platform has no open upload session"
+        assert all(u["bytes_received"] == 0 for u in uploads), f"bytes before save_ref: {uploads}"
+
+    h.on_save_ref = nothing_sent_yet
+
+
+async def one_post_of(h: Harness) -> dict[str, object]:
+    """The single post on the platform, holding exactly the file's bytes."""
+    posts = await h.posts()
+    assert len(posts) == 1, f"expected exactly one post, got {posts}"
+    assert posts[0]["sha256"] == h.request.sha256, "the post's bytes differ from the file's"
+    return posts[0]
+
+
+class ProviderConformance:
+    """Subclass as ``Test<Platform>Conformance`` and set ``binding``."""
+
+    binding: ClassVar[Binding]
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def media(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        path = cls.binding.make_media(tmp_path_factory.mktemp(cls.binding.name) / "clip.mp4")
+        requests = media_requests(path.stat().st_size, cls.binding.chunk_size)
+        assert requests >= 3, "the test media must take at least three media requests"
+        return path
+
+    @pytest.fixture
+    def conform(self, emulator: Emulator, media: Path) -> Conform:
+        request = make_request(media)
+        return lambda scenario: run(self.binding, emulator, request, scenario)
+
+    # -- 1 ------------------------------------------------------------------------------------
+
+    def test_upload_publishes_exactly_one_post_as_requested(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            check_next_save_ref(h)
+            result = await h.upload()
+            status = await h.published(result)
+            post = await one_post_of(h)
+            assert h.refs, "save_ref was never called"
+            assert post["title"] == h.request.title
+            assert post["caption"] == h.request.description
+            assert post["account"] == ACCOUNT
+            assert result.remote_id == status.remote_id == post["id"]
+            assert result.bytes_sent == h.request.size and result.resumed_from == 0
+
+        conform(scenario)
+
+    # -- 2 ------------------------------------------------------------------------------------
+
+    def test_dropped_connection_resumes_from_the_stored_offset(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            await h.fault("media", "drop", nth=2)
+            with pytest.raises(TransientError):
+                await h.upload()
+            [session] = await h.uploads()
+            stored = session["bytes_received"]
+            assert 0 < stored < h.request.size
+            status = await h.provider.status(ACCOUNT, h.refs[-1])
+            assert (status.phase, status.offset) == (RemotePhase.UPLOADING, stored), status
+            result = await h.upload(resume=h.refs[-1])
+            assert result.resumed_from == stored, "bytes the platform held were sent again"
+            await h.published(result)
+            await one_post_of(h)
+            assert await h.uploads() == [], "the resume opened a second session"
+
+        conform(scenario)
+
+    # -- 3 ------------------------------------------------------------------------------------
+
+    def test_lost_answer_to_the_commit_never_posts_twice(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            await h.fault("commit", "commit_then_drop")
+            with pytest.raises(TransientError):
+                await h.upload()
+            ref = h.refs[-1]
+            status = await h.provider.status(ACCOUNT, ref)
+            assert status.phase in (RemotePhase.PROCESSING, RemotePhase.PUBLISHED), status
+            assert status.remote_id, "status() found the item but gave no id"
+            result = await h.upload(resume=ref)
+            assert result.remote_id == status.remote_id
+            await h.published(result)
+            post = await one_post_of(h)
+            assert post["id"] == result.remote_id
+
+        conform(scenario)
+
+    # -- 4 ------------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("step", ["session", "media"])
+    def test_throttling_carries_the_platform_wait(self, conform: Conform, step: str) -> None:
+        async def scenario(h: Harness) -> None:
+            await h.fault(step, "status", code=429, headers={"Retry-After": "7"})
+            with pytest.raises(RateLimited) as info:
+                await h.upload()
+            assert info.value.retry_after == 7
+            assert info.value.platform == h.binding.name and info.value.status == 429
+            assert await h.posts() == []
+
+        conform(scenario)
+
+    @pytest.mark.parametrize("step", ["session", "media"])
+    def test_server_error_is_transient(self, conform: Conform, step: str) -> None:
+        async def scenario(h: Harness) -> None:
+            await h.fault(step, "status", code=503)
+            with pytest.raises(TransientError) as info:
+                await h.upload()
+            assert not isinstance(info.value, RateLimited), "a bare 503 is no wait signal"
+            assert info.value.platform == h.binding.name and info.value.status == 503
+            assert await h.posts() == []
+
+        conform(scenario)
+
+    # -- 5, 6 ---------------------------------------------------------------------------------
+
+    def test_expired_token_is_refreshed_once_and_saved(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            saves_before: list[int] = []
+
+            def expire_midway(done: int, total: int) -> None:
+                if not saves_before and 0 < done < total:
+                    saves_before.append(len(h.creds.saved))
+                    h.emulator.control("expire_tokens", {"platform": h.binding.name})
+
+            result = await h.upload(progress=expire_midway)
+            assert saves_before, "progress never reported a partly sent file"
+            old, new = h.creds.saved[: saves_before[0]], h.creds.saved[saves_before[0] :]
+            assert len(new) == 1, f"expected one refresh after expiry, got {len(new)}"
+            assert new[0].access_token not in {c.access_token for c in old}
+            assert h.creds.load(ACCOUNT, h.binding.name) == new[0]
+            await h.published(result)
+            await one_post_of(h)
+
+        conform(scenario)
+
+    def test_revoked_login_needs_reauth(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            killed: list[bool] = []
+
+            def revoke_midway(done: int, total: int) -> None:
+                if not killed and 0 < done < total:
+                    killed.append(True)
+                    h.emulator.control("revoke", {"platform": h.binding.name, "account": ACCOUNT})
+                    h.emulator.control("expire_tokens", {"platform": h.binding.name})
+
+            with pytest.raises(ReauthRequired) as info:
+                await h.upload(progress=revoke_midway)
+            assert killed, "progress never reported a partly sent file"
+            assert info.value.platform == h.binding.name
+            assert await h.posts() == []
+
+        conform(scenario)
+
+    # -- 7, 8 ---------------------------------------------------------------------------------
+
+    def test_rejected_metadata_is_permanent_with_the_platform_words(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            rejection = h.binding.rejection
+            await h.fault("session", "status", code=rejection.status, body=rejection.body)
+            with pytest.raises(PermanentError) as info:
+                await h.upload()
+            assert info.value.code == rejection.code
+            assert info.value.platform_message == rejection.message
+            assert info.value.status == rejection.status
+            assert await h.posts() == []
+
+        conform(scenario)
+
+    def test_validate_rejects_an_empty_file_offline(self, conform: Conform, tmp_path: Path) -> None:
+        empty = tmp_path / "empty.mp4"
+        empty.write_bytes(b"")
+
+        async def scenario(h: Harness) -> None:
+            digest = hashlib.sha256(b"").hexdigest()
+            with pytest.raises(PermanentError):
+                h.provider.validate(replace(h.request, path=empty, size=0, sha256=digest))
+            h.provider.validate(h.request)  # the real clip passes
+            assert h.sent == [], "validate() touched the network"
+
+        conform(scenario)
+
+    def test_validate_rejects_an_empty_title_offline(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            if h.provider.capabilities.title is None:
+                pytest.skip(f"{h.binding.name} posts have no title")
+            for title in ("", "   "):
+                with pytest.raises(PermanentError):
+                    h.provider.validate(replace(h.request, title=title))
+            assert h.sent == [], "validate() touched the network"
+
+        conform(scenario)
+
+    # -- 9 ------------------------------------------------------------------------------------
+
+    def test_no_secret_reaches_logs_or_errors(
+        self, conform: Conform, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # Providers log nothing themselves today; the structlog capture guards future log
+        # calls, and the errors' texts matter because the pipeline logs them verbatim.
+        caplog.set_level(logging.DEBUG, logger="httpx")
+        caplog.set_level(logging.DEBUG, logger="httpcore")
+        secrets: set[str] = set(self.binding.secrets.values())
+        errors: list[Exception] = []
+
+        async def scenario(h: Harness) -> None:
+            secrets.add(h.creds.load(ACCOUNT, h.binding.name).refresh_token or "")
+            await h.published(await h.upload())
+            await h.fault("media", "status", code=503)
+            for failing in (h.upload, lambda: _after_revoke(h)):
+                try:
+                    await failing()
+                except (TransientError, ReauthRequired) as exc:
+                    errors.append(exc)
+            secrets.update(c.access_token for c in h.creds.saved)
+
+        with structlog.testing.capture_logs() as logs:
+            conform(scenario)
+        secrets.discard("")
+        assert len(errors) == 2 and secrets, "the scenario did not exercise what it should"
+        assert any(r.name.startswith("httpx") for r in caplog.records), "log capture is broken"
+        texts = {
+            "structlog": repr(logs),
+            "stdlib logging": caplog.text + repr([r.args for r in caplog.records]),
+            "errors": repr([(str(e), vars(e)) for e in errors]),
+        }
+        for where, text in texts.items():
+            leaked = [s for s in secrets if s in text]
+            assert not leaked, f"secret(s) in {where}: {leaked}"
+
+    # -- 10 -----------------------------------------------------------------------------------
+
+    def test_forgotten_session_restarts_fresh(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            await h.fault("media", "drop", nth=2)
+            with pytest.raises(TransientError):
+                await h.upload()
+            stale = h.refs[-1]
+            await h.control("expire_uploads", platform=h.binding.name)
+            assert (await h.provider.status(ACCOUNT, stale)).phase is RemotePhase.NOT_FOUND
+            check_next_save_ref(h)
+            result = await h.upload(resume=stale)
+            assert h.refs[-1] != stale, "no new session ref was saved"
+            assert result.resumed_from == 0
+            await h.published(result)
+            await one_post_of(h)
+
+        conform(scenario)
+
+    # -- 11 -----------------------------------------------------------------------------------
+
+    def test_resuming_a_finished_upload_never_posts_twice(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            first = await h.upload()
+            await h.published(first)
+            assert first.ref is not None
+            # The pipeline persists ``result.ref``; a later retry hands it back as ``resume``.
+            again = await h.upload(resume=first.ref)
+            assert again.remote_id == first.remote_id, "the saved ref was ignored: new post"
+            await one_post_of(h)
+
+        conform(scenario)
+
+
+async def _after_revoke(h: Harness) -> None:
+    await h.control("revoke", platform=h.binding.name, account=ACCOUNT)
+    await h.control("expire_tokens", platform=h.binding.name)
+    await h.upload()
