@@ -39,3 +39,28 @@ def test_kill9_mid_upload_resumes_from_emulator_offset(ws: Workspace, emulator: 
         assert len(first.events("PLAN")) == 1
     finally:
         second.stop()
+
+
+def test_sigterm_mid_upload_stops_cleanly_and_resumes(ws: Workspace, emulator: Emulator) -> None:
+    video = ws.drop("term", seed=22, seconds=6, bitrate="3M")
+    digest = sha256(video)
+    emulator.faults(
+        {"platform": "youtube", "step": "chunk", "nth": 3, "action": "delay", "seconds": 120}
+    )
+    first = Daemon(ws)
+    wait_for(
+        lambda: any(u["bytes_received"] == 2 * CHUNK for u in emulator.uploads()),
+        60,
+        "two chunks stored",
+    )
+    assert first.stop(timeout=15) == 0  # SIGTERM: no waiting for the hung chunk
+    assert first.events("daemon_stopped")
+    assert video.exists() and emulator.posts() == []
+    second = Daemon(ws)
+    try:
+        second.wait_event("OK")
+        assert second.events("upload_done")[0]["resumed_from"] == 2 * CHUNK
+        (post,) = emulator.posts()
+        assert post["sha256"] == digest
+    finally:
+        second.stop()

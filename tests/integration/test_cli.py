@@ -1,0 +1,86 @@
+"""The command line as users script it: version, emulator, retry/cancel, in-process sandbox."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import httpx
+
+from atroposd import __version__
+from tests.support import Daemon, Emulator, Workspace, wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_version() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "atroposd", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"atroposd {__version__}"
+
+
+def test_emulator_command_serves_the_control_api(ws: Workspace) -> None:
+    port = _free_port()
+    emu = Daemon(ws, ("emulator", "--host", "127.0.0.1", "--port", str(port)))
+    try:
+        url = f"http://127.0.0.1:{port}/_emulator/health"
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(url, timeout=1).json() == {"ok": True}
+            except httpx.HTTPError:
+                return False
+
+        wait_for(healthy, 20, "emulator health")
+        assert httpx.get(f"http://127.0.0.1:{port}/_emulator/posts").json() == []
+    finally:
+        assert emu.stop() == 0
+
+
+def test_sandbox_starts_its_own_emulator_when_none_listens(ws: Workspace) -> None:
+    ws.drop("solo", seed=80)
+    port = _free_port()
+    run = Daemon(ws, ("upload", "--once"), {"SANDBOX_URL": f"http://127.0.0.1:{port}"})
+    assert run.wait() == 0, "".join(run.raw[-10:])
+    assert run.events("emulator_started", url=f"http://127.0.0.1:{port}")
+    assert run.events("OK", clip="solo.mp4")
+    warning = run.events("environment")[0]
+    assert warning["environment"] == "sandbox" and warning["level"] == "warning"
+
+
+def test_retry_and_cancel(ws: Workspace, emulator: Emulator) -> None:
+    video = ws.drop("again", seed=81)
+    emulator.faults(
+        {"platform": "youtube", "step": "create", "nth": 1, "action": "status", "code": 400}
+    )
+    assert Daemon(ws, ("upload", "--once")).wait() == 1
+    listing = Daemon(ws, ("posts", "--json", "--state", "failed"))
+    assert listing.wait() == 0
+    (post,) = json.loads("".join(listing.raw))
+    retry = Daemon(ws, ("retry", str(post["id"])))
+    assert retry.wait() == 0 and "failed -> ready" in "".join(retry.raw)
+    assert Daemon(ws, ("upload", "--once")).wait() == 0
+    assert len(emulator.posts()) == 1 and not video.exists()
+    cancel = Daemon(ws, ("cancel", str(post["id"])))
+    assert cancel.wait() == 1 and "published; cannot cancel" in "".join(cancel.stderr)
+    missing = Daemon(ws, ("retry", "999"))
+    assert missing.wait() == 1 and "no post with id 999" in "".join(missing.stderr)
+
+
+def test_delete_uploaded_clips_removes_instead_of_archiving(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    video = ws.drop("gone", seed=82)
+    run = Daemon(ws, ("upload", "--once"), {"DELETE_UPLOADED_CLIPS": "true"})
+    assert run.wait() == 0
+    assert run.events("clip_deleted")
+    assert not video.exists() and not video.with_suffix(".txt").exists()
+    assert not (ws.posted / "gone.mp4").exists()
+    assert len(emulator.posts()) == 1
