@@ -84,3 +84,17 @@ def test_delete_uploaded_clips_removes_instead_of_archiving(
     assert not video.exists() and not video.with_suffix(".txt").exists()
     assert not (ws.posted / "gone.mp4").exists()
     assert len(emulator.posts()) == 1
+
+
+def test_youtube_hosts_are_settings(ws: Workspace, emulator: Emulator) -> None:
+    ws.drop("hosts", seed=83)
+    base = f"{emulator.url}/youtube"
+    env = {
+        "SANDBOX_URL": f"http://127.0.0.1:{_free_port()}",  # an idle emulator of our own
+        "YOUTUBE_TOKEN_URL": f"{base}/token",
+        "YOUTUBE_UPLOAD_BASE": f"{base}/upload/youtube/v3/videos",
+        "YOUTUBE_API_BASE": f"{base}/youtube/v3",
+    }
+    run = Daemon(ws, ("upload", "--once"), env)
+    assert run.wait() == 0, "".join(run.raw[-10:])
+    assert [p["title"] for p in emulator.posts()] == ["Clip hosts"]
