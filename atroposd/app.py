@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import structlog
 from atroposd.bus import Bus
 from atroposd.clock import Clock, SystemClock
 from atroposd.config import Settings, UploadConfig
-from atroposd.domain import ClipFiles
+from atroposd.domain import ACTIVE, ClipFiles, Post
 from atroposd.errors import ConfigError, InputError
 from atroposd.log import Redactor
 from atroposd.pipeline.archive import Archiver
@@ -135,6 +136,25 @@ class App:
         block = getattr(acc.platforms, platform, None) if acc else None
         return block.model_dump() if block is not None else {}
 
+    def _enabled(self, account: str, platform: str) -> bool:
+        return platform in self.config.platforms_for(account)
+
+    def warn_held(self) -> None:
+        """Say once at start which queued posts wait because their platform is turned off."""
+        held = Counter(
+            (p.account, p.platform)
+            for p in self.sv.ledger.list_posts(ACTIVE)
+            if not self._enabled(p.account, p.platform)
+        )
+        for (account, platform), count in sorted(held.items()):
+            log.warning(
+                "posts_held",
+                account=account,
+                platform=platform,
+                posts=count,
+                reason="not enabled in upload_config.json; they post once it is",
+            )
+
     def build(self) -> Services:
         """Take the state-dir lock and wire everything (no I/O beyond opening files)."""
         s = self.settings
@@ -148,8 +168,10 @@ class App:
         bus = Bus()
         archiver = Archiver(ledger, s.archive_dir, s.delete_uploaded_clips)
         policy = RetryPolicy(max_attempts=s.max_attempts)
-        publisher = Publisher(ledger, providers, bus, self.clock, policy, archiver, self._options)
-        intake = Intake(ledger, self.config.platforms_for, set(REGISTRY))
+        publisher = Publisher(
+            ledger, providers, bus, self.clock, policy, archiver, self._options, self._enabled
+        )
+        intake = Intake(ledger, self.config.platforms_for, set(REGISTRY), self.clock)
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
         watcher = ClipWatcher(
             upload_folder=s.upload_folder,
@@ -200,34 +222,39 @@ class App:
             )
 
     async def admit(self, files: ClipFiles) -> None:
-        """Plan a ready pair and start its new posts; input problems are reported once."""
+        """Plan a ready pair and start its posts; input problems are reported once."""
         sv = self.sv
         try:
-            new, known = await sv.intake.admit(files)
+            got = await sv.intake.admit(files)
         except InputError as exc:
             await self.problem(files.video, str(exc))
             return
         except OSError as exc:
             await self.problem(files.video, f"cannot read clip: {exc}")
             return
-        if not new and known and sv.archiver.ready(known[0].clip_sha256, files.account):
-            first = sv.ledger.drop_of(known[0].id)
-            if first.video_path != files.video:
-                moved = sv.archiver.clear(
-                    Drop(files.video, files.caption, files.sidecar, files.root, files.rel, "", None)
-                )
-                log.warning(
-                    "duplicate_clip",
-                    account=files.account,
-                    clip=files.rel,
-                    same_as=first.clip_rel,
-                    url=known[0].url,
-                    action="already posted; not posted again; moved to archive",
-                    to=[str(p) for p in moved],
-                )
-        for post in new:
+        if not got.new and not got.rearmed and sv.archiver.ready(got.sha256, files.account):
+            self._duplicate(files, got.known)
+        for post in [*got.new, *got.rearmed]:
             if self.wanted(post.account, post.platform):
                 sv.publisher.kick(post.id)
+
+    def _duplicate(self, files: ClipFiles, known: list[Post]) -> None:
+        """The content was already posted for this account: archive this copy, say so."""
+        first = self.sv.ledger.drop_of(known[0].id)
+        if first.video_path == files.video:  # its own files, seen again before archiving
+            self.sv.archiver.maybe_clear(known[0].clip_sha256, files.account, known[0].id)
+            return
+        copy = Drop(files.video, files.caption, files.sidecar, files.root, files.rel, "", None)
+        moved = self.sv.archiver.clear(copy)
+        log.warning(
+            "duplicate_clip",
+            account=files.account,
+            clip=files.rel,
+            same_as=first.clip_rel,
+            url=known[0].url,
+            action="already posted; not posted again; moved to archive",
+            to=[str(p) for p in moved],
+        )
 
     def wanted(self, account: str, platform: str) -> bool:
         """True unless ``upload --once --account/--platform`` narrowed the run."""
@@ -250,6 +277,7 @@ class App:
         """The daemon: watch, publish, reconcile until SIGTERM/SIGINT."""
         self.announce()
         sv = self.build()
+        self.warn_held()
         await self.start_emulator_if_needed()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -81,7 +81,7 @@ class Settings(BaseModel):
     rescan_seconds: float = Field(60.0, gt=0, alias="RESCAN_SECONDS")
     reconcile_seconds: float = Field(60.0, gt=0, alias="RECONCILE_SECONDS")
     chunk_size: int = Field(8 * 1024 * 1024, ge=262144, alias="UPLOAD_CHUNK_BYTES")
-    max_attempts: int = Field(8, ge=1, alias="MAX_ATTEMPTS")
+    max_attempts: int = Field(16, ge=1, alias="MAX_ATTEMPTS")
     youtube_token_url: str | None = Field(None, alias="YOUTUBE_TOKEN_URL")
     youtube_upload_base: str | None = Field(None, alias="YOUTUBE_UPLOAD_BASE")
     youtube_api_base: str | None = Field(None, alias="YOUTUBE_API_BASE")

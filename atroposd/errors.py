@@ -3,6 +3,7 @@
     AtroposError
     ├── ConfigError              bad .env / upload_config.json (exit code 2)
     ├── InputError               a clip on disk cannot be used (bad caption, truncated video...)
+    │   └── SourceChanged        the video was replaced or rewritten after it was planned
     ├── LockedError              another daemon owns the state directory
     └── ProviderError            anything a platform told us, classified at the HTTP edge
         ├── TransientError       retry the same step later (5xx, network, short throttling)
@@ -33,6 +34,10 @@ class ConfigError(AtroposError):
 
 class InputError(AtroposError):
     """A clip's files cannot be used as they are."""
+
+
+class SourceChanged(InputError):
+    """The video on disk is no longer the file that was planned (replaced or rewritten)."""
 
 
 class LockedError(AtroposError):

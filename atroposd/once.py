@@ -100,6 +100,7 @@ async def upload_once(app: App, account: str | None, platform: str | None, dry_r
     if dry_run:
         return await plan_only(app)
     sv = app.build()
+    app.warn_held()
     bar = asyncio.create_task(_bar(app, sys.stderr)) if sys.stderr.isatty() else None
     try:
         found = await scan_twice(sv.watcher, app.settings.settle_seconds)
@@ -129,10 +130,12 @@ async def _settle(app: App, touched: set[int]) -> None:
         if not pending:
             return
         now = app.clock.now()
-        soon = [
+        soon = [  # a quota reset is not worth waiting for, however close it is
             p.retry_at
             for p in pending
-            if p.retry_at is not None and p.retry_at - now <= WAIT_FOR_RETRIES
+            if p.retry_at is not None
+            and p.retry_at - now <= WAIT_FOR_RETRIES
+            and p.id not in sv.publisher.parked
         ]
         if not soon:
             return

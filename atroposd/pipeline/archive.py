@@ -38,22 +38,40 @@ class Archiver:
         return bool(states) and states <= DONE and PostState.PUBLISHED in states
 
     def clear(self, drop: Drop) -> list[Path]:
-        """Archive (or delete) the drop's files; return where they went. Idempotent."""
+        """Archive (or delete) the drop's files; return where they went.
+
+        Idempotent and best-effort: a file that cannot be moved (archive disk full, read-only,
+        unmounted) stays where it is, is logged, and is tried again by the reconcile sweep.
+        """
         moved: list[Path] = []
         sources = [drop.video_path, drop.caption_path, drop.sidecar_path]
         for source in (s for s in sources if s is not None and s.exists()):
-            if self._delete:
-                source.unlink()
-                continue
-            rel = source.relative_to(drop.root)
-            target = _free_name(self._dir / rel)
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                os.replace(source, target)
-            except OSError:
-                shutil.move(source, target)  # another filesystem: copy then remove
-            moved.append(target)
+                target = self._clear_one(source, drop.root)
+            except OSError as exc:
+                log.error(
+                    "archive_failed",
+                    clip=drop.clip_rel,
+                    path=str(source),
+                    error=str(exc),
+                    action="left in place; tried again at the next sweep",
+                )
+                continue
+            if target is not None:
+                moved.append(target)
         return moved
+
+    def _clear_one(self, source: Path, root: Path) -> Path | None:
+        if self._delete:
+            source.unlink()
+            return None
+        target = _free_name(self._dir / source.relative_to(root))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except OSError:
+            shutil.move(source, target)  # another filesystem: copy then remove
+        return target
 
     def maybe_clear(self, sha256: str, account: str, post_id: int) -> None:
         """Clear the drop of ``post_id`` if the clip is done for its account."""
@@ -61,10 +79,19 @@ class Archiver:
             return
         drop = self._ledger.drop_of(post_id)
         moved = self.clear(drop)
-        log.info(
-            "clip_archived" if not self._delete else "clip_deleted",
-            account=account,
-            clip=drop.clip_rel,
-            post_id=post_id,
-            to=[str(p) for p in moved],
-        )
+        if moved or self._delete:
+            log.info(
+                "clip_deleted" if self._delete else "clip_archived",
+                account=account,
+                clip=drop.clip_rel,
+                post_id=post_id,
+                to=[str(p) for p in moved],
+            )
+
+
+def pending(drop: Drop) -> bool:
+    """True while any of the drop's files is still in the watched folder."""
+    return any(
+        p is not None and p.exists()
+        for p in (drop.video_path, drop.caption_path, drop.sidecar_path)
+    )

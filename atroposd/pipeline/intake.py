@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from atroposd.clock import Clock
 from atroposd.domain import ClipFiles, Post, PostState
 from atroposd.errors import InputError
 from atroposd.store.ledger import Drop, Ledger
@@ -88,30 +90,42 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-class Intake:
-    """ClipReady -> clip + posts in the ledger; caches hashes by (path, size, mtime)."""
+@dataclass(frozen=True)
+class Admitted:
+    """What planning a pair did: posts created, posts already known, posts re-armed."""
 
-    def __init__(self, ledger: Ledger, platforms_for: Any, known: set[str]) -> None:
+    sha256: str
+    new: list[Post]
+    known: list[Post]
+    rearmed: list[Post]
+
+
+class Intake:
+    """ClipReady -> clip + posts in the ledger; caches hashes by file identity."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        platforms_for: Callable[[str], list[str]],
+        known: set[str],
+        clock: Clock,
+    ) -> None:
         self._ledger = ledger
         self._platforms_for = platforms_for
         self._known = known
-        self._hashes: dict[tuple[str, int, int], str] = {}
+        self._clock = clock
+        self._hashes: dict[tuple[str, int, int, int], str] = {}
 
-    async def _hash(self, path: Path) -> tuple[str, int]:
+    async def _hash(self, path: Path) -> tuple[str, tuple[int, int, int]]:
+        """SHA-256 and (size, mtime_ns, inode) of the video."""
         st = await asyncio.to_thread(path.stat)
-        key = (str(path), st.st_size, st.st_mtime_ns)
-        if key in self._hashes:
-            return self._hashes[key], st.st_size
-        sha, size = await asyncio.to_thread(sha256_file, path)
-        self._hashes[key] = sha
-        return sha, size
+        identity = (st.st_size, st.st_mtime_ns, st.st_ino)
+        key = (str(path), *identity)
+        if key not in self._hashes:
+            self._hashes[key] = (await asyncio.to_thread(sha256_file, path))[0]
+        return self._hashes[key], identity
 
-    async def admit(self, files: ClipFiles) -> tuple[list[Post], list[Post]]:
-        """Plan posts for ``files``; returns (new, already known). Raises ``InputError``."""
-        caption = await asyncio.to_thread(read_caption, files.caption)
-        sidecar = None
-        if files.sidecar is not None:
-            sidecar = await asyncio.to_thread(parse_sidecar, files.sidecar, self._known)
+    def _platforms(self, files: ClipFiles, sidecar: SidecarModel | None) -> list[str]:
         platforms = list(self._platforms_for(files.account))
         if not platforms:
             raise InputError(
@@ -120,8 +134,72 @@ class Intake:
             )
         if sidecar is not None and sidecar.platforms is not None:
             platforms = [p for p in platforms if p in sidecar.platforms]
-        sha, size = await self._hash(files.video)
-        if size == 0:
+            if not platforms:
+                raise InputError(
+                    f"{files.sidecar}: platforms {sidecar.platforms} selects none of "
+                    f"the account's enabled platforms {self._platforms_for(files.account)}"
+                )
+        if sidecar is not None and sidecar.publish_at is not None:
+            if sidecar.publish_at.tzinfo is None:
+                raise InputError(
+                    f"{files.sidecar}: publish_at needs a time zone, e.g. "
+                    "2026-12-01T18:00:00Z or 2026-12-01T10:00:00-08:00"
+                )
+            if sidecar.publish_at <= self._clock.now():
+                raise InputError(
+                    f"{files.sidecar}: publish_at {sidecar.publish_at.isoformat()} is in the past"
+                )
+        return platforms
+
+    def _rearm(self, known: list[Post], drop: Drop) -> list[Post]:
+        """Point unfinished posts whose files moved, or were touched, at this drop.
+
+        The same content has reappeared (renamed, moved, copied back): posts that waited on
+        the old path continue from here, and posts parked because the file vanished or
+        changed are re-armed. A copy beside an intact original changes nothing.
+        """
+        rearmed = []
+        for post in known:
+            if post.state in (PostState.PUBLISHED, PostState.CANCELLED):
+                continue
+            old = self._ledger.drop_of(post.id)
+            if old.video_path == drop.video_path and old.identity == drop.identity:
+                continue
+            if old.video_path != drop.video_path and _intact(old):
+                continue
+            self._ledger.set_fields(post.id, **drop.fields())
+            log.info(
+                "clip_moved",
+                account=post.account,
+                platform=post.platform,
+                clip=drop.clip_rel,
+                post_id=post.id,
+                was=old.clip_rel,
+            )
+            if post.state in (PostState.NEEDS_ATTENTION, PostState.FAILED):
+                again = self._ledger.transition(
+                    post.id,
+                    [post.state],
+                    PostState.READY,
+                    note="the video is back",
+                    attempts=0,
+                    retry_at=None,
+                )
+                if again is not None:
+                    rearmed.append(again)
+            else:
+                rearmed.append(post)
+        return rearmed
+
+    async def admit(self, files: ClipFiles) -> Admitted:
+        """Plan posts for ``files`` (raises ``InputError`` for unusable input)."""
+        caption = await asyncio.to_thread(read_caption, files.caption)
+        sidecar = None
+        if files.sidecar is not None:
+            sidecar = await asyncio.to_thread(parse_sidecar, files.sidecar, self._known)
+        platforms = self._platforms(files, sidecar)
+        sha, identity = await self._hash(files.video)
+        if identity[0] == 0:
             raise InputError(f"{files.video}: video is empty (0 bytes)")
         drop = Drop(
             files.video,
@@ -131,9 +209,10 @@ class Intake:
             files.rel,
             caption,
             sidecar.model_dump_json() if sidecar is not None else None,
+            identity,
         )
         publish_at = sidecar.publish_at if sidecar is not None else None
-        new, known = self._ledger.plan(sha, size, files.account, platforms, drop, publish_at)
+        new, known = self._ledger.plan(sha, identity[0], files.account, platforms, drop, publish_at)
         for post in new:
             log.info(
                 "PLAN",
@@ -142,10 +221,19 @@ class Intake:
                 clip=files.rel,
                 post_id=post.id,
                 sha256=sha,
-                bytes=size,
+                bytes=identity[0],
                 publish_at=publish_at.isoformat() if publish_at else None,
             )
             self._ledger.transition(
                 post.id, [PostState.PLANNED], PostState.READY, note="no render needed"
             )
-        return new, known
+        return Admitted(sha, new, known, self._rearm(known, drop))
+
+
+def _intact(drop: Drop) -> bool:
+    """True when the drop's video is still on disk as it was planned."""
+    try:
+        st = drop.video_path.stat()
+    except OSError:
+        return False
+    return drop.identity is None or (st.st_size, st.st_mtime_ns, st.st_ino) == drop.identity

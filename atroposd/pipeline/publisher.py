@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -12,7 +12,7 @@ import structlog
 from atroposd.bus import Bus, PostChanged, PostDue, UploadProgressed
 from atroposd.clock import Clock
 from atroposd.domain import Post, PostState
-from atroposd.errors import ProviderError
+from atroposd.errors import PermanentError, ProviderError, SourceChanged
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.request import build_request
 from atroposd.pipeline.retry import Decision, Next, RetryPolicy
@@ -23,12 +23,24 @@ from atroposd.providers.base import (
     SaveRef,
     UploadResult,
 )
-from atroposd.store.ledger import Ledger
+from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 S = PostState
 MISSING_POLLS = 10  # consecutive "not found" answers while processing before asking a human
 OptionsFor = Callable[[str, str], Mapping[str, object]]
+Enabled = Callable[[str, str], bool]
+
+
+def unchanged_size(drop: Drop) -> int:
+    """The video's size, after checking it is still the file that was planned."""
+    st = drop.video_path.stat()
+    if drop.identity is not None and (st.st_size, st.st_mtime_ns, st.st_ino) != drop.identity:
+        raise SourceChanged(
+            f"{drop.video_path}: the video was replaced or rewritten after it was planned; "
+            "the new version is planned on its own"
+        )
+    return st.st_size
 
 
 class Publisher:
@@ -43,6 +55,7 @@ class Publisher:
         policy: RetryPolicy,
         archiver: Archiver,
         options_for: OptionsFor,
+        enabled: Enabled,
         poll_seconds: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         self._ledger = ledger
@@ -52,6 +65,7 @@ class Publisher:
         self._policy = policy
         self._archiver = archiver
         self._options_for = options_for
+        self._enabled = enabled
         self._poll = poll_seconds
         self._limits = {
             n: asyncio.Semaphore(p.capabilities.concurrency) for n, p in providers.items()
@@ -59,6 +73,7 @@ class Publisher:
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._started: dict[int, float] = {}
+        self.parked: set[int] = set()  # posts waiting on a platform's quota reset
 
     @property
     def busy(self) -> frozenset[int]:
@@ -105,6 +120,9 @@ class Publisher:
             return
         if post.retry_at is not None and post.retry_at > self._clock.now():
             return
+        if not self._enabled(post.account, post.platform):
+            log.debug("post_held", post_id=post.id, reason="platform not enabled for account")
+            return
         if post.state is S.READY:
             post = await self._upload(post)
         if post is not None and post.state is S.PROCESSING:
@@ -126,7 +144,7 @@ class Publisher:
             self._started.setdefault(post.id, started)
             progress_before = post.bytes_sent
             try:
-                size = (await asyncio.to_thread(drop.video_path.stat)).st_size
+                size = await asyncio.to_thread(unchanged_size, drop)
                 request = build_request(
                     post,
                     drop,
@@ -257,8 +275,18 @@ class Publisher:
             Next.FAIL: S.FAILED,
             Next.ATTENTION: S.NEEDS_ATTENTION,
         }[decision.next]
-        if src is S.PROCESSING and target is S.READY:
-            target = S.PROCESSING  # keep polling later; the upload itself is done
+        if src is S.PROCESSING:
+            # The video is on the platform: never call it failed for a polling problem.
+            if decision.next is Next.FAIL and isinstance(exc, PermanentError):
+                target = S.NEEDS_ATTENTION
+            elif decision.next is not Next.ATTENTION:  # no attempt limit: keep checking
+                target = S.PROCESSING
+                wait = timedelta(seconds=self._policy.backoff(attempt))
+                decision = Decision(
+                    Next.RETRY,
+                    self._clock.now() + wait,
+                    "uploaded; status check failed, checking again later",
+                )
         message = str(exc) or type(exc).__name__
         attempts = attempt if decision.next is not Next.PARK else post.attempts
         done = self._ledger.transition(
@@ -272,6 +300,8 @@ class Publisher:
         )
         if done is None:
             return
+        if decision.next is Next.PARK:
+            self.parked.add(done.id)
         pe = exc if isinstance(exc, ProviderError) else None
         self._err(
             done,

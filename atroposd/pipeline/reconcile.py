@@ -9,7 +9,7 @@ import structlog
 
 from atroposd.clock import Clock
 from atroposd.domain import Post, PostState
-from atroposd.pipeline.archive import Archiver
+from atroposd.pipeline.archive import Archiver, pending
 from atroposd.pipeline.publisher import Publisher, due_now
 from atroposd.store.ledger import Ledger
 
@@ -27,10 +27,14 @@ class Reconciler:
         self._publisher = publisher
         self._archiver = archiver
         self._clock = clock
+        self._cleared: set[tuple[str, str]] = set()
 
     def sweep(self, wanted: Callable[[Post], bool] = lambda post: True) -> int:
         """One pass over ``wanted`` posts; returns how many were handed to the publisher."""
         now, busy, kicked = self._clock.now(), self._publisher.busy, 0
+        for post in self._ledger.list_posts([S.PLANNED]):
+            if post.id not in busy and wanted(post):  # planned before a crash, never armed
+                self._ledger.transition(post.id, [S.PLANNED], S.READY, note="no render needed")
         for post in self._ledger.list_posts([S.UPLOADING]):
             if post.id not in busy and wanted(post):  # its worker died with the previous process
                 self._ledger.transition(
@@ -54,18 +58,21 @@ class Reconciler:
 
     def finish_archiving(self) -> None:
         """Clear drops whose posts were all published before a crash could archive them."""
-        seen: set[tuple[str, str]] = set()
         for post in self._ledger.list_posts([S.PUBLISHED]):
             key = (post.clip_sha256, post.account)
-            if key in seen:
+            if key in self._cleared:
                 continue
-            seen.add(key)
-            if self._ledger.drop_of(post.id).video_path.exists():
+            if pending(self._ledger.drop_of(post.id)):
                 self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
+            if not pending(self._ledger.drop_of(post.id)):
+                self._cleared.add(key)  # checked once per process, unless archiving failed
 
     async def run(self, every: float) -> None:
-        """Sweep at start-up and then every ``every`` seconds."""
-        self.finish_archiving()
+        """Sweep at start-up and then every ``every`` seconds; a failing pass is logged."""
         while True:
-            self.sweep()
+            try:
+                self.finish_archiving()
+                self.sweep()
+            except Exception as exc:  # supervisor: the next pass may well succeed
+                log.exception("reconcile_failed", error=str(exc))
             await asyncio.sleep(every)

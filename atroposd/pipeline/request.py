@@ -45,4 +45,5 @@ def build_request(
         publish_at=(override.publish_at if override and override.publish_at else post.publish_at),
         mime_type=mimetypes.guess_type(drop.video_path.name)[0] or "video/mp4",
         options=options,
+        identity=drop.identity,
     )

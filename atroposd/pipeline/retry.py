@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from atroposd.errors import (
     AuthExpired,
+    InputError,
     OutcomeUnknown,
     PermanentError,
     ProviderError,
@@ -41,9 +42,11 @@ class Decision:
 class RetryPolicy:
     """Exponential backoff with full jitter, capped; the platform's own wait wins."""
 
-    base_seconds: float = 2.0
-    cap_seconds: float = 900.0
-    max_attempts: int = 8
+    # 16 attempts with waits doubling from ~1 s to an hour: a retryable failure is given up
+    # only after hours, never for a short network or API outage.
+    base_seconds: float = 1.0
+    cap_seconds: float = 3600.0
+    max_attempts: int = 16
     rng: random.Random = random.Random()  # noqa: RUF009 - replaceable for deterministic tests
 
     def backoff(self, attempt: int) -> float:
@@ -66,6 +69,9 @@ class RetryPolicy:
                 "needs attention: "
                 + ("log in again" if isinstance(error, ReauthRequired) else "outcome unknown"),
             )
+        if isinstance(error, InputError | FileNotFoundError):
+            why = str(error) if isinstance(error, InputError) else "the video file is gone"
+            return Decision(Next.ATTENTION, None, f"needs attention: {why}; drop it again")
         if isinstance(error, PermanentError):
             return Decision(Next.FAIL, None, "rejected, not retried")
         retryable = isinstance(error, TransientError | SessionLost | AuthExpired | OSError)

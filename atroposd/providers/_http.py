@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from atroposd.errors import TransientError
+from atroposd.errors import SourceChanged, TransientError
 
 PIECE = 1024 * 1024  # stream chunks from disk in 1 MiB pieces: constant memory (httpx#3733)
 T = TypeVar("T")
@@ -62,14 +62,31 @@ async def guarded(platform: str, step: str, call: Callable[[], Awaitable[T]]) ->
         ) from None
 
 
-async def file_slice(path: Path, offset: int, length: int) -> AsyncIterator[bytes]:
+def check_identity(fd: int, path: Path, identity: tuple[int, int, int] | None) -> None:
+    """Raise ``SourceChanged`` when the open file is not the one that was planned."""
+    if identity is None:
+        return
+    st = os.fstat(fd)
+    if (st.st_size, st.st_mtime_ns, st.st_ino) != identity:
+        raise SourceChanged(
+            f"{path}: the video changed after it was planned (size {identity[0]} -> "
+            f"{st.st_size}); not uploading a different file under the old plan"
+        )
+
+
+async def file_slice(
+    path: Path, offset: int, length: int, identity: tuple[int, int, int] | None = None
+) -> AsyncIterator[bytes]:
     """Yield ``length`` bytes of ``path`` from ``offset`` in pieces of at most 1 MiB.
 
-    ``os.pread`` of 1 MiB from the page cache takes ~0.1 ms, far cheaper than a thread hop
-    per piece (measured in bench/upload.py), so pieces are read on the loop.
+    The file is checked against ``identity`` first, so a video replaced or rewritten during
+    an upload is never mixed into it. ``os.pread`` of 1 MiB from the page cache takes
+    ~0.1 ms, far cheaper than a thread hop per piece (bench/upload.py), so pieces are read on
+    the loop.
     """
     fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
     try:
+        check_identity(fd, path, identity)
         position, end = offset, offset + length
         while position < end:
             piece = os.pread(fd, min(PIECE, end - position), position)

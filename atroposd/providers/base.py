@@ -131,7 +131,10 @@ class UploadRequest:
     privacy: str | None = None
     publish_at: datetime | None = None
     mime_type: str = "video/mp4"
-    options: Mapping[str, object] = field(default_factory=dict)  # per-account platform config
+    options: Mapping[str, object] = field(default_factory=dict)
+    identity: tuple[int, int, int] | None = (
+        None  # (size, mtime_ns, inode) the bytes must match  # per-account platform config
+    )
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (path, reason)
     );
     """,
+    # 2: the video's identity when planned, to notice a file replaced before it was uploaded
+    """
+    ALTER TABLE posts ADD COLUMN video_mtime_ns INTEGER;
+    ALTER TABLE posts ADD COLUMN video_inode INTEGER;
+    """,
 )
 
 

@@ -26,6 +26,10 @@ _POST_FIELDS = frozenset(
         "video_path",
         "caption_path",
         "sidecar_path",
+        "root",
+        "clip_rel",
+        "video_mtime_ns",
+        "video_inode",
     }
 )
 
@@ -41,6 +45,20 @@ class Drop:
     clip_rel: str
     caption: str
     sidecar_json: str | None
+    identity: tuple[int, int, int] | None = None  # (size, mtime_ns, inode) when planned
+
+    def fields(self) -> dict[str, Any]:
+        """The post columns that say where the files are."""
+        size_mtime_inode = self.identity or (None, None, None)
+        return {
+            "video_path": str(self.video_path),
+            "caption_path": str(self.caption_path),
+            "sidecar_path": str(self.sidecar_path) if self.sidecar_path else None,
+            "root": str(self.root),
+            "clip_rel": self.clip_rel,
+            "video_mtime_ns": size_mtime_inode[1],
+            "video_inode": size_mtime_inode[2],
+        }
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -106,26 +124,22 @@ class Ledger:
                 (sha256, size, now),
             )
             for platform in platforms:
+                row = {
+                    "clip_sha256": sha256,
+                    "account": account,
+                    "platform": platform,
+                    "state": PostState.PLANNED.value,
+                    "publish_at": _ts(publish_at),
+                    "caption": drop.caption,
+                    "sidecar_json": drop.sidecar_json,
+                    "created_at": now,
+                    "updated_at": now,
+                    **drop.fields(),
+                }
                 cur = tx.execute(
-                    "INSERT OR IGNORE INTO posts(clip_sha256, account, platform, state, "
-                    "publish_at, video_path, caption_path, sidecar_path, root, clip_rel, caption,"
-                    " sidecar_json, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        sha256,
-                        account,
-                        platform,
-                        PostState.PLANNED.value,
-                        _ts(publish_at),
-                        str(drop.video_path),
-                        str(drop.caption_path),
-                        str(drop.sidecar_path) if drop.sidecar_path else None,
-                        str(drop.root),
-                        drop.clip_rel,
-                        drop.caption,
-                        drop.sidecar_json,
-                        now,
-                        now,
-                    ),
+                    f"INSERT OR IGNORE INTO posts({', '.join(row)}) "
+                    f"VALUES ({', '.join('?' * len(row))})",
+                    tuple(row.values()),
                 )
                 if cur.rowcount == 1 and cur.lastrowid is not None:
                     new_ids.append(cur.lastrowid)
@@ -192,7 +206,11 @@ class Ledger:
 
     def drop_of(self, post_id: int) -> Drop:
         """The files and caption a post was planned from."""
-        row = self._conn.execute("SELECT * FROM posts WHERE id = ?", (post_id,)).fetchone()
+        row = self._conn.execute(
+            "SELECT posts.*, clips.size FROM posts JOIN clips ON clips.sha256 = posts.clip_sha256"
+            " WHERE posts.id = ?",
+            (post_id,),
+        ).fetchone()
         if row is None:
             raise KeyError(post_id)
         return Drop(
@@ -203,6 +221,11 @@ class Ledger:
             clip_rel=row["clip_rel"],
             caption=row["caption"],
             sidecar_json=row["sidecar_json"],
+            identity=(
+                (row["size"], row["video_mtime_ns"], row["video_inode"])
+                if row["video_inode"] is not None
+                else None
+            ),
         )
 
     def posts_of(self, sha256: str, account: str | None = None) -> list[Post]:

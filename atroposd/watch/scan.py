@@ -91,6 +91,8 @@ class Scanner:
                 found.states[path] = file_state(entry.stat(follow_symlinks=False))
             except FileNotFoundError:
                 found.states[path] = None
+            except OSError as exc:
+                found.problems.append((path, f"cannot read: {exc.strerror or exc}"))
         return None
 
     def inspect(self, path: Path, is_dir: bool = False) -> Findings:
@@ -128,6 +130,8 @@ class Scanner:
             found.states[path] = file_state(os.stat(path))
         except FileNotFoundError:
             found.states[path] = None  # dangling
+        except OSError as exc:  # a symlink loop, a target we may not read
+            found.problems.append((path, f"unusable symlink: {exc.strerror or exc}"))
 
     def _wanted(self, path: Path, kind: Kind | None, found: Findings) -> bool:
         """True for a caption, sidecar or video with a valid location; records rejections."""

@@ -187,6 +187,13 @@ class ClipWatcher:
             pass
 
     async def _step(self, *, full: bool) -> None:
+        """One pass; a failure is logged and the periodic full rescan tries again."""
+        try:
+            await self._pass(full=full)
+        except Exception as exc:  # supervisor: one bad entry must not stop the watching
+            log.exception("watch_pass_failed", error=str(exc))
+
+    async def _pass(self, *, full: bool) -> None:
         async with self._lock:
             touched, self._touched = self._touched, {}
             ready, problems = await asyncio.to_thread(self._compute, touched, full)

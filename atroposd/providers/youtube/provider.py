@@ -201,7 +201,9 @@ class YouTubeProvider:
             req.account,
             f"upload bytes {offset}-{last}",
             lambda auth: self._http.put(
-                uri, content=file_slice(req.path, offset, length), headers={**headers, **auth}
+                uri,
+                content=file_slice(req.path, offset, length, req.identity),
+                headers={**headers, **auth},
             ),
         )
 

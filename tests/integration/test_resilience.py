@@ -1,0 +1,122 @@
+"""The daemon keeps going through bad entries, archive failures, outages and odd ledgers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+from tests.support import Daemon, Emulator, Workspace, wait_for
+
+
+def test_symlink_loop_is_reported_and_the_daemon_keeps_working(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    os.symlink("loop.mp4", ws.queue / "loop.mp4")
+    daemon = Daemon(ws)
+    try:
+        problem = daemon.wait_event("clip_problem")[0]
+        assert problem["path"].endswith("loop.mp4") and "symlink" in problem["reason"]
+        ws.drop("after", seed=100)
+        daemon.wait_event("OK")
+        assert daemon.proc.poll() is None
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_archive_failure_keeps_files_and_is_retried(ws: Workspace, emulator: Emulator) -> None:
+    ws.posted.write_text("not a folder")  # e.g. the archive disk is not mounted
+    daemon = Daemon(ws)
+    try:
+        video = ws.drop("kept", seed=101)
+        daemon.wait_event("OK")
+        daemon.wait_event("archive_failed")
+        assert video.exists()
+        ws.drop("next", seed=102)
+        daemon.wait_event("OK", count=2)  # the daemon goes on posting
+        ws.posted.unlink()  # the disk is back
+        daemon.wait_event("clip_archived", count=2, timeout=30)
+        assert (ws.posted / "kept.mp4").exists() and not video.exists()
+    finally:
+        assert daemon.stop() == 0
+    again = Daemon(ws)  # and a restart is not a crash loop
+    try:
+        again.wait_event("daemon_started")
+    finally:
+        assert again.stop() == 0
+
+
+def test_status_outage_after_upload_never_fails_the_post(ws: Workspace, emulator: Emulator) -> None:
+    emulator.faults(
+        {
+            "platform": "youtube",
+            "step": "list",
+            "nth": 1,
+            "times": 4,
+            "action": "status",
+            "code": 503,
+        }
+    )
+    daemon = Daemon(ws, extra_env={"MAX_ATTEMPTS": "2"})
+    try:
+        ws.drop("patient", seed=103)
+        daemon.wait_event("OK", timeout=90)
+        errs = daemon.events("ERR")
+        assert len(errs) == 4 and all("checking again later" in e["next"] for e in errs)
+        assert len(emulator.posts()) == 1
+    finally:
+        daemon.stop()
+
+
+def _disable(ws: Workspace) -> None:
+    path = ws.root / "upload_config.json"
+    config = json.loads(path.read_text())
+    config["accounts"]["default"]["platforms"]["youtube"]["enabled"] = False
+    path.write_text(json.dumps(config))
+
+
+def test_posts_of_a_disabled_platform_are_held_not_sent(ws: Workspace, emulator: Emulator) -> None:
+    video = ws.drop("held", seed=104)
+    emulator.faults(
+        {
+            "platform": "youtube",
+            "step": "create",
+            "nth": 1,
+            "action": "status",
+            "code": 503,
+            "seconds": 30,
+        }
+    )
+    first = Daemon(ws)
+    first.wait_event("PLAN")
+    wait_for(
+        lambda: emulator.http.get("/_emulator/faults").json() == [],
+        20,
+        "the session request under way (its fault fired)",
+    )
+    first.kill9()  # the post is left mid-upload in the ledger
+    emulator.http.delete("/_emulator/faults")
+    _disable(ws)
+    run = Daemon(ws, ("upload", "--once"))
+    assert run.wait() == 1
+    assert run.events("posts_held", account="default", platform="youtube", posts=1)
+    assert run.events("summary", platform="youtube", ready=1)
+    assert emulator.posts() == [] and video.exists()
+
+
+def test_post_left_planned_by_a_crash_is_armed_by_the_sweep(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    ws.drop("limbo", seed=105)
+    emulator.faults(
+        {"platform": "youtube", "step": "create", "nth": 1, "action": "status", "code": 400}
+    )
+    assert Daemon(ws, ("upload", "--once")).wait() == 1
+    with sqlite3.connect(ws.state / "ledger.sqlite3") as db:  # as a crash before arming leaves it
+        db.execute("UPDATE posts SET state = 'planned', retry_at = NULL, attempts = 0")
+    daemon = Daemon(ws)
+    try:
+        daemon.wait_event("OK")
+        assert len(emulator.posts()) == 1
+    finally:
+        daemon.stop()
