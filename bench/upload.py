@@ -305,6 +305,9 @@ def run_ours(emu: Emulator, path: Path, size: int, sha: str, chunk_mib: int) -> 
 # -- the --child side ----------------------------------------------------------------------
 
 
+WARM_BYTES = 16 * MIB
+
+
 def child_main(url: str, path: Path, chunk: int) -> None:
     """Upload ``path`` once with the real provider; print one JSON line of figures."""
     from atroposd.clock import SystemClock
@@ -349,6 +352,23 @@ def child_main(url: str, path: Path, chunk: int) -> None:
                 title="bench",
                 description="",
                 privacy="private",
+            )
+            # Warm up like a daemon that has been running: connection, allocator, code paths.
+            warm = path.with_name("warm-up.bin")
+            if not warm.exists():
+                warm.write_bytes(os.urandom(WARM_BYTES))
+            await provider.upload(
+                UploadRequest(
+                    account=ACCOUNT,
+                    path=warm,
+                    size=WARM_BYTES,
+                    sha256="",
+                    title="warm-up",
+                    description="",
+                    privacy="private",
+                ),
+                None,
+                save_ref,
             )
             idle = proc_status()["VmRSS"]
             reset = reset_hwm()
