@@ -54,8 +54,7 @@ class Vault:
                 self.save(account, platform, creds)
                 return creds
             raise ReauthRequired(
-                f"no {platform} login for account {account!r} (expected {path}); "
-                f"run: atroposd auth {platform} --account {account}",
+                f"no {platform} login stored for account {account!r} (expected {path})",
                 platform=platform,
             )
         try:

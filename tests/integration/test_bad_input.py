@@ -112,3 +112,20 @@ def test_second_daemon_on_same_state_dir_exits_with_clear_message(
         assert first.proc.poll() is None
     finally:
         first.stop()
+
+
+def test_production_without_its_secrets_exits_2_naming_them(ws: Workspace) -> None:
+    run = Daemon(ws, ("run",), {"ENVIRONMENT": "production"})
+    assert run.wait(30) == 2
+    assert "TOKEN_FERNET_KEY" in "".join(run.stderr)
+    key = "not-a-fernet-key-at-all"
+    run = Daemon(ws, ("run",), {"ENVIRONMENT": "production", "TOKEN_FERNET_KEY": key})
+    assert run.wait(30) == 2
+    err = "".join(run.stderr)
+    assert "not a valid Fernet key" in err and key not in err
+    good = "9dU0ywJQ2bFQoLzX_8q3cUMb7mCwQvZsWr6Hhc4-Z1E="
+    run = Daemon(ws, ("run",), {"ENVIRONMENT": "production", "TOKEN_FERNET_KEY": good})
+    assert run.wait(30) == 2
+    err = "".join(run.stderr)
+    assert "YOUTUBE_CLIENT_ID" in err and "YOUTUBE_CLIENT_SECRET" in err
+    assert "Traceback" not in err and good not in err

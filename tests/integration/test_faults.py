@@ -155,7 +155,7 @@ def test_revoked_login_parks_post_in_needs_attention(ws: Workspace, emulator: Em
         emulator.control("expire_tokens", {"platform": "youtube"})
         video = ws.drop("after", seed=17)
         err = daemon.wait_event("ERR")[0]
-        assert err["code"] == "invalid_grant" and "log in again" in err["error"]
+        assert err["code"] == "invalid_grant" and "log in to YouTube again" in err["error"]
         assert "needs attention" in err["next"]
         assert video.exists()
         wait_for(lambda: daemon.proc.poll() is None, 1, "daemon alive")

@@ -58,7 +58,7 @@ class GoogleOAuth:
         if resp.status_code in (400, 401) and body.get("error"):
             raise ReauthRequired(
                 f"token refresh: {body.get('error')}: {body.get('error_description', '')}; "
-                f"log in again: atroposd auth youtube --account {account}",
+                f"account {account!r} must log in to YouTube again",
                 platform=NAME,
                 code=str(body.get("error")),
                 platform_message=str(body.get("error_description", "")),

@@ -16,7 +16,7 @@ import httpx
 
 from atroposd.captions import Counting, TextLimit
 from atroposd.clock import Clock
-from atroposd.errors import PermanentError, ProviderError, TransientError
+from atroposd.errors import ConfigError, PermanentError, ProviderError, TransientError
 from atroposd.providers._http import file_slice, json_body
 from atroposd.providers.base import (
     Capabilities,
@@ -310,6 +310,16 @@ def build(ctx: ProviderContext) -> YouTubeProvider:
     client_secret = ctx.secret("YOUTUBE_CLIENT_SECRET") or (
         "sandbox-client-secret" if ctx.sandbox else ""
     )
+    missing = [
+        n
+        for n, v in (("YOUTUBE_CLIENT_ID", client_id), ("YOUTUBE_CLIENT_SECRET", client_secret))
+        if not v
+    ]
+    if missing:
+        raise ConfigError(
+            f".env: {', '.join(missing)}: required in production when youtube is "
+            "enabled (the Google Cloud OAuth client of your project)"
+        )
     return YouTubeProvider(
         ctx.http, endpoints, ctx.credentials, client_id, client_secret, ctx.clock, ctx.chunk_size
     )
