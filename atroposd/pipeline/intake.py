@@ -227,7 +227,30 @@ class Intake:
             self._ledger.transition(
                 post.id, [PostState.PLANNED], PostState.READY, note="no render needed"
             )
+        self._supersede(sha, files.account, drop)
         return Admitted(sha, new, known, self._rearm(known, drop))
+
+    def _supersede(self, sha: str, account: str, drop: Drop) -> None:
+        """Cancel waiting posts of an older version of the file at the same path."""
+        waiting = (PostState.PLANNED, PostState.READY, PostState.FAILED, PostState.NEEDS_ATTENTION)
+        for post in self._ledger.posts_at(drop.video_path):
+            if post.clip_sha256 == sha or post.account != account or post.state not in waiting:
+                continue
+            why = "superseded: a new version of the file was dropped at the same path"
+            if (
+                self._ledger.transition(
+                    post.id, [post.state], PostState.CANCELLED, note=why, last_error=why
+                )
+                is not None
+            ):
+                log.warning(
+                    "post_superseded",
+                    account=account,
+                    platform=post.platform,
+                    clip=drop.clip_rel,
+                    post_id=post.id,
+                    by_sha256=sha,
+                )
 
 
 def _intact(drop: Drop) -> bool:

@@ -235,6 +235,13 @@ class Ledger:
             sql, args = sql + " AND account = ?", [*args, account]
         return [_post(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
 
+    def posts_at(self, video_path: Path) -> list[Post]:
+        """Every post planned from (or moved to) this video path."""
+        rows = self._conn.execute(
+            "SELECT * FROM posts WHERE video_path = ? ORDER BY id", (str(video_path),)
+        )
+        return [_post(r) for r in rows]
+
     def list_posts(
         self,
         states: Iterable[PostState] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from tests.support import Daemon, Emulator, Workspace, make_clip, sha256, wait_for
@@ -98,3 +99,39 @@ def test_clip_gone_then_back_is_rearmed(ws: Workspace, emulator: Emulator) -> No
         assert len(emulator.posts()) == 1
     finally:
         daemon.stop()
+
+
+def test_new_version_of_a_waiting_clip_supersedes_the_old_plan(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    old = ws.drop("cut", seed=94)
+    body = {
+        "error": {
+            "code": 403,
+            "message": "quota",
+            "errors": [{"reason": "quotaExceeded", "domain": "youtube.quota"}],
+        }
+    }
+    emulator.faults(
+        {
+            "platform": "youtube",
+            "step": "create",
+            "nth": 1,
+            "action": "status",
+            "code": 403,
+            "body": body,
+        }
+    )
+    assert Daemon(ws, ("upload", "--once")).wait() == 1  # parked until the quota resets
+    new = make_clip(ws.root / "staging" / "cut-v2.mp4", seed=95)
+    new_sha = sha256(new)
+    os.replace(new, old)
+    run = Daemon(ws, ("upload", "--once"))
+    assert run.wait() == 0, "".join(run.raw[-10:])
+    assert run.events("post_superseded", post_id=1)
+    (post,) = emulator.posts()
+    assert post["sha256"] == new_sha
+    listing = Daemon(ws, ("posts", "--json"))
+    assert listing.wait() == 0
+    states = {p["id"]: p["state"] for p in json.loads("".join(listing.raw))}
+    assert states == {1: "cancelled", 2: "published"}
