@@ -543,6 +543,22 @@ def verdicts(runs: list[Run], rss_runs: list[Run]) -> list[str]:
     ]
 
 
+def daemon_verdict(runs: list[DaemonRun]) -> str:
+    """The daemon's peak over its idle RSS, across file and chunk sizes (target <= 64 MiB)."""
+    deltas = [
+        (max(d.busy_kib) - statistics.median(d.idle_kib)) / 1024
+        for d in runs
+        if d.busy_kib and d.idle_kib
+    ]
+    if not deltas:
+        return "daemon RSS: no samples"
+    return (
+        f"daemon RSS: peak-idle {min(deltas):.1f}-{max(deltas):.1f} MiB over "
+        f"{len({d.size for d in runs})} file sizes x {len({d.chunk_mib for d in runs})} chunk "
+        "sizes (target <= 64 MiB, flat): " + ("PASS" if max(deltas) <= 64 else "MISS")
+    )
+
+
 def report_throughput(runs: list[Run], size_mib: int) -> str:
     variants = list(dict.fromkeys(r.variant for r in runs))
     curl = curl_median(runs)
@@ -633,7 +649,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rss-size-mib", type=int, nargs="*", default=None, help="extra RSS sizes (256)"
     )
-    parser.add_argument("--daemon-size-mib", type=int, default=None, help="0 skips the daemon")
+    parser.add_argument(
+        "--daemon-size-mib",
+        type=int,
+        nargs="*",
+        default=None,
+        help="daemon file sizes (the --size-mib and the RSS sizes); 0 or none skips the daemon",
+    )
     parser.add_argument("--idle-seconds", type=float, default=2.0, help="daemon idle sampling")
     parser.add_argument("--quick", action="store_true", help="CI smoke: 256 MiB, 64 MiB extra")
     parser.add_argument("--scratch", default=None, help="scratch base dir (/dev/shm if room)")
@@ -645,7 +667,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.size_mib = args.size_mib or default_size
     args.rss_size_mib = default_rss if args.rss_size_mib is None else args.rss_size_mib
     if args.daemon_size_mib is None:
-        args.daemon_size_mib = args.size_mib
+        args.daemon_size_mib = [*args.rss_size_mib, args.size_mib]
+    args.daemon_size_mib = [m for m in args.daemon_size_mib if m > 0]
     if args.quick:
         args.idle_seconds = min(args.idle_seconds, 1.0)
     for value in args.chunk_mib:
@@ -695,17 +718,17 @@ def main(argv: list[str] | None = None) -> None:
             for chunk in args.chunk_mib:
                 rss_runs.append(run_ours(emu, small, nbytes, small_sha, chunk))
         daemon_runs: list[DaemonRun] = []
-        if args.daemon_size_mib:
-            dsize = args.daemon_size_mib * MIB
+        for daemon_mib in args.daemon_size_mib:
+            dsize = daemon_mib * MIB
             if dsize not in files:
-                dpath = root / f"test-{args.daemon_size_mib}m.mp4"
+                dpath = root / f"test-{daemon_mib}m.mp4"
                 files[dsize] = (dpath, make_mp4(dpath, dsize))
             dpath, dsha = files[dsize]
             for chunk in args.chunk_mib:
                 daemon_runs.append(
                     run_daemon(emu, dpath, dsize, dsha, chunk, root, args.idle_seconds)
                 )
-                print(f"  daemon {chunk} MiB chunks: done", flush=True)
+                print(f"  daemon {daemon_mib} MiB, {chunk} MiB chunks: done", flush=True)
     finally:
         if emu is not None:
             emu.close()
@@ -730,6 +753,8 @@ def main(argv: list[str] | None = None) -> None:
     print()
     for line in verdicts(runs, rss_runs):
         print(line)
+    if daemon_runs:
+        print(daemon_verdict(daemon_runs))
     print()
     print(f"total {time.monotonic() - began:.0f} s")
 
