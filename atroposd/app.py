@@ -242,6 +242,7 @@ class App:
         """The content was already posted for this account: archive this copy, say so."""
         first = self.sv.ledger.drop_of(known[0].id)
         if first.video_path == files.video:  # its own files, seen again before archiving
+            self.sv.reconciler.recheck(known[0].clip_sha256, files.account)
             self.sv.archiver.maybe_clear(known[0].clip_sha256, files.account, known[0].id)
             return
         copy = Drop(files.video, files.caption, files.sidecar, files.root, files.rel, "", None)

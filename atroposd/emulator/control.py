@@ -8,6 +8,7 @@ GET      /_emulator/posts        published items (platform, id, account, title, 
                                  bytes, sha256, created_at)
 GET      /_emulator/uploads      in-progress sessions (bytes_received, total)
 GET      /_emulator/faults       remaining fault rules with ``seen``/``fired`` counters
+GET      /_emulator/tokens       every access token issued (so tests can prove none leaked)
 POST     /_emulator/faults       add a JSON list of rules (or one rule object)
 DELETE   /_emulator/faults       remove every rule
 POST     /_emulator/reset        forget posts, uploads, faults, tokens, revocations
@@ -62,6 +63,9 @@ class Control:
             return Response.json(200, [p.to_json() for p in store.posts])
         if key == ("GET", "/uploads"):
             return Response.json(200, [u.to_json() for u in store.uploads.values()])
+        if key == ("GET", "/tokens"):  # for leak tests: every access token ever issued
+            issued = store.tokens.issued
+            return Response.json(200, [{"platform": p, "access_token": t} for p, t in issued])
         if key == ("GET", "/faults"):
             return Response.json(200, self._ctx.faults.listing())
         if key == ("DELETE", "/faults"):

@@ -172,11 +172,13 @@ class TokenBook:
         self._access: dict[str, _Access] = {}
         self._revoked: set[tuple[str, str]] = set()
         self._fresh_refresh: set[tuple[str, str, str]] = set()  # issued after a revocation
+        self.issued: list[tuple[str, str]] = []  # (platform, token), every one ever issued
 
     def issue_access(self, platform: str, account: str, ttl: float) -> str:
         """A new random access token bound to ``account``."""
         token = secrets.token_urlsafe(32)
         self._access[token] = _Access(platform, account, self._clock() + ttl)
+        self.issued.append((platform, token))
         return token
 
     def account_for(self, platform: str, token: str) -> str | None:

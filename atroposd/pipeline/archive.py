@@ -31,6 +31,7 @@ class Archiver:
         self._ledger = ledger
         self._dir = archive_dir
         self._delete = delete
+        self._skipped: set[Path] = set()
 
     def ready(self, sha256: str, account: str) -> bool:
         """Every post of the clip for ``account`` is published or cancelled, one published."""
@@ -43,6 +44,8 @@ class Archiver:
         Idempotent and best-effort: a file that cannot be moved (archive disk full, read-only,
         unmounted) stays where it is, is logged, and is tried again by the reconcile sweep.
         """
+        if self._taken(drop):
+            return []
         moved: list[Path] = []
         sources = [drop.video_path, drop.caption_path, drop.sidecar_path]
         for source in (s for s in sources if s is not None and s.exists()):
@@ -54,12 +57,25 @@ class Archiver:
                     clip=drop.clip_rel,
                     path=str(source),
                     error=str(exc),
-                    action="left in place; tried again at the next sweep",
+                    action="left in place; tried again at a later sweep or restart",
                 )
                 continue
             if target is not None:
                 moved.append(target)
         return moved
+
+    def _taken(self, drop: Drop) -> bool:
+        """True when the video at the drop's path is now another version (re-exported)."""
+        taken = drop.identity is not None and drop.video_path.exists() and not drop.intact()
+        if taken and drop.video_path not in self._skipped:
+            self._skipped.add(drop.video_path)  # said once; the newer version archives itself
+            log.info(
+                "archive_skipped",
+                clip=drop.clip_rel,
+                path=str(drop.video_path),
+                reason="a newer version of the file is at this path",
+            )
+        return taken
 
     def _clear_one(self, source: Path, root: Path) -> Path | None:
         if self._delete:

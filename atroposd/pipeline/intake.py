@@ -14,7 +14,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from atroposd.clock import Clock
-from atroposd.domain import ClipFiles, Post, PostState
+from atroposd.domain import ACTIVE, ClipFiles, Post, PostState
 from atroposd.errors import InputError
 from atroposd.store.ledger import Drop, Ledger
 
@@ -125,58 +125,60 @@ class Intake:
             self._hashes[key] = (await asyncio.to_thread(sha256_file, path))[0]
         return self._hashes[key], identity
 
-    def _platforms(self, files: ClipFiles, sidecar: SidecarModel | None) -> list[str]:
-        platforms = list(self._platforms_for(files.account))
-        if not platforms:
-            raise InputError(
-                f"{files.video}: account {files.account!r} has no enabled platform "
-                "in upload_config.json"
-            )
+    def _platforms(
+        self, files: ClipFiles, sidecar: SidecarModel | None, planned: set[str]
+    ) -> list[str]:
+        """The platforms to plan; checks apply only to what is not planned yet."""
+        enabled = list(self._platforms_for(files.account))
+        platforms = enabled
         if sidecar is not None and sidecar.platforms is not None:
-            platforms = [p for p in platforms if p in sidecar.platforms]
-            if not platforms:
-                raise InputError(
-                    f"{files.sidecar}: platforms {sidecar.platforms} selects none of "
-                    f"the account's enabled platforms {self._platforms_for(files.account)}"
-                )
-        if sidecar is not None and sidecar.publish_at is not None:
-            if sidecar.publish_at.tzinfo is None:
-                raise InputError(
-                    f"{files.sidecar}: publish_at needs a time zone, e.g. "
-                    "2026-12-01T18:00:00Z or 2026-12-01T10:00:00-08:00"
-                )
-            if sidecar.publish_at <= self._clock.now():
-                raise InputError(
-                    f"{files.sidecar}: publish_at {sidecar.publish_at.isoformat()} is in the past"
-                )
+            platforms = [p for p in enabled if p in sidecar.platforms]
+        if not [p for p in platforms if p not in planned]:
+            if planned:
+                return platforms  # seen before (restart, move): nothing new to check
+            where = files.sidecar if sidecar and sidecar.platforms is not None else files.video
+            raise InputError(
+                f"{where}: no platform to post to (account {files.account!r} "
+                f"enables {enabled or 'none'} in upload_config.json)"
+            )
+        when = sidecar.publish_at if sidecar is not None else None
+        if when is not None and when.tzinfo is None:
+            raise InputError(
+                f"{files.sidecar}: publish_at needs a time zone, e.g. "
+                "2026-12-01T18:00:00Z or 2026-12-01T10:00:00-08:00"
+            )
+        if when is not None and when <= self._clock.now():
+            raise InputError(f"{files.sidecar}: publish_at {when.isoformat()} is in the past")
         return platforms
 
     def _rearm(self, known: list[Post], drop: Drop) -> list[Post]:
-        """Point unfinished posts whose files moved, or were touched, at this drop.
+        """Point unfinished posts whose video moved, or was touched, at this drop.
 
-        The same content has reappeared (renamed, moved, copied back): posts that waited on
-        the old path continue from here, and posts parked because the file vanished or
-        changed are re-armed. A copy beside an intact original changes nothing.
+        The same content has reappeared (renamed, moved, copied back, touched): posts that
+        waited on the old path continue from here, and posts parked because their file
+        vanished, changed or was superseded are re-armed. A copy beside an intact original
+        changes nothing; failed and cancelled posts stay as they are.
         """
         rearmed = []
         for post in known:
-            if post.state in (PostState.PUBLISHED, PostState.CANCELLED):
+            if post.state not in ACTIVE and post.state is not PostState.NEEDS_ATTENTION:
                 continue
             old = self._ledger.drop_of(post.id)
             if old.video_path == drop.video_path and old.identity == drop.identity:
                 continue
-            if old.video_path != drop.video_path and _intact(old):
+            if old.video_path != drop.video_path and old.intact():
                 continue
             self._ledger.set_fields(post.id, **drop.fields())
-            log.info(
-                "clip_moved",
-                account=post.account,
-                platform=post.platform,
-                clip=drop.clip_rel,
-                post_id=post.id,
-                was=old.clip_rel,
-            )
-            if post.state in (PostState.NEEDS_ATTENTION, PostState.FAILED):
+            if old.video_path != drop.video_path:
+                log.info(
+                    "clip_moved",
+                    account=post.account,
+                    platform=post.platform,
+                    clip=drop.clip_rel,
+                    post_id=post.id,
+                    was=old.clip_rel,
+                )
+            if post.state is PostState.NEEDS_ATTENTION:
                 again = self._ledger.transition(
                     post.id,
                     [post.state],
@@ -185,8 +187,7 @@ class Intake:
                     attempts=0,
                     retry_at=None,
                 )
-                if again is not None:
-                    rearmed.append(again)
+                rearmed += [again] if again is not None else []
             else:
                 rearmed.append(post)
         return rearmed
@@ -197,7 +198,6 @@ class Intake:
         sidecar = None
         if files.sidecar is not None:
             sidecar = await asyncio.to_thread(parse_sidecar, files.sidecar, self._known)
-        platforms = self._platforms(files, sidecar)
         sha, identity = await self._hash(files.video)
         if identity[0] == 0:
             raise InputError(f"{files.video}: video is empty (0 bytes)")
@@ -211,6 +211,8 @@ class Intake:
             sidecar.model_dump_json() if sidecar is not None else None,
             identity,
         )
+        planned = {p.platform for p in self._ledger.posts_of(sha, files.account)}
+        platforms = self._platforms(files, sidecar, planned)
         publish_at = sidecar.publish_at if sidecar is not None else None
         new, known = self._ledger.plan(sha, identity[0], files.account, platforms, drop, publish_at)
         for post in new:
@@ -231,18 +233,23 @@ class Intake:
         return Admitted(sha, new, known, self._rearm(known, drop))
 
     def _supersede(self, sha: str, account: str, drop: Drop) -> None:
-        """Cancel waiting posts of an older version of the file at the same path."""
-        waiting = (PostState.PLANNED, PostState.READY, PostState.FAILED, PostState.NEEDS_ATTENTION)
+        """Park waiting posts of an older version of the file at the same path.
+
+        Not final: if the older version turns up again (kept under another name), the post
+        is re-armed from there (``_rearm``).
+        """
         for post in self._ledger.posts_at(drop.video_path):
-            if post.clip_sha256 == sha or post.account != account or post.state not in waiting:
+            if post.clip_sha256 == sha or post.account != account:
                 continue
             why = "superseded: a new version of the file was dropped at the same path"
-            if (
-                self._ledger.transition(
-                    post.id, [post.state], PostState.CANCELLED, note=why, last_error=why
-                )
-                is not None
-            ):
+            done = self._ledger.transition(
+                post.id,
+                [PostState.PLANNED, PostState.READY],
+                PostState.NEEDS_ATTENTION,
+                note=why,
+                last_error=why,
+            )
+            if done is not None:
                 log.warning(
                     "post_superseded",
                     account=account,
@@ -251,12 +258,3 @@ class Intake:
                     post_id=post.id,
                     by_sha256=sha,
                 )
-
-
-def _intact(drop: Drop) -> bool:
-    """True when the drop's video is still on disk as it was planned."""
-    try:
-        st = drop.video_path.stat()
-    except OSError:
-        return False
-    return drop.identity is None or (st.st_size, st.st_mtime_ns, st.st_ino) == drop.identity

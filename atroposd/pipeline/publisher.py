@@ -116,14 +116,22 @@ class Publisher:
     async def work(self, post_id: int) -> None:
         """Take a post one step further according to its state in the ledger."""
         post = self._ledger.get(post_id)
-        if post is None or post.platform not in self._providers:
+        if post is not None and post.state is S.UPLOADING:
+            # Only one worker per post exists in this process and the state dir is locked, so
+            # an upload no worker holds was cut short by a previous process: resume it.
+            log.info("upload_resumed", **self._about(post), bytes_sent=post.bytes_sent)
+            post = self._ledger.transition(
+                post.id,
+                [S.UPLOADING],
+                S.READY,
+                note="upload interrupted; resume from saved session",
+            )
+        if post is None or (post.retry_at is not None and post.retry_at > self._clock.now()):
             return
-        if post.retry_at is not None and post.retry_at > self._clock.now():
-            return
-        if not self._enabled(post.account, post.platform):
+        if post.platform not in self._providers or not self._enabled(post.account, post.platform):
             log.debug("post_held", post_id=post.id, reason="platform not enabled for account")
             return
-        if post.state is S.READY:
+        if post is not None and post.state is S.READY:
             post = await self._upload(post)
         if post is not None and post.state is S.PROCESSING:
             await self._await_processing(post)
@@ -158,11 +166,32 @@ class Publisher:
                     request, resume, self._saver(post.id), self._progress(post.id)
                 )
             except Exception as exc:
+                if self._moved_meanwhile(claimed, drop, exc):
+                    return None
                 fresh = self._ledger.get(post.id)
                 advanced = fresh is not None and fresh.bytes_sent > progress_before
                 await self._failed(claimed, exc, S.UPLOADING, advanced)
                 return None
             return self._uploaded(claimed, result)
+
+    def _moved_meanwhile(self, post: Post, drop: Drop, exc: Exception) -> bool:
+        """The video was renamed or touched during the attempt: go on from where it is now."""
+        if not isinstance(exc, SourceChanged | FileNotFoundError):
+            return False
+        now = self._ledger.drop_of(post.id)
+        if now == drop or not now.intact():
+            return False
+        when = self._clock.now()
+        done = self._ledger.transition(
+            post.id,
+            [S.UPLOADING],
+            S.READY,
+            retry_at=when,
+            note="the video moved during the upload; continuing",
+        )
+        if done is not None:
+            self._wake_later(done.id, Decision(Next.RETRY, when))
+        return done is not None
 
     def _saver(self, post_id: int) -> SaveRef:
         async def save(ref: RemoteRef) -> None:

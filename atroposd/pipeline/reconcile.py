@@ -35,22 +35,9 @@ class Reconciler:
         for post in self._ledger.list_posts([S.PLANNED]):
             if post.id not in busy and wanted(post):  # planned before a crash, never armed
                 self._ledger.transition(post.id, [S.PLANNED], S.READY, note="no render needed")
-        for post in self._ledger.list_posts([S.UPLOADING]):
-            if post.id not in busy and wanted(post):  # its worker died with the previous process
-                self._ledger.transition(
-                    post.id,
-                    [S.UPLOADING],
-                    S.READY,
-                    note="upload interrupted; resume from saved session",
-                )
-                log.info(
-                    "upload_resumed",
-                    account=post.account,
-                    platform=post.platform,
-                    post_id=post.id,
-                    bytes_sent=post.bytes_sent,
-                )
-        for post in self._ledger.list_posts([S.READY, S.PROCESSING]):
+        # An uploading post no worker holds was cut short by a previous process: the
+        # publisher resumes it from its saved session.
+        for post in self._ledger.list_posts([S.READY, S.UPLOADING, S.PROCESSING]):
             if post.id not in busy and due_now(post, now) and wanted(post):
                 self._publisher.kick(post.id)
                 kicked += 1
@@ -66,6 +53,10 @@ class Reconciler:
                 self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
             if not pending(self._ledger.drop_of(post.id)):
                 self._cleared.add(key)  # checked once per process, unless archiving failed
+
+    def recheck(self, sha256: str, account: str) -> None:
+        """Look at this clip's files again at the next sweep (they came back)."""
+        self._cleared.discard((sha256, account))
 
     async def run(self, every: float) -> None:
         """Sweep at start-up and then every ``every`` seconds; a failing pass is logged."""

@@ -47,6 +47,14 @@ class Drop:
     sidecar_json: str | None
     identity: tuple[int, int, int] | None = None  # (size, mtime_ns, inode) when planned
 
+    def intact(self) -> bool:
+        """True when the video is still on disk as it was when planned."""
+        try:
+            st = self.video_path.stat()
+        except OSError:
+            return False
+        return self.identity is None or (st.st_size, st.st_mtime_ns, st.st_ino) == self.identity
+
     def fields(self) -> dict[str, Any]:
         """The post columns that say where the files are."""
         size_mtime_inode = self.identity or (None, None, None)

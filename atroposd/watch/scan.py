@@ -118,8 +118,12 @@ class Scanner:
 
     def _symlink(self, path: Path, found: Findings) -> None:
         """A symlink counts only when its target is a file inside the watched roots."""
-        real = Path(os.path.realpath(path))
-        is_dir = real.is_dir()
+        try:
+            real = Path(os.path.realpath(path))
+            is_dir = real.is_dir()
+        except OSError as exc:  # e.g. a target in a folder we may not enter
+            found.problems.append((path, f"unusable symlink: {exc.strerror or exc}"))
+            return
         if self.roots.outside(real):
             if is_dir or classify(path.name) is Kind.VIDEO:
                 found.problems.append((path, SYMLINK_OUTSIDE))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from tests.support import Daemon, Emulator, Workspace, sha256
 
@@ -57,7 +58,7 @@ def test_sidecar_overrides_title_and_platforms(ws: Workspace, emulator: Emulator
             {
                 "title": "Shared title",
                 "youtube": {"title": "YouTube title"},
-                "publish_at": "2030-01-01T18:00:00Z",
+                "publish_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
             }
         )
     )

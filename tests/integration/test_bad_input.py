@@ -61,7 +61,8 @@ def test_each_bad_input_is_reported_once_and_left_in_place(
         assert (q / "latin.mp4").exists() and (q / "sidecar.mp4").exists()
         assert daemon.events("PLAN") == daemon.events("PLAN", clip=f"{odd}.mp4")
         # Reported once, not on every rescan (RESCAN_SECONDS=5 in tests).
-        daemon.wait_event("watch_rescan_done", count=2, timeout=30)
+        scans = len(daemon.events("watch_rescan_done"))
+        daemon.wait_event("watch_rescan_done", count=scans + 2, timeout=30)
         assert len(daemon.events("clip_problem")) == len(_problems(daemon))
         assert daemon.proc.poll() is None
     finally:

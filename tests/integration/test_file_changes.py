@@ -134,4 +134,115 @@ def test_new_version_of_a_waiting_clip_supersedes_the_old_plan(
     listing = Daemon(ws, ("posts", "--json"))
     assert listing.wait() == 0
     states = {p["id"]: p["state"] for p in json.loads("".join(listing.raw))}
-    assert states == {1: "cancelled", 2: "published"}
+    assert states == {1: "needs_attention", 2: "published"}
+
+
+def _hang_chunk(emulator: Emulator, nth: int, seconds: float) -> None:
+    emulator.faults(
+        {"platform": "youtube", "step": "chunk", "nth": nth, "action": "delay", "seconds": seconds}
+    )
+
+
+def test_touch_during_upload_still_posts_once(ws: Workspace, emulator: Emulator) -> None:
+    video = ws.drop("touched", seed=96, seconds=4, bitrate="2M")
+    digest = sha256(video)
+    _hang_chunk(emulator, 2, 3)
+    daemon = Daemon(ws)
+    try:
+        wait_for(
+            lambda: any(u["bytes_received"] >= CHUNK for u in emulator.uploads()),
+            30,
+            "the first chunk stored",
+        )
+        os.utime(video)  # e.g. a sync tool or an editor touching the file
+        daemon.wait_event("OK")
+        (post,) = emulator.posts()
+        assert post["sha256"] == digest
+        assert not daemon.events("clip_moved")  # same place: not reported as a move
+    finally:
+        daemon.stop()
+
+
+def test_rename_during_upload_still_posts_once(ws: Workspace, emulator: Emulator) -> None:
+    video = ws.drop("first-name", seed=97, seconds=4, bitrate="2M")
+    digest = sha256(video)
+    _hang_chunk(emulator, 2, 3)
+    daemon = Daemon(ws)
+    try:
+        wait_for(
+            lambda: any(u["bytes_received"] >= CHUNK for u in emulator.uploads()),
+            30,
+            "the first chunk stored",
+        )
+        os.replace(ws.queue / "first-name.txt", ws.queue / "second-name.txt")
+        os.replace(video, ws.queue / "second-name.mp4")
+        ok = daemon.wait_event("OK")[0]
+        assert ok["clip"] == "second-name.mp4"
+        (post,) = emulator.posts()
+        assert post["sha256"] == digest
+        wait_for(lambda: (ws.posted / "second-name.mp4").exists(), 10, "archived")
+    finally:
+        daemon.stop()
+
+
+def test_posting_the_old_version_never_archives_the_new_one(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    old = ws.drop("cut", seed=98)
+    v1 = sha256(old)
+    # v1 is uploaded but its status cannot be read for a while: it waits in processing.
+    emulator.faults(
+        {
+            "platform": "youtube",
+            "step": "list",
+            "nth": 1,
+            "times": 3,
+            "action": "status",
+            "code": 503,
+        }
+    )
+    daemon = Daemon(ws)
+    try:
+        daemon.wait_event("upload_done")
+        new = make_clip(ws.root / "staging" / "cut-v2.mp4", seed=99)
+        v2 = sha256(new)
+        os.replace(new, old)  # re-exported while v1 is still processing
+        daemon.wait_event("OK", count=2, timeout=60)
+        assert sorted(p["sha256"] for p in emulator.posts()) == sorted([v1, v2])
+        wait_for(lambda: (ws.posted / "cut.mp4").exists(), 10, "v2 archived")
+        assert sha256(ws.posted / "cut.mp4") == v2
+        for err in daemon.events("ERR"):  # only the scripted status outage, nothing else
+            assert err["next"] == "uploaded; status check failed, checking again later", err
+    finally:
+        daemon.stop()
+
+
+def test_old_version_kept_under_a_new_name_is_still_posted(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    old = ws.drop("cut", seed=100)
+    v1 = sha256(old)
+    emulator.faults(
+        {
+            "platform": "youtube",
+            "step": "create",
+            "nth": 1,
+            "action": "status",
+            "code": 503,
+            "seconds": 30,
+        }
+    )
+    first = Daemon(ws)
+    first.wait_event("PLAN")
+    wait_for(lambda: emulator.http.get("/_emulator/faults").json() == [], 20, "upload under way")
+    first.kill9()
+    emulator.http.delete("/_emulator/faults")
+    # While the daemon is down: keep v1 as cut_v1, export v2 as cut.
+    os.replace(ws.queue / "cut.txt", ws.queue / "cut_v1.txt")
+    os.replace(old, ws.queue / "cut_v1.mp4")
+    new = ws.drop("cut", seed=101)
+    v2 = sha256(new)
+    run = Daemon(ws, ("upload", "--once"))
+    assert run.wait() == 0, "".join(run.raw[-10:])
+    assert sorted(p["sha256"] for p in emulator.posts()) == sorted([v1, v2])
+    assert (ws.posted / "cut_v1.mp4").exists() and (ws.posted / "cut.mp4").exists()

@@ -102,6 +102,13 @@ def test_posts_of_a_disabled_platform_are_held_not_sent(ws: Workspace, emulator:
     assert run.events("posts_held", account="default", platform="youtube", posts=1)
     assert run.events("summary", platform="youtube", ready=1)
     assert emulator.posts() == [] and video.exists()
+    path = ws.root / "upload_config.json"  # turned back on: the held post goes out
+    config = json.loads(path.read_text())
+    config["accounts"]["default"]["platforms"]["youtube"]["enabled"] = True
+    path.write_text(json.dumps(config))
+    again = Daemon(ws, ("upload", "--once"))
+    assert again.wait() == 0
+    assert len(emulator.posts()) == 1 and not video.exists()
 
 
 def test_post_left_planned_by_a_crash_is_armed_by_the_sweep(
