@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
 
-from atroposd.bus import Bus, PostChanged, PostDue, UploadProgressed
+from atroposd.bus import Bus, PostDue, UploadProgressed
 from atroposd.clock import Clock
 from atroposd.domain import Post, PostState
-from atroposd.errors import PermanentError, ProviderError, SourceChanged
+from atroposd.errors import SourceChanged
 from atroposd.pipeline.archive import Archiver
+from atroposd.pipeline.outcomes import Outcomes
 from atroposd.pipeline.request import build_request
 from atroposd.pipeline.retry import Decision, Next, RetryPolicy
 from atroposd.providers.base import (
@@ -62,8 +63,6 @@ class Publisher:
         self._providers = providers
         self._bus = bus
         self._clock = clock
-        self._policy = policy
-        self._archiver = archiver
         self._options_for = options_for
         self._enabled = enabled
         self._poll = poll_seconds
@@ -73,7 +72,12 @@ class Publisher:
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._started: dict[int, float] = {}
-        self.parked: set[int] = set()  # posts waiting on a platform's quota reset
+        self._out = Outcomes(ledger, bus, clock, policy, archiver)
+
+    @property
+    def parked(self) -> set[int]:
+        """Posts waiting on a platform's quota reset (``upload --once`` does not wait)."""
+        return self._out.parked
 
     @property
     def busy(self) -> frozenset[int]:
@@ -119,7 +123,7 @@ class Publisher:
         if post is not None and post.state is S.UPLOADING:
             # Only one worker per post exists in this process and the state dir is locked, so
             # an upload no worker holds was cut short by a previous process: resume it.
-            log.info("upload_resumed", **self._about(post), bytes_sent=post.bytes_sent)
+            log.info("upload_resumed", **self._out.about(post), bytes_sent=post.bytes_sent)
             post = self._ledger.transition(
                 post.id,
                 [S.UPLOADING],
@@ -148,7 +152,7 @@ class Publisher:
             )
             if claimed is None:
                 return None
-            self._changed(claimed)
+            self._out.changed(claimed)
             self._started.setdefault(post.id, started)
             progress_before = post.bytes_sent
             try:
@@ -170,7 +174,7 @@ class Publisher:
                     return None
                 fresh = self._ledger.get(post.id)
                 advanced = fresh is not None and fresh.bytes_sent > progress_before
-                await self._failed(claimed, exc, S.UPLOADING, advanced)
+                self._out.failed(claimed, exc, S.UPLOADING, advanced)
                 return None
             return self._uploaded(claimed, result)
 
@@ -190,7 +194,7 @@ class Publisher:
             note="the video moved during the upload; continuing",
         )
         if done is not None:
-            self._wake_later(done.id, Decision(Next.RETRY, when))
+            self._out.wake_later(done.id, Decision(Next.RETRY, when))
         return done is not None
 
     def _saver(self, post_id: int) -> SaveRef:
@@ -214,7 +218,7 @@ class Publisher:
     def _uploaded(self, post: Post, result: UploadResult) -> Post | None:
         log.info(
             "upload_done",
-            **self._about(post),
+            **self._out.about(post),
             remote_id=result.remote_id,
             bytes=result.bytes_sent,
             resumed_from=result.resumed_from,
@@ -231,9 +235,9 @@ class Publisher:
         target = S.PROCESSING if result.processing else S.PUBLISHED
         done = self._ledger.transition(post.id, [S.UPLOADING], target, **fields)
         if done is not None and target is S.PUBLISHED:
-            self._published(done)
+            self._out.published(done, self._started.pop(done.id, None))
         elif done is not None:
-            self._changed(done)
+            self._out.changed(done)
         return done
 
     # -- processing -----------------------------------------------------------------------
@@ -246,7 +250,7 @@ class Publisher:
             try:
                 status = await provider.status(post.account, ref)
             except Exception as exc:
-                await self._failed(post, exc, S.PROCESSING, False)
+                self._out.failed(post, exc, S.PROCESSING, False)
                 return
             if status.phase is RemotePhase.PUBLISHED:
                 done = self._ledger.transition(
@@ -259,124 +263,19 @@ class Publisher:
                     last_error=None,
                 )
                 if done is not None:
-                    self._published(done)
+                    self._out.published(done, self._started.pop(done.id, None))
                 return
             if status.phase is RemotePhase.FAILED:
-                self._finish(post, S.FAILED, status.reason or "processing failed", "failed")
+                self._out.finish(post, S.FAILED, status.reason or "processing failed", "failed")
                 return
             # A fresh upload can be missing from listings for a while; never fail it for that.
             missing = missing + 1 if status.phase is RemotePhase.NOT_FOUND else 0
             if missing >= MISSING_POLLS:
                 why = "uploaded, but the platform does not list the video; check it by hand"
-                self._finish(post, S.NEEDS_ATTENTION, why, "needs attention")
+                self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention")
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self._poll[1])
-
-    # -- outcomes -------------------------------------------------------------------------
-
-    def _published(self, post: Post) -> None:
-        started = self._started.pop(post.id, None)
-        seconds = round(self._clock.monotonic() - started, 3) if started is not None else None
-        log.info(
-            "OK",
-            **self._about(post),
-            remote_id=post.remote_id,
-            url=post.url,
-            bytes=post.bytes_sent,
-            seconds=seconds,
-        )
-        self._changed(post)
-        self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
-
-    def _finish(self, post: Post, target: PostState, why: str, nxt: str) -> None:
-        done = self._ledger.transition(post.id, [S.PROCESSING], target, note=why, last_error=why)
-        if done is not None:
-            self._err(done, why, None, None, nxt)
-            self._changed(done)
-
-    async def _failed(self, post: Post, exc: Exception, src: PostState, advanced: bool) -> None:
-        attempt = 1 if advanced else post.attempts + 1
-        decision = self._policy.decide(exc, attempt, self._clock.now())
-        target = {
-            Next.RETRY: S.READY,
-            Next.PARK: S.READY,
-            Next.FAIL: S.FAILED,
-            Next.ATTENTION: S.NEEDS_ATTENTION,
-        }[decision.next]
-        if src is S.PROCESSING:
-            # The video is on the platform: never call it failed for a polling problem.
-            if decision.next is Next.FAIL and isinstance(exc, PermanentError):
-                target = S.NEEDS_ATTENTION
-            elif decision.next is not Next.ATTENTION:  # no attempt limit: keep checking
-                target = S.PROCESSING
-                wait = timedelta(seconds=self._policy.backoff(attempt))
-                decision = Decision(
-                    Next.RETRY,
-                    self._clock.now() + wait,
-                    "uploaded; status check failed, checking again later",
-                )
-        message = str(exc) or type(exc).__name__
-        attempts = attempt if decision.next is not Next.PARK else post.attempts
-        done = self._ledger.transition(
-            post.id,
-            [src],
-            target,
-            note=decision.note,
-            last_error=message,
-            attempts=attempts,
-            retry_at=decision.retry_at,
-        )
-        if done is None:
-            return
-        if decision.next is Next.PARK:
-            self.parked.add(done.id)
-        pe = exc if isinstance(exc, ProviderError) else None
-        self._err(
-            done,
-            message,
-            pe.platform_message if pe else None,
-            pe.code if pe else None,
-            decision.note,
-        )
-        self._changed(done)
-        self._wake_later(done.id, decision)
-
-    def _wake_later(self, post_id: int, decision: Decision) -> None:
-        if decision.retry_at is None:
-            return
-        delay = max(0.0, (decision.retry_at - self._clock.now()).total_seconds())
-        asyncio.get_running_loop().call_later(delay, self._bus.publish, PostDue(post_id))
-
-    def _about(self, post: Post) -> dict[str, object]:
-        """The fields every per-post log line carries."""
-        return {
-            "account": post.account,
-            "platform": post.platform,
-            "clip": self._ledger.drop_of(post.id).clip_rel,
-            "post_id": post.id,
-        }
-
-    def _err(
-        self,
-        post: Post,
-        error: str,
-        platform_message: str | None,
-        code: str | int | None,
-        nxt: str,
-    ) -> None:
-        log.error(
-            "ERR",
-            **self._about(post),
-            error=error,
-            platform_message=platform_message,
-            code=code,
-            next=nxt,
-            attempts=post.attempts,
-        )
-
-    def _changed(self, post: Post) -> None:
-        self._bus.publish(PostChanged(post.id, post.state))
 
 
 def due_now(post: Post, now: datetime) -> bool:

@@ -1,0 +1,137 @@
+"""What happens after an attempt: the ledger transition, the OK/ERR line, the next wake-up."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import structlog
+
+from atroposd.bus import Bus, PostChanged, PostDue
+from atroposd.clock import Clock
+from atroposd.domain import Post, PostState
+from atroposd.errors import PermanentError, ProviderError
+from atroposd.pipeline.archive import Archiver
+from atroposd.pipeline.retry import Decision, Next, RetryPolicy
+from atroposd.store.ledger import Ledger
+
+log = structlog.get_logger("atroposd")
+S = PostState
+TARGETS = {
+    Next.RETRY: S.READY,
+    Next.PARK: S.READY,
+    Next.FAIL: S.FAILED,
+    Next.ATTENTION: S.NEEDS_ATTENTION,
+}
+
+
+class Outcomes:
+    """Records results and failures of posts; the one place that logs OK and ERR."""
+
+    def __init__(
+        self, ledger: Ledger, bus: Bus, clock: Clock, policy: RetryPolicy, archiver: Archiver
+    ) -> None:
+        self._ledger = ledger
+        self._bus = bus
+        self._clock = clock
+        self._policy = policy
+        self._archiver = archiver
+        self.parked: set[int] = set()  # posts waiting on a platform's quota reset
+
+    def about(self, post: Post) -> dict[str, object]:
+        """The fields every per-post log line carries."""
+        return {
+            "account": post.account,
+            "platform": post.platform,
+            "clip": self._ledger.drop_of(post.id).clip_rel,
+            "post_id": post.id,
+        }
+
+    def changed(self, post: Post) -> None:
+        """Ring the bus: the post has a new state."""
+        self._bus.publish(PostChanged(post.id, post.state))
+
+    def published(self, post: Post, started: float | None) -> None:
+        """Log OK, then clear the clip's files if every platform is done."""
+        seconds = round(self._clock.monotonic() - started, 3) if started is not None else None
+        log.info(
+            "OK",
+            **self.about(post),
+            remote_id=post.remote_id,
+            url=post.url,
+            bytes=post.bytes_sent,
+            seconds=seconds,
+        )
+        self.changed(post)
+        self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
+
+    def finish(self, post: Post, target: PostState, why: str, nxt: str) -> None:
+        """End a processing post for a reason the platform gave (failed, not listed)."""
+        done = self._ledger.transition(post.id, [S.PROCESSING], target, note=why, last_error=why)
+        if done is not None:
+            self._err(done, why, None, None, nxt)
+            self.changed(done)
+
+    def _decide(self, exc: Exception, attempt: int, src: PostState) -> tuple[Decision, PostState]:
+        decision = self._policy.decide(exc, attempt, self._clock.now())
+        target = TARGETS[decision.next]
+        if src is not S.PROCESSING:
+            return decision, target
+        # The video is on the platform: never call it failed for a polling problem.
+        if decision.next is Next.FAIL and isinstance(exc, PermanentError):
+            return decision, S.NEEDS_ATTENTION
+        if decision.next is Next.ATTENTION:
+            return decision, target
+        wait = timedelta(seconds=self._policy.backoff(attempt))  # no attempt limit here
+        note = "uploaded; status check failed, checking again later"
+        return Decision(Next.RETRY, self._clock.now() + wait, note), S.PROCESSING
+
+    def failed(self, post: Post, exc: Exception, src: PostState, advanced: bool) -> None:
+        """Apply the retry policy to a failed attempt; log ERR with what happens next."""
+        attempt = 1 if advanced else post.attempts + 1
+        decision, target = self._decide(exc, attempt, src)
+        message = str(exc) or type(exc).__name__
+        attempts = attempt if decision.next is not Next.PARK else post.attempts
+        done = self._ledger.transition(
+            post.id,
+            [src],
+            target,
+            note=decision.note,
+            last_error=message,
+            attempts=attempts,
+            retry_at=decision.retry_at,
+        )
+        if done is None:
+            return
+        if decision.next is Next.PARK:
+            self.parked.add(done.id)
+        pe = exc if isinstance(exc, ProviderError) else None
+        self._err(
+            done,
+            message,
+            pe.platform_message if pe else None,
+            pe.code if pe else None,
+            decision.note,
+        )
+        self.changed(done)
+        self.wake_later(done.id, decision)
+
+    def wake_later(self, post_id: int, decision: Decision) -> None:
+        """Ring the bus for the post when its ``retry_at`` comes."""
+        if decision.retry_at is None:
+            return
+        delay = max(0.0, (decision.retry_at - self._clock.now()).total_seconds())
+        asyncio.get_running_loop().call_later(delay, self._bus.publish, PostDue(post_id))
+
+    def _err(
+        self, post: Post, error: str, platform_message: str | None, code: str | int | None, nxt: str
+    ) -> None:
+        log.error(
+            "ERR",
+            **self.about(post),
+            error=error,
+            platform_message=platform_message,
+            code=code,
+            next=nxt,
+            attempts=post.attempts,
+        )
