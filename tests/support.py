@@ -74,6 +74,14 @@ class Emulator:
     def faults(self, *rules: dict[str, Any]) -> None:
         self.http.post("/_emulator/faults", json=list(rules)).raise_for_status()
 
+    def fault(self, step: str, nth: int = 1, action: str = "status", **rule: Any) -> None:
+        """One YouTube fault rule (see docs/emulator.md)."""
+        self.faults({"platform": "youtube", "step": step, "nth": nth, "action": action, **rule})
+
+    def fired(self) -> bool:
+        """True once every installed fault rule has fired (exhausted rules are dropped)."""
+        return self.http.get("/_emulator/faults").json() == []
+
     def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.http.post(f"/_emulator/{path}", json=body or {}).raise_for_status()
 
@@ -212,6 +220,17 @@ class Daemon:
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def google_error(code: int, reason: str, message: str, domain: str = "global") -> dict[str, Any]:
+    """Google's JSON error envelope, as the YouTube API answers."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "errors": [{"reason": reason, "domain": domain, "message": message}],
+        }
+    }
 
 
 def iter_files(root: Path) -> Iterator[Path]:

@@ -57,9 +57,7 @@ def test_sandbox_starts_its_own_emulator_when_none_listens(ws: Workspace) -> Non
 
 def test_retry_and_cancel(ws: Workspace, emulator: Emulator) -> None:
     video = ws.drop("again", seed=81)
-    emulator.faults(
-        {"platform": "youtube", "step": "create", "nth": 1, "action": "status", "code": 400}
-    )
+    emulator.fault("create", code=400)
     assert Daemon(ws, ("upload", "--once")).wait() == 1
     listing = Daemon(ws, ("posts", "--json", "--state", "failed"))
     assert listing.wait() == 0

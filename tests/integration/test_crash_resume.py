@@ -13,9 +13,7 @@ def test_kill9_mid_upload_resumes_from_emulator_offset(ws: Workspace, emulator: 
     assert size > 5 * CHUNK
     digest = sha256(video)
     # The third chunk hangs: the daemon is killed while two chunks are stored.
-    emulator.faults(
-        {"platform": "youtube", "step": "chunk", "nth": 3, "action": "delay", "seconds": 120}
-    )
+    emulator.fault("chunk", nth=3, action="delay", seconds=120)
     first = Daemon(ws)
     wait_for(
         lambda: any(u["bytes_received"] == 2 * CHUNK for u in emulator.uploads()),
@@ -44,9 +42,7 @@ def test_kill9_mid_upload_resumes_from_emulator_offset(ws: Workspace, emulator: 
 def test_sigterm_mid_upload_stops_cleanly_and_resumes(ws: Workspace, emulator: Emulator) -> None:
     video = ws.drop("term", seed=22, seconds=6, bitrate="3M")
     digest = sha256(video)
-    emulator.faults(
-        {"platform": "youtube", "step": "chunk", "nth": 3, "action": "delay", "seconds": 120}
-    )
+    emulator.fault("chunk", nth=3, action="delay", seconds=120)
     first = Daemon(ws)
     wait_for(
         lambda: any(u["bytes_received"] == 2 * CHUNK for u in emulator.uploads()),

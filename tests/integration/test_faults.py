@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support import Daemon, Emulator, Workspace, sha256, wait_for
+from tests.support import Daemon, Emulator, Workspace, google_error, sha256, wait_for
 
 GOOGLE_429 = {
     "error": {
@@ -78,7 +78,7 @@ def test_fault_ends_in_exactly_one_post(ws: Workspace, emulator: Emulator, case:
     assert len(posts) == 1
     assert posts[0]["sha256"] == sha256(ws.posted / "faulty.mp4")
     assert len(run.events("OK", platform="youtube")) == 1
-    assert emulator.http.get("/_emulator/faults").json() == []  # the fault did fire
+    assert emulator.fired()  # the fault did fire
 
 
 def test_429_waits_for_the_platforms_retry_after(ws: Workspace, emulator: Emulator) -> None:
@@ -109,16 +109,7 @@ def test_permanent_rejection_fails_with_reason_and_keeps_files(
             "errors": [{"reason": "invalidTitle", "domain": "youtube.video"}],
         }
     }
-    emulator.faults(
-        {
-            "platform": "youtube",
-            "step": "create",
-            "nth": 1,
-            "action": "status",
-            "code": 400,
-            "body": body,
-        }
-    )
+    emulator.fault("create", code=400, body=body)
     run = Daemon(ws, ("upload", "--once"))
     assert run.wait() == 1
     err = run.events("ERR", platform="youtube")
@@ -168,23 +159,13 @@ def test_revoked_login_parks_post_in_needs_attention(ws: Workspace, emulator: Em
 
 def test_quota_exhausted_parks_the_post_until_the_reset(ws: Workspace, emulator: Emulator) -> None:
     video = ws.drop("quota", seed=18)
-    body = {
-        "error": {
-            "code": 403,
-            "message": "The request cannot be completed because you have exceeded your quota.",
-            "errors": [{"reason": "quotaExceeded", "domain": "youtube.quota"}],
-        }
-    }
-    emulator.faults(
-        {
-            "platform": "youtube",
-            "step": "create",
-            "nth": 1,
-            "action": "status",
-            "code": 403,
-            "body": body,
-        }
+    body = google_error(
+        403,
+        "quotaExceeded",
+        "The request cannot be completed because you have exceeded your quota.",
+        "youtube.quota",
     )
+    emulator.fault("create", code=403, body=body)
     run = Daemon(ws, ("upload", "--once"))
     assert run.wait() == 1  # not published in this run, and nothing failed for good
     err = run.events("ERR", platform="youtube")

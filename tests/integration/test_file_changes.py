@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from tests.support import Daemon, Emulator, Workspace, make_clip, sha256, wait_for
+from tests.support import Daemon, Emulator, Workspace, google_error, make_clip, sha256, wait_for
 
 CHUNK = 256 * 1024
 
@@ -14,9 +14,7 @@ def test_video_replaced_mid_upload_posts_only_the_new_version(
     ws: Workspace, emulator: Emulator
 ) -> None:
     old = ws.drop("edit", seed=90, seconds=4, bitrate="2M")
-    emulator.faults(
-        {"platform": "youtube", "step": "chunk", "nth": 2, "action": "delay", "seconds": 3}
-    )
+    emulator.fault("chunk", nth=2, action="delay", seconds=3)
     daemon = Daemon(ws)
     try:
         wait_for(
@@ -45,16 +43,7 @@ def test_clip_renamed_while_waiting_is_posted_under_its_new_name(
     video = ws.drop("draft", seed=92)
     digest = sha256(video)
     # The session request hangs 3 s and then fails with 503: the post waits for a retry.
-    emulator.faults(
-        {
-            "platform": "youtube",
-            "step": "create",
-            "nth": 1,
-            "action": "status",
-            "code": 503,
-            "seconds": 3,
-        }
-    )
+    emulator.fault("create", code=503, seconds=3)
     daemon = Daemon(ws)
     try:
         daemon.wait_event("PLAN")
@@ -74,16 +63,7 @@ def test_clip_renamed_while_waiting_is_posted_under_its_new_name(
 def test_clip_gone_then_back_is_rearmed(ws: Workspace, emulator: Emulator) -> None:
     video = ws.drop("away", seed=93)
     data = video.read_bytes()
-    emulator.faults(
-        {
-            "platform": "youtube",
-            "step": "create",
-            "nth": 1,
-            "action": "status",
-            "code": 503,
-            "seconds": 2,
-        }
-    )
+    emulator.fault("create", code=503, seconds=2)
     daemon = Daemon(ws)
     try:
         daemon.wait_event("PLAN")
@@ -105,23 +85,8 @@ def test_new_version_of_a_waiting_clip_supersedes_the_old_plan(
     ws: Workspace, emulator: Emulator
 ) -> None:
     old = ws.drop("cut", seed=94)
-    body = {
-        "error": {
-            "code": 403,
-            "message": "quota",
-            "errors": [{"reason": "quotaExceeded", "domain": "youtube.quota"}],
-        }
-    }
-    emulator.faults(
-        {
-            "platform": "youtube",
-            "step": "create",
-            "nth": 1,
-            "action": "status",
-            "code": 403,
-            "body": body,
-        }
-    )
+    body = google_error(403, "quotaExceeded", "quota", "youtube.quota")
+    emulator.fault("create", code=403, body=body)
     assert Daemon(ws, ("upload", "--once")).wait() == 1  # parked until the quota resets
     new = make_clip(ws.root / "staging" / "cut-v2.mp4", seed=95)
     new_sha = sha256(new)
@@ -138,9 +103,7 @@ def test_new_version_of_a_waiting_clip_supersedes_the_old_plan(
 
 
 def _hang_chunk(emulator: Emulator, nth: int, seconds: float) -> None:
-    emulator.faults(
-        {"platform": "youtube", "step": "chunk", "nth": nth, "action": "delay", "seconds": seconds}
-    )
+    emulator.fault("chunk", nth=nth, action="delay", seconds=seconds)
 
 
 def test_touch_during_upload_still_posts_once(ws: Workspace, emulator: Emulator) -> None:
@@ -191,16 +154,7 @@ def test_posting_the_old_version_never_archives_the_new_one(
     old = ws.drop("cut", seed=98)
     v1 = sha256(old)
     # v1 is uploaded but its status cannot be read for a while: it waits in processing.
-    emulator.faults(
-        {
-            "platform": "youtube",
-            "step": "list",
-            "nth": 1,
-            "times": 3,
-            "action": "status",
-            "code": 503,
-        }
-    )
+    emulator.fault("list", times=3, code=503)
     daemon = Daemon(ws)
     try:
         daemon.wait_event("upload_done")
@@ -222,19 +176,10 @@ def test_old_version_kept_under_a_new_name_is_still_posted(
 ) -> None:
     old = ws.drop("cut", seed=100)
     v1 = sha256(old)
-    emulator.faults(
-        {
-            "platform": "youtube",
-            "step": "create",
-            "nth": 1,
-            "action": "status",
-            "code": 503,
-            "seconds": 30,
-        }
-    )
+    emulator.fault("create", code=503, seconds=30)
     first = Daemon(ws)
     first.wait_event("PLAN")
-    wait_for(lambda: emulator.http.get("/_emulator/faults").json() == [], 20, "upload under way")
+    wait_for(lambda: emulator.fired(), 20, "upload under way")
     first.kill9()
     emulator.http.delete("/_emulator/faults")
     # While the daemon is down: keep v1 as cut_v1, export v2 as cut.

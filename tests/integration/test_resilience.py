@@ -47,16 +47,7 @@ def test_archive_failure_keeps_files_and_is_retried(ws: Workspace, emulator: Emu
 
 
 def test_status_outage_after_upload_never_fails_the_post(ws: Workspace, emulator: Emulator) -> None:
-    emulator.faults(
-        {
-            "platform": "youtube",
-            "step": "list",
-            "nth": 1,
-            "times": 4,
-            "action": "status",
-            "code": 503,
-        }
-    )
+    emulator.fault("list", times=4, code=503)
     daemon = Daemon(ws, extra_env={"MAX_ATTEMPTS": "2"})
     try:
         ws.drop("patient", seed=103)
@@ -77,20 +68,11 @@ def _disable(ws: Workspace) -> None:
 
 def test_posts_of_a_disabled_platform_are_held_not_sent(ws: Workspace, emulator: Emulator) -> None:
     video = ws.drop("held", seed=104)
-    emulator.faults(
-        {
-            "platform": "youtube",
-            "step": "create",
-            "nth": 1,
-            "action": "status",
-            "code": 503,
-            "seconds": 30,
-        }
-    )
+    emulator.fault("create", code=503, seconds=30)
     first = Daemon(ws)
     first.wait_event("PLAN")
     wait_for(
-        lambda: emulator.http.get("/_emulator/faults").json() == [],
+        lambda: emulator.fired(),
         20,
         "the session request under way (its fault fired)",
     )
@@ -115,9 +97,7 @@ def test_post_left_planned_by_a_crash_is_armed_by_the_sweep(
     ws: Workspace, emulator: Emulator
 ) -> None:
     ws.drop("limbo", seed=105)
-    emulator.faults(
-        {"platform": "youtube", "step": "create", "nth": 1, "action": "status", "code": 400}
-    )
+    emulator.fault("create", code=400)
     assert Daemon(ws, ("upload", "--once")).wait() == 1
     with sqlite3.connect(ws.state / "ledger.sqlite3") as db:  # as a crash before arming leaves it
         db.execute("UPDATE posts SET state = 'planned', retry_at = NULL, attempts = 0")

@@ -34,9 +34,7 @@ def test_once_exits_1_when_a_post_fails_and_2_on_usage_error(
     ws: Workspace, emulator: Emulator
 ) -> None:
     ws.drop("bad", seed=62)
-    emulator.faults(
-        {"platform": "youtube", "step": "create", "nth": 1, "action": "status", "code": 400}
-    )
+    emulator.fault("create", code=400)
     run = Daemon(ws, ("upload", "--once"))
     assert run.wait() == 1
     assert run.events("summary", platform="youtube", failed=1)
