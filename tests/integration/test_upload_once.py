@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
+
 from tests.support import Daemon, Emulator, Workspace
 
 
@@ -40,3 +45,34 @@ def test_once_exits_1_when_a_post_fails_and_2_on_usage_error(
     assert run.events("summary", platform="youtube", failed=1)
     usage = Daemon(ws, ("upload", "--once", "--platform", "myspace"))
     assert usage.wait() == 2 and "myspace" in "".join(usage.stderr)
+
+
+def test_on_a_terminal_a_progress_bar_and_readable_lines(ws: Workspace, emulator: Emulator) -> None:
+    ws.drop("tty", seed=63, seconds=2, bitrate="2M")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATROPOS", "SANDBOX"))}
+    env.update(ws.env)
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atroposd", "--env-file", str(ws.root / ".env"), "upload", "--once"],
+        cwd=ws.root,
+        env=env,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(primary)
+    assert proc.wait(60) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "100%" in screen and "[#####" in screen  # the progress bar
+    assert "OK" in screen and '"event"' not in screen  # console lines, not JSON
+    assert len(emulator.posts()) == 1
