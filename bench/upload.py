@@ -91,9 +91,12 @@ def free_port() -> int:
 SERVER_CPU, CLIENT_CPU = 0, 1  # with 2+ CPUs: the emulator and the client never share a core
 
 
+PINNING = (os.cpu_count() or 1) >= 2 and "--no-pin" not in sys.argv
+
+
 def pin(cpu: int) -> Callable[[], None] | None:
-    """A preexec_fn pinning a child to ``cpu`` (None on a single-CPU machine)."""
-    if (os.cpu_count() or 1) < 2:
+    """A preexec_fn pinning a child to ``cpu`` (None when not pinning)."""
+    if not PINNING:
         return None
     return lambda: os.sched_setaffinity(0, {cpu})
 
@@ -409,6 +412,84 @@ def child_main(url: str, path: Path, chunk: int) -> None:
     print(json.dumps(asyncio.run(upload())), flush=True)
 
 
+# -- warm, in one process -------------------------------------------------------------------
+
+
+def warm_ab(emu: Emulator, path: Path, size: int, sha: str, chunk: int, runs: int) -> str:
+    """curl and ``YouTubeProvider.upload`` alternating from this one warm process."""
+    from atroposd.clock import SystemClock
+    from atroposd.providers.base import Credentials, RemoteRef, UploadRequest
+    from atroposd.providers.youtube import YouTubeEndpoints, YouTubeProvider
+
+    class Store:
+        def load(self, account: str, platform: str) -> Credentials:
+            return Credentials(access_token="", refresh_token=REFRESH_TOKEN)
+
+        def save(self, account: str, platform: str, creds: Credentials) -> None:
+            return None
+
+    async def ours() -> float:
+        async def save_ref(ref: RemoteRef) -> None:
+            return None
+
+        timeout = httpx.Timeout(30.0, read=120.0, write=120.0)
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            provider = YouTubeProvider(
+                http,
+                YouTubeEndpoints.sandbox(emu.url),
+                Store(),
+                "a",
+                "b",
+                SystemClock(),
+                chunk_size=chunk,
+            )
+            request = UploadRequest(
+                account=ACCOUNT,
+                path=path,
+                size=size,
+                sha256="",
+                title="bench",
+                description="",
+                privacy="private",
+            )
+            t0 = time.perf_counter()
+            result = await provider.upload(request, None, save_ref)
+            seconds = time.perf_counter() - t0
+        emu.check(result.remote_id, size, sha)
+        return size / seconds / MB
+
+    def curl() -> float:
+        access, uri = emu.session(size)
+        t0 = time.perf_counter()
+        cmd = [
+            "curl",
+            "-sS",
+            "-o",
+            os.devnull,
+            "--upload-file",
+            str(path),
+            "-H",
+            f"Authorization: Bearer {access}",
+            uri,
+        ]
+        subprocess.run(cmd, check=True, preexec_fn=pin(CLIENT_CPU))
+        return size / (time.perf_counter() - t0) / MB
+
+    if PINNING:
+        os.sched_setaffinity(0, {CLIENT_CPU})
+    got: dict[str, list[float]] = {"curl": [], "ours": []}
+    for _ in range(runs):
+        emu.reset()
+        got["curl"].append(curl())
+        emu.reset()
+        got["ours"].append(asyncio.run(ours()))
+    c, o = statistics.median(got["curl"]), statistics.median(got["ours"])
+    return (
+        f"warm, one process, {runs} alternating runs, {chunk // MIB} MiB chunks: "
+        f"ours {o:.0f} MB/s vs curl {c:.0f} MB/s = {o / c:.2f}x"
+    )
+
+
 # -- the full daemon -----------------------------------------------------------------------
 
 
@@ -691,6 +772,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=2.0, help="daemon idle sampling")
     parser.add_argument("--quick", action="store_true", help="CI smoke: 256 MiB, 64 MiB extra")
     parser.add_argument("--scratch", default=None, help="scratch base dir (/dev/shm if room)")
+    parser.add_argument("--no-pin", action="store_true", help="let the OS place processes")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -743,6 +825,7 @@ def main(argv: list[str] | None = None) -> None:
                     run = run_ours(emu, path, size, sha, chunk)
                 runs.append(run)
                 print(f"  run {i + 1}: {run.variant:<12} {run.mbps:7.0f} MB/s", flush=True)
+        warm = warm_ab(emu, path, size, sha, args.chunk_mib[0] * MIB, args.runs)
         rss_runs = list(runs)
         for nbytes in rss_sizes:
             small, small_sha = files[nbytes]
@@ -768,7 +851,8 @@ def main(argv: list[str] | None = None) -> None:
 
     print()
     print(f"atroposd upload benchmark: python {sys.version.split()[0]}, httpx {httpx.__version__}")
-    print(f"{os.cpu_count()} CPUs; emulator in its own process; scratch on {where}")
+    placement = "emulator on CPU 0, clients on CPU 1" if PINNING else "OS placement (--no-pin)"
+    print(f"{os.cpu_count()} CPUs; emulator in its own process; {placement}; scratch on {where}")
     print("every upload's sha256 in /_emulator/posts matched the file")
     print()
     print("1. Throughput (MB = 10^6 B; curl: one PUT; ours: YouTubeProvider.upload in a child)")
@@ -783,6 +867,7 @@ def main(argv: list[str] | None = None) -> None:
         print("   (s after the drop: ready = settled, PLAN = hashed, post = in the emulator;")
         print("    upload MB/s = size / (post - PLAN), one run each, incl. token + session)")
     print()
+    print(warm)
     for line in verdicts(runs, rss_runs):
         print(line)
     if daemon_runs:
