@@ -121,11 +121,11 @@ def _merged_env(env_file: Path | None, environ: Mapping[str, str]) -> dict[str, 
     return merged
 
 
-def _format_errors(source: str, exc: ValidationError, aliases: Mapping[str, str]) -> str:
+def _format_errors(source: str, exc: ValidationError) -> str:
+    """One line per fault: file, dotted key path, what is wrong."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        key = aliases.get(key, key)
         lines.append(f"{source}: {key}: {err['msg']}")
     return "\n".join(lines)
 
@@ -243,7 +243,7 @@ def load_upload_config(path: Path) -> UploadConfig:
     try:
         return UploadConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(str(path), exc, {})) from None
+        raise ConfigError(_format_errors(str(path), exc)) from None
 
 
 def upload_config_schema() -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -276,8 +275,3 @@ class Publisher:
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, self._poll[1])
-
-
-def due_now(post: Post, now: datetime) -> bool:
-    """True when nothing gates the post (``retry_at`` has passed)."""
-    return post.retry_at is None or post.retry_at <= now

@@ -10,7 +10,7 @@ import structlog
 from atroposd.clock import Clock
 from atroposd.domain import Post, PostState
 from atroposd.pipeline.archive import Archiver, pending
-from atroposd.pipeline.publisher import Publisher, due_now
+from atroposd.pipeline.publisher import Publisher
 from atroposd.store.ledger import Ledger
 
 log = structlog.get_logger("atroposd")
@@ -37,8 +37,8 @@ class Reconciler:
                 self._ledger.transition(post.id, [S.PLANNED], S.READY, note="no render needed")
         # An uploading post no worker holds was cut short by a previous process: the
         # publisher resumes it from its saved session.
-        for post in self._ledger.list_posts([S.READY, S.UPLOADING, S.PROCESSING]):
-            if post.id not in busy and due_now(post, now) and wanted(post):
+        for post in self._ledger.due(now, [S.READY, S.UPLOADING, S.PROCESSING]):
+            if post.id not in busy and wanted(post):
                 self._publisher.kick(post.id)
                 kicked += 1
         return kicked
