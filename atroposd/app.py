@@ -136,7 +136,8 @@ class App:
         block = getattr(acc.platforms, platform, None) if acc else None
         return block.model_dump() if block is not None else {}
 
-    def _enabled(self, account: str, platform: str) -> bool:
+    def enabled(self, account: str, platform: str) -> bool:
+        """True when ``platform`` is enabled for ``account`` in upload_config.json."""
         return platform in self.config.platforms_for(account)
 
     def warn_held(self) -> None:
@@ -144,7 +145,7 @@ class App:
         held = Counter(
             (p.account, p.platform)
             for p in self.sv.ledger.list_posts(ACTIVE)
-            if not self._enabled(p.account, p.platform)
+            if not self.enabled(p.account, p.platform)
         )
         for (account, platform), count in sorted(held.items()):
             log.warning(
@@ -169,7 +170,7 @@ class App:
         archiver = Archiver(ledger, s.archive_dir, s.delete_uploaded_clips)
         policy = RetryPolicy(max_attempts=s.max_attempts)
         publisher = Publisher(
-            ledger, providers, bus, self.clock, policy, archiver, self._options, self._enabled
+            ledger, providers, bus, self.clock, policy, archiver, self._options, self.enabled
         )
         intake = Intake(ledger, self.config.platforms_for, set(REGISTRY), self.clock)
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
@@ -233,20 +234,22 @@ class App:
             await self.problem(files.video, f"cannot read clip: {exc}")
             return
         if not got.new and not got.rearmed and sv.archiver.ready(got.sha256, files.account):
-            self._duplicate(files, got.known)
+            self._duplicate(files, got.known, got.drop)
         for post in [*got.new, *got.rearmed]:
             if self.wanted(post.account, post.platform):
                 sv.publisher.kick(post.id)
 
-    def _duplicate(self, files: ClipFiles, known: list[Post]) -> None:
+    def _duplicate(self, files: ClipFiles, known: list[Post], drop: Drop) -> None:
         """The content was already posted for this account: archive this copy, say so."""
         first = self.sv.ledger.drop_of(known[0].id)
         if first.video_path == files.video:  # its own files, seen again before archiving
+            for post in known:  # the same bytes, maybe restored or touched: a new identity
+                self.sv.ledger.set_fields(post.id, **drop.fields())
             self.sv.reconciler.recheck(known[0].clip_sha256, files.account)
             self.sv.archiver.maybe_clear(known[0].clip_sha256, files.account, known[0].id)
             return
         copy = Drop(files.video, files.caption, files.sidecar, files.root, files.rel, "", None)
-        moved = self.sv.archiver.clear(copy)
+        moved = self.sv.archiver.clear(copy, known[0].clip_sha256)
         log.warning(
             "duplicate_clip",
             account=files.account,

@@ -12,6 +12,17 @@ CAPTION_SUFFIX = ".txt"
 SIDECAR_SUFFIX = ".json"
 
 
+class Attention(StrEnum):
+    """Why a post waits for a human in ``needs_attention``."""
+
+    LOGIN = "login"  # the account must log in again
+    OUTCOME_UNKNOWN = "outcome_unknown"  # the platform may or may not have published
+    FILE = "file"  # the video vanished or changed after it was planned
+    SUPERSEDED = "superseded"  # a newer version was dropped at the same path
+    STATUS = "status"  # uploaded, but the platform refuses to say how it stands
+    NOT_LISTED = "not_listed"  # uploaded, but the platform does not list it
+
+
 class PostState(StrEnum):
     """Where one (clip, account, platform) post stands."""
 
@@ -119,3 +130,4 @@ class Post:
     bytes_sent: int
     created_at: datetime
     updated_at: datetime
+    attention: str | None = None  # why it needs attention: login, file, superseded, ...

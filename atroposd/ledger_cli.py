@@ -51,13 +51,18 @@ def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"atroposd: no post with id {args.post_id}", file=sys.stderr)
         return 1
     if args.command == "retry":
+        # A failed post starts over (a rejected video is not reused); one that waited for a
+        # human keeps its saved handle, so an upload that did happen is never repeated.
+        fresh = {"remote_ref": None, "remote_id": None, "url": None, "bytes_sent": 0}
         done = ledger.transition(
             post.id,
-            [S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED, S.READY],
+            [S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED],
             S.READY,
             note="retry requested",
             retry_at=None,
             attempts=0,
+            attention=None,
+            **(fresh if post.state is S.FAILED else {}),
         )
     else:
         done = ledger.transition(

@@ -15,7 +15,9 @@ import structlog
 from atroposd.app import App
 from atroposd.bus import UploadProgressed
 from atroposd.domain import ACTIVE, ClipFiles, PostState
-from atroposd.pipeline.intake import sha256_file
+from atroposd.errors import InputError
+from atroposd.pipeline.intake import parse_sidecar, sha256_file
+from atroposd.providers import REGISTRY
 from atroposd.store.ledger import Ledger
 from atroposd.watch.watcher import ClipWatcher
 
@@ -47,6 +49,13 @@ async def scan_twice(watcher: ClipWatcher, settle: float) -> list[ClipFiles]:
     return found + await watcher.scan_once()
 
 
+def _sidecar_platforms(files: ClipFiles) -> list[str] | None:
+    """The sidecar's ``platforms`` list, when it has one."""
+    if files.sidecar is None:
+        return None
+    return parse_sidecar(files.sidecar, set(REGISTRY)).platforms
+
+
 async def plan_only(app: App) -> int:
     """Log the PLAN lines an upload would produce; write nothing, send nothing."""
     s = app.settings
@@ -68,13 +77,22 @@ async def plan_only(app: App) -> int:
     )
     db = s.state_dir / "ledger.sqlite3"
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True) if db.exists() else None
+    if conn is not None:
+        conn.row_factory = sqlite3.Row
     ledger = Ledger(conn, app.clock) if conn is not None else None
     planned = 0
     try:
         for files in await scan_twice(watcher, s.settle_seconds):
             sha, _ = await asyncio.to_thread(sha256_file, files.video)
             known = {p.platform for p in ledger.posts_of(sha, files.account)} if ledger else set()
+            try:
+                chosen = _sidecar_platforms(files)
+            except InputError as exc:
+                await report(files.video, str(exc))
+                continue
             for platform in app.config.platforms_for(files.account):
+                if chosen is not None and platform not in chosen:
+                    continue
                 if app.wanted(files.account, platform) and platform not in known:
                     planned += 1
                     log.info(
@@ -119,27 +137,31 @@ async def upload_once(app: App, account: str | None, platform: str | None, dry_r
 
 
 async def _settle(app: App, touched: set[int]) -> None:
-    """Kick and wait until every touched post is terminal or not due soon."""
-    sv = app.sv
+    """Kick and wait until every touched post is done, held, parked or not due soon."""
+    sv, seen = app.sv, None
     while True:
         sv.reconciler.sweep(lambda post: post.id in touched)
         await sv.publisher.drain()
         pending = [
-            p for p in (sv.ledger.get(i) for i in touched) if p is not None and p.state in ACTIVE
+            p
+            for p in (sv.ledger.get(i) for i in touched)
+            if p is not None and p.state in ACTIVE and app.enabled(p.account, p.platform)
         ]
-        if not pending:
-            return
         now = app.clock.now()
         soon = [  # a quota reset is not worth waiting for, however close it is
             p.retry_at
             for p in pending
             if p.retry_at is not None
-            and p.retry_at - now <= WAIT_FOR_RETRIES
+            and now < p.retry_at <= now + WAIT_FOR_RETRIES
             and p.id not in sv.publisher.parked
         ]
-        if not soon:
-            return
-        await asyncio.sleep(max(0.0, (min(soon) - now).total_seconds()))
+        if soon:
+            await asyncio.sleep((min(soon) - now).total_seconds())
+            continue
+        state = {(p.id, p.state, p.retry_at, p.attempts) for p in pending}
+        if not pending or state == seen:
+            return  # done, or nothing moved in a whole pass
+        seen = state  # something changed (e.g. came due during the drain): one more pass
 
 
 def _summary(app: App, touched: set[int]) -> int:

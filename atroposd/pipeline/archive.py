@@ -38,13 +38,13 @@ class Archiver:
         states = {p.state for p in self._ledger.posts_of(sha256, account)}
         return bool(states) and states <= DONE and PostState.PUBLISHED in states
 
-    def clear(self, drop: Drop) -> list[Path]:
+    def clear(self, drop: Drop, sha256: str | None = None) -> list[Path]:
         """Archive (or delete) the drop's files; return where they went.
 
         Idempotent and best-effort: a file that cannot be moved (archive disk full, read-only,
         unmounted) stays where it is, is logged, and is tried again by the reconcile sweep.
         """
-        if self._taken(drop):
+        if self._taken(drop) or (sha256 is not None and self._shared(sha256, drop)):
             return []
         moved: list[Path] = []
         sources = [drop.video_path, drop.caption_path, drop.sidecar_path]
@@ -60,8 +60,7 @@ class Archiver:
                     action="left in place; tried again at a later sweep or restart",
                 )
                 continue
-            if target is not None:
-                moved.append(target)
+            moved.append(target)
         return moved
 
     def _taken(self, drop: Drop) -> bool:
@@ -77,10 +76,21 @@ class Archiver:
             )
         return taken
 
-    def _clear_one(self, source: Path, root: Path) -> Path | None:
+    def _shared(self, sha256: str, drop: Drop) -> bool:
+        """True when an unfinished post (any account) reads the same file, e.g. via a link."""
+        real = os.path.realpath(drop.video_path)
+        for post in self._ledger.posts_of(sha256):
+            if post.state in DONE:
+                continue
+            if os.path.realpath(self._ledger.drop_of(post.id).video_path) == real:
+                return True
+        return False
+
+    def _clear_one(self, source: Path, root: Path) -> Path:
+        """Delete or move one file; returns the path deleted or the archive path."""
         if self._delete:
             source.unlink()
-            return None
+            return source
         target = _free_name(self._dir / source.relative_to(root))
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -94,14 +104,14 @@ class Archiver:
         if not self.ready(sha256, account):
             return
         drop = self._ledger.drop_of(post_id)
-        moved = self.clear(drop)
-        if moved or self._delete:
+        done = self.clear(drop, sha256)
+        if done:
             log.info(
                 "clip_deleted" if self._delete else "clip_archived",
                 account=account,
                 clip=drop.clip_rel,
                 post_id=post_id,
-                to=[str(p) for p in moved],
+                **{"files" if self._delete else "to": [str(p) for p in done]},
             )
 
 

@@ -14,12 +14,13 @@ import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from atroposd.clock import Clock
-from atroposd.domain import ACTIVE, ClipFiles, Post, PostState
+from atroposd.domain import ACTIVE, Attention, ClipFiles, Post, PostState
 from atroposd.errors import InputError
 from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 HASH_PIECE = 4 * 1024 * 1024
+REARMABLE = frozenset({Attention.FILE, Attention.SUPERSEDED})  # parked for the file alone
 
 
 class PlatformOverride(BaseModel):
@@ -98,6 +99,7 @@ class Admitted:
     new: list[Post]
     known: list[Post]
     rearmed: list[Post]
+    drop: Drop
 
 
 class Intake:
@@ -115,6 +117,9 @@ class Intake:
         self._known = known
         self._clock = clock
         self._hashes: dict[tuple[str, int, int, int], str] = {}
+        # Where each (clip, account) was last seen, copies included: a superseded post can
+        # go on from a copy of its version that the watcher will not deliver again.
+        self._copies: dict[tuple[str, str], list[Drop]] = {}
 
     async def _hash(self, path: Path) -> tuple[str, tuple[int, int, int]]:
         """SHA-256 and (size, mtime_ns, inode) of the video."""
@@ -157,40 +162,55 @@ class Intake:
         The same content has reappeared (renamed, moved, copied back, touched): posts that
         waited on the old path continue from here, and posts parked because their file
         vanished, changed or was superseded are re-armed. A copy beside an intact original
-        changes nothing; failed and cancelled posts stay as they are.
+        changes nothing; posts waiting for a human for other reasons stay as they are.
         """
         rearmed = []
         for post in known:
-            if post.state not in ACTIVE and post.state is not PostState.NEEDS_ATTENTION:
+            waits_for_file = post.state is PostState.NEEDS_ATTENTION and post.attention in REARMABLE
+            if post.state not in ACTIVE and not waits_for_file:
                 continue
             old = self._ledger.drop_of(post.id)
-            if old.video_path == drop.video_path and old.identity == drop.identity:
+            if old.video_path == drop.video_path and old.identity in (drop.identity, None):
+                if old.identity is None:  # planned before identities were recorded
+                    self._ledger.set_fields(post.id, **drop.fields())
                 continue
             if old.video_path != drop.video_path and old.intact():
                 continue
-            self._ledger.set_fields(post.id, **drop.fields())
-            if old.video_path != drop.video_path:
-                log.info(
-                    "clip_moved",
-                    account=post.account,
-                    platform=post.platform,
-                    clip=drop.clip_rel,
-                    post_id=post.id,
-                    was=old.clip_rel,
-                )
-            if post.state is PostState.NEEDS_ATTENTION:
-                again = self._ledger.transition(
-                    post.id,
-                    [post.state],
-                    PostState.READY,
-                    note="the video is back",
-                    attempts=0,
-                    retry_at=None,
-                )
-                rearmed += [again] if again is not None else []
-            else:
-                rearmed.append(post)
+            again = self._repoint(post, old, drop)
+            rearmed += [again] if again is not None else []
         return rearmed
+
+    def _repoint(self, post: Post, old: Drop, drop: Drop) -> Post | None:
+        """Move a post's files to ``drop``; re-arm it when it was parked for its file."""
+        self._ledger.set_fields(post.id, **drop.fields())
+        if old.video_path != drop.video_path:
+            log.info(
+                "clip_moved",
+                account=post.account,
+                platform=post.platform,
+                clip=drop.clip_rel,
+                post_id=post.id,
+                was=old.clip_rel,
+            )
+        if post.state is not PostState.NEEDS_ATTENTION:
+            return post
+        log.info(
+            "post_rearmed",
+            account=post.account,
+            platform=post.platform,
+            clip=drop.clip_rel,
+            post_id=post.id,
+            reason=post.attention,
+        )
+        return self._ledger.transition(
+            post.id,
+            [post.state],
+            PostState.READY,
+            note="the video is back",
+            attempts=0,
+            retry_at=None,
+            attention=None,
+        )
 
     async def admit(self, files: ClipFiles) -> Admitted:
         """Plan posts for ``files`` (raises ``InputError`` for unusable input)."""
@@ -229,15 +249,18 @@ class Intake:
             self._ledger.transition(
                 post.id, [PostState.PLANNED], PostState.READY, note="no render needed"
             )
-        self._supersede(sha, files.account, drop)
-        return Admitted(sha, new, known, self._rearm(known, drop))
+        copies = self._copies.setdefault((sha, files.account), [])
+        copies[:] = [*[c for c in copies if c.video_path != drop.video_path][-7:], drop]
+        others = self._supersede(sha, files.account, drop)
+        return Admitted(sha, new, known, self._rearm(known, drop) + others, drop)
 
-    def _supersede(self, sha: str, account: str, drop: Drop) -> None:
+    def _supersede(self, sha: str, account: str, drop: Drop) -> list[Post]:
         """Park waiting posts of an older version of the file at the same path.
 
-        Not final: if the older version turns up again (kept under another name), the post
-        is re-armed from there (``_rearm``).
+        Not final: when a copy of the older version was seen elsewhere (or turns up later),
+        the post is re-armed from there. Returns the posts re-armed that way.
         """
+        rearmed: list[Post] = []
         for post in self._ledger.posts_at(drop.video_path):
             if post.clip_sha256 == sha or post.account != account:
                 continue
@@ -248,13 +271,26 @@ class Intake:
                 PostState.NEEDS_ATTENTION,
                 note=why,
                 last_error=why,
+                attention=Attention.SUPERSEDED,
             )
-            if done is not None:
-                log.warning(
-                    "post_superseded",
-                    account=account,
-                    platform=post.platform,
-                    clip=drop.clip_rel,
-                    post_id=post.id,
-                    by_sha256=sha,
-                )
+            if done is None:
+                continue
+            log.warning(
+                "post_superseded",
+                account=account,
+                platform=post.platform,
+                clip=drop.clip_rel,
+                post_id=post.id,
+                by_sha256=sha,
+            )
+            copy = next(
+                (
+                    c
+                    for c in self._copies.get((post.clip_sha256, account), [])
+                    if c.video_path != drop.video_path and c.intact()
+                ),
+                None,
+            )
+            again = self._repoint(done, self._ledger.drop_of(post.id), copy) if copy else None
+            rearmed += [again] if again is not None else []
+        return rearmed

@@ -9,8 +9,14 @@ import structlog
 
 from atroposd.bus import Bus, PostChanged, PostDue
 from atroposd.clock import Clock
-from atroposd.domain import Post, PostState
-from atroposd.errors import PermanentError, ProviderError
+from atroposd.domain import Attention, Post, PostState
+from atroposd.errors import (
+    InputError,
+    OutcomeUnknown,
+    PermanentError,
+    ProviderError,
+    ReauthRequired,
+)
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.retry import Decision, Next, RetryPolicy
 from atroposd.store.ledger import Ledger
@@ -67,7 +73,10 @@ class Outcomes:
 
     def finish(self, post: Post, target: PostState, why: str, nxt: str) -> None:
         """End a processing post for a reason the platform gave (failed, not listed)."""
-        done = self._ledger.transition(post.id, [S.PROCESSING], target, note=why, last_error=why)
+        attention = Attention.NOT_LISTED if target is S.NEEDS_ATTENTION else None
+        done = self._ledger.transition(
+            post.id, [S.PROCESSING], target, note=why, last_error=why, attention=attention
+        )
         if done is not None:
             self._err(done, why, None, None, nxt)
             self.changed(done)
@@ -86,12 +95,23 @@ class Outcomes:
         note = "uploaded; status check failed, checking again later"
         return Decision(Next.RETRY, self._clock.now() + wait, note), S.PROCESSING
 
+    @staticmethod
+    def _attention(exc: Exception) -> Attention:
+        if isinstance(exc, ReauthRequired):
+            return Attention.LOGIN
+        if isinstance(exc, OutcomeUnknown):
+            return Attention.OUTCOME_UNKNOWN
+        if isinstance(exc, InputError | FileNotFoundError):
+            return Attention.FILE
+        return Attention.STATUS
+
     def failed(self, post: Post, exc: Exception, src: PostState, advanced: bool) -> None:
         """Apply the retry policy to a failed attempt; log ERR with what happens next."""
         attempt = 1 if advanced else post.attempts + 1
         decision, target = self._decide(exc, attempt, src)
         message = str(exc) or type(exc).__name__
         attempts = attempt if decision.next is not Next.PARK else post.attempts
+        attention = self._attention(exc) if target is S.NEEDS_ATTENTION else None
         done = self._ledger.transition(
             post.id,
             [src],
@@ -100,6 +120,7 @@ class Outcomes:
             last_error=message,
             attempts=attempts,
             retry_at=decision.retry_at,
+            attention=attention,
         )
         if done is None:
             return

@@ -79,16 +79,18 @@ async def file_slice(
 ) -> AsyncIterator[bytes]:
     """Yield ``length`` bytes of ``path`` from ``offset`` in pieces of at most 1 MiB.
 
-    The file is checked against ``identity`` first, so a video replaced or rewritten during
-    an upload is never mixed into it. ``os.pread`` of 1 MiB from the page cache takes
-    ~0.1 ms, far cheaper than a thread hop per piece (bench/upload.py), so pieces are read on
-    the loop.
+    The file is checked against ``identity`` before each piece, so a video replaced or
+    rewritten during an upload is never mixed into it. ``os.pread`` of 1 MiB from the page
+    cache takes ~0.1 ms, far cheaper than a thread hop per piece (bench/upload.py), so
+    pieces are read on the loop.
     """
     fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
     try:
-        check_identity(fd, path, identity)
         position, end = offset, offset + length
         while position < end:
+            # Checked before every piece: a rewrite in place mid-chunk aborts the request
+            # before its last byte, so the platform never completes a mixed file.
+            check_identity(fd, path, identity)
             piece = os.pread(fd, min(PIECE, end - position), position)
             if not piece:
                 raise OSError(f"{path}: file shrank while uploading (at byte {position})")

@@ -65,6 +65,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE posts ADD COLUMN video_mtime_ns INTEGER;
     ALTER TABLE posts ADD COLUMN video_inode INTEGER;
     """,
+    # 3: why a post needs attention, so only file problems are re-armed automatically
+    """
+    ALTER TABLE posts ADD COLUMN attention TEXT;
+    """,
 )
 
 

@@ -30,6 +30,7 @@ _POST_FIELDS = frozenset(
         "clip_rel",
         "video_mtime_ns",
         "video_inode",
+        "attention",
     }
 )
 
@@ -94,6 +95,7 @@ def _post(row: sqlite3.Row) -> Post:
         bytes_sent=row["bytes_sent"],
         created_at=_dt(row["created_at"]) or datetime.min,
         updated_at=_dt(row["updated_at"]) or datetime.min,
+        attention=row["attention"],
     )
 
 
