@@ -169,10 +169,18 @@ class App:
         bus = Bus()
         archiver = Archiver(ledger, s.archive_dir, s.delete_uploaded_clips)
         policy = RetryPolicy(max_attempts=s.max_attempts)
-        publisher = Publisher(
-            ledger, providers, bus, self.clock, policy, archiver, self._options, self.enabled
-        )
         intake = Intake(ledger, self.config.platforms_for, set(REGISTRY), self.clock)
+        publisher = Publisher(
+            ledger,
+            providers,
+            bus,
+            self.clock,
+            policy,
+            archiver,
+            self._options,
+            self.enabled,
+            find_copy=intake.copy_of,
+        )
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
         watcher = ClipWatcher(
             upload_folder=s.upload_folder,

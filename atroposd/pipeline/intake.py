@@ -130,6 +130,10 @@ class Intake:
             self._hashes[key] = (await asyncio.to_thread(sha256_file, path))[0]
         return self._hashes[key], identity
 
+    def copy_of(self, sha256: str, account: str) -> Drop | None:
+        """An intact copy of this clip seen in the watched folders, if any."""
+        return next((c for c in self._copies.get((sha256, account), []) if c.intact()), None)
+
     def _platforms(
         self, files: ClipFiles, sidecar: SidecarModel | None, planned: set[str]
     ) -> list[str]:

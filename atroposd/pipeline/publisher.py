@@ -56,6 +56,7 @@ class Publisher:
         archiver: Archiver,
         options_for: OptionsFor,
         enabled: Enabled,
+        find_copy: Callable[[str, str], Drop | None] = lambda sha256, account: None,
         poll_seconds: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         self._ledger = ledger
@@ -64,6 +65,7 @@ class Publisher:
         self._clock = clock
         self._options_for = options_for
         self._enabled = enabled
+        self._find_copy = find_copy
         self._poll = poll_seconds
         self._limits = {
             n: asyncio.Semaphore(p.capabilities.concurrency) for n, p in providers.items()
@@ -178,12 +180,17 @@ class Publisher:
             return self._uploaded(claimed, result)
 
     def _moved_meanwhile(self, post: Post, drop: Drop, exc: Exception) -> bool:
-        """The video was renamed or touched during the attempt: go on from where it is now."""
+        """The video was renamed, touched or replaced during the attempt: go on from where the
+        same bytes are now (its new place, or a copy seen earlier), else give up the attempt."""
         if not isinstance(exc, SourceChanged | FileNotFoundError):
             return False
         now = self._ledger.drop_of(post.id)
         if now == drop or not now.intact():
-            return False
+            copy = self._find_copy(post.clip_sha256, post.account)
+            if copy is None:
+                return False
+            self._ledger.set_fields(post.id, **copy.fields())  # a copy of the same bytes
+            log.info("clip_moved", **self._out.about(post), was=drop.clip_rel)
         when = self._clock.now()
         done = self._ledger.transition(
             post.id,
