@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -20,6 +21,7 @@ from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 HASH_PIECE = 4 * 1024 * 1024
+CACHE_ENTRIES = 20_000  # hashes and copies remembered; a restart rescans anyway
 REARMABLE = frozenset({Attention.FILE, Attention.SUPERSEDED})  # parked for the file alone
 
 
@@ -128,6 +130,7 @@ class Intake:
         key = (str(path), *identity)
         if key not in self._hashes:
             self._hashes[key] = (await asyncio.to_thread(sha256_file, path))[0]
+            _trim(self._hashes)
         return self._hashes[key], identity
 
     def copy_of(self, sha256: str, account: str) -> Drop | None:
@@ -254,6 +257,7 @@ class Intake:
                 post.id, [PostState.PLANNED], PostState.READY, note="no render needed"
             )
         copies = self._copies.setdefault((sha, files.account), [])
+        _trim(self._copies)
         copies[:] = [*[c for c in copies if c.video_path != drop.video_path][-7:], drop]
         others = self._supersede(sha, files.account, drop)
         return Admitted(sha, new, known, self._rearm(known, drop) + others, drop)
@@ -298,3 +302,9 @@ class Intake:
             again = self._repoint(done, self._ledger.drop_of(post.id), copy) if copy else None
             rearmed += [again] if again is not None else []
         return rearmed
+
+
+def _trim(cache: dict[Any, Any], keep: int = CACHE_ENTRIES) -> None:
+    """Forget the oldest entries of an in-memory cache, so months of clips stay bounded."""
+    while len(cache) > keep:
+        del cache[next(iter(cache))]
