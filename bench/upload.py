@@ -326,13 +326,10 @@ def run_ours(emu: Emulator, path: Path, size: int, sha: str, chunk_mib: int) -> 
 # -- the --child side ----------------------------------------------------------------------
 
 
-WARM_BYTES = 16 * MIB
-
-
-def child_main(url: str, path: Path, chunk: int) -> None:
-    """Upload ``path`` once with the real provider; print one JSON line of figures."""
+def bench_provider(http: httpx.AsyncClient, url: str, chunk: int) -> Any:
+    """The real ``YouTubeProvider`` against ``url``, with one sandbox login held in memory."""
     from atroposd.clock import SystemClock
-    from atroposd.providers.base import Credentials, RemoteRef, UploadRequest
+    from atroposd.providers.base import Credentials
     from atroposd.providers.youtube import YouTubeEndpoints, YouTubeProvider
 
     class MemoryStore:
@@ -348,54 +345,54 @@ def child_main(url: str, path: Path, chunk: int) -> None:
         def save(self, account: str, platform: str, creds: Credentials) -> None:
             self._creds[(account, platform)] = creds
 
-    async def save_ref(ref: RemoteRef) -> None:
-        return None
+    endpoints = YouTubeEndpoints.sandbox(url)
+    return YouTubeProvider(http, endpoints, MemoryStore(), "a", "b", SystemClock(), chunk)
 
+
+def bench_request(path: Path, size: int, title: str = "bench") -> Any:
+    """A private upload of ``path`` for the bench account."""
+    from atroposd.providers.base import UploadRequest
+
+    return UploadRequest(
+        account=ACCOUNT,
+        path=path,
+        size=size,
+        sha256="",
+        title=title,
+        description="",
+        privacy="private",
+    )
+
+
+async def no_save(ref: Any) -> None:
+    """``save_ref`` for uploads nobody resumes."""
+    return None
+
+
+CLIENT_TIMEOUT = httpx.Timeout(30.0, read=120.0, write=120.0)  # as atroposd.app builds it
+
+
+WARM_BYTES = 16 * MIB
+
+
+def child_main(url: str, path: Path, chunk: int) -> None:
+    """Upload ``path`` once with the real provider; print one JSON line of figures."""
     size = path.stat().st_size
 
     async def upload() -> dict[str, Any]:
-        timeout = httpx.Timeout(30.0, read=120.0, write=120.0)  # as atroposd.app builds it
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
-            provider = YouTubeProvider(
-                http,
-                YouTubeEndpoints.sandbox(url),
-                MemoryStore(),
-                "a",
-                "b",
-                SystemClock(),
-                chunk_size=chunk,
-            )
-            request = UploadRequest(
-                account=ACCOUNT,
-                path=path,
-                size=size,
-                sha256="",
-                title="bench",
-                description="",
-                privacy="private",
-            )
+        async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT, follow_redirects=False) as http:
+            provider = bench_provider(http, url, chunk)
+            request = bench_request(path, size)
             # Warm up like a daemon that has been running: connection, allocator, code paths.
             warm = path.with_name("warm-up.bin")
             if not warm.exists():
                 warm.write_bytes(os.urandom(WARM_BYTES))
-            await provider.upload(
-                UploadRequest(
-                    account=ACCOUNT,
-                    path=warm,
-                    size=WARM_BYTES,
-                    sha256="",
-                    title="warm-up",
-                    description="",
-                    privacy="private",
-                ),
-                None,
-                save_ref,
-            )
+            await provider.upload(bench_request(warm, WARM_BYTES, "warm-up"), None, no_save)
             idle = proc_status()["VmRSS"]
             reset = reset_hwm()
             cpu0 = time.process_time()
             t0 = time.perf_counter()
-            result = await provider.upload(request, None, save_ref)
+            result = await provider.upload(request, None, no_save)
             seconds = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
             status = proc_status()
@@ -417,43 +414,12 @@ def child_main(url: str, path: Path, chunk: int) -> None:
 
 def warm_ab(emu: Emulator, path: Path, size: int, sha: str, chunk: int, runs: int) -> str:
     """curl and ``YouTubeProvider.upload`` alternating from this one warm process."""
-    from atroposd.clock import SystemClock
-    from atroposd.providers.base import Credentials, RemoteRef, UploadRequest
-    from atroposd.providers.youtube import YouTubeEndpoints, YouTubeProvider
-
-    class Store:
-        def load(self, account: str, platform: str) -> Credentials:
-            return Credentials(access_token="", refresh_token=REFRESH_TOKEN)
-
-        def save(self, account: str, platform: str, creds: Credentials) -> None:
-            return None
 
     async def ours() -> float:
-        async def save_ref(ref: RemoteRef) -> None:
-            return None
-
-        timeout = httpx.Timeout(30.0, read=120.0, write=120.0)
-        async with httpx.AsyncClient(timeout=timeout) as http:
-            provider = YouTubeProvider(
-                http,
-                YouTubeEndpoints.sandbox(emu.url),
-                Store(),
-                "a",
-                "b",
-                SystemClock(),
-                chunk_size=chunk,
-            )
-            request = UploadRequest(
-                account=ACCOUNT,
-                path=path,
-                size=size,
-                sha256="",
-                title="bench",
-                description="",
-                privacy="private",
-            )
+        async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT) as http:
+            provider = bench_provider(http, emu.url, chunk)
             t0 = time.perf_counter()
-            result = await provider.upload(request, None, save_ref)
+            result = await provider.upload(bench_request(path, size), None, no_save)
             seconds = time.perf_counter() - t0
         emu.check(result.remote_id, size, sha)
         return size / seconds / MB

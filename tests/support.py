@@ -78,6 +78,15 @@ class Emulator:
         """One YouTube fault rule (see docs/emulator.md)."""
         self.faults({"platform": "youtube", "step": step, "nth": nth, "action": action, **rule})
 
+    def wait_stored(self, nbytes: int, exact: bool = False, timeout: float = 60.0) -> None:
+        """Wait until an upload session holds ``nbytes`` (at least, or exactly)."""
+
+        def held() -> bool:
+            got = [u["bytes_received"] for u in self.uploads()]
+            return any(b == nbytes if exact else b >= nbytes for b in got)
+
+        wait_for(held, timeout, f"{nbytes} bytes stored")
+
     def fired(self) -> bool:
         """True once every installed fault rule has fired (exhausted rules are dropped)."""
         return self.http.get("/_emulator/faults").json() == []

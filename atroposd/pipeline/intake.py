@@ -190,25 +190,17 @@ class Intake:
     def _repoint(self, post: Post, old: Drop, drop: Drop) -> Post | None:
         """Move a post's files to ``drop``; re-arm it when it was parked for its file."""
         self._ledger.set_fields(post.id, **drop.fields())
+        about = {
+            "account": post.account,
+            "platform": post.platform,
+            "clip": drop.clip_rel,
+            "post_id": post.id,
+        }
         if old.video_path != drop.video_path:
-            log.info(
-                "clip_moved",
-                account=post.account,
-                platform=post.platform,
-                clip=drop.clip_rel,
-                post_id=post.id,
-                was=old.clip_rel,
-            )
+            log.info("clip_moved", **about, was=old.clip_rel)
         if post.state is not PostState.NEEDS_ATTENTION:
             return post
-        log.info(
-            "post_rearmed",
-            account=post.account,
-            platform=post.platform,
-            clip=drop.clip_rel,
-            post_id=post.id,
-            reason=post.attention,
-        )
+        log.info("post_rearmed", **about, reason=post.attention)
         return self._ledger.transition(
             post.id,
             [post.state],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support import Daemon, Emulator, Workspace, sha256, wait_for
+from tests.support import Daemon, Emulator, Workspace, sha256
 
 CHUNK = 256 * 1024
 
@@ -15,11 +15,7 @@ def test_kill9_mid_upload_resumes_from_emulator_offset(ws: Workspace, emulator: 
     # The third chunk hangs: the daemon is killed while two chunks are stored.
     emulator.fault("chunk", nth=3, action="delay", seconds=120)
     first = Daemon(ws)
-    wait_for(
-        lambda: any(u["bytes_received"] == 2 * CHUNK for u in emulator.uploads()),
-        60,
-        "two chunks stored",
-    )
+    emulator.wait_stored(2 * CHUNK, exact=True, timeout=60)
     first.kill9()
     assert emulator.posts() == []
     emulator.http.delete("/_emulator/faults").raise_for_status()
@@ -44,11 +40,7 @@ def test_sigterm_mid_upload_stops_cleanly_and_resumes(ws: Workspace, emulator: E
     digest = sha256(video)
     emulator.fault("chunk", nth=3, action="delay", seconds=120)
     first = Daemon(ws)
-    wait_for(
-        lambda: any(u["bytes_received"] == 2 * CHUNK for u in emulator.uploads()),
-        60,
-        "two chunks stored",
-    )
+    emulator.wait_stored(2 * CHUNK, exact=True, timeout=60)
     assert first.stop(timeout=15) == 0  # SIGTERM: no waiting for the hung chunk
     assert first.events("daemon_stopped")
     assert video.exists() and emulator.posts() == []

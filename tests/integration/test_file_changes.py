@@ -17,11 +17,7 @@ def test_video_replaced_mid_upload_posts_only_the_new_version(
     emulator.fault("chunk", nth=2, action="delay", seconds=3)
     daemon = Daemon(ws)
     try:
-        wait_for(
-            lambda: any(u["bytes_received"] >= CHUNK for u in emulator.uploads()),
-            30,
-            "the first chunk stored",
-        )
+        emulator.wait_stored(CHUNK, timeout=30)
         new = make_clip(ws.root / "staging" / "edit-v2.mp4", seconds=4, seed=91, bitrate="2M")
         new_sha = sha256(new)
         os.replace(new, old)  # re-exported under the same name while chunk 2 hangs
@@ -112,11 +108,7 @@ def test_touch_during_upload_still_posts_once(ws: Workspace, emulator: Emulator)
     _hang_chunk(emulator, 2, 3)
     daemon = Daemon(ws)
     try:
-        wait_for(
-            lambda: any(u["bytes_received"] >= CHUNK for u in emulator.uploads()),
-            30,
-            "the first chunk stored",
-        )
+        emulator.wait_stored(CHUNK, timeout=30)
         os.utime(video)  # e.g. a sync tool or an editor touching the file
         daemon.wait_event("OK")
         (post,) = emulator.posts()
@@ -132,11 +124,7 @@ def test_rename_during_upload_still_posts_once(ws: Workspace, emulator: Emulator
     _hang_chunk(emulator, 2, 3)
     daemon = Daemon(ws)
     try:
-        wait_for(
-            lambda: any(u["bytes_received"] >= CHUNK for u in emulator.uploads()),
-            30,
-            "the first chunk stored",
-        )
+        emulator.wait_stored(CHUNK, timeout=30)
         os.replace(ws.queue / "first-name.txt", ws.queue / "second-name.txt")
         os.replace(video, ws.queue / "second-name.mp4")
         ok = daemon.wait_event("OK")[0]
