@@ -13,6 +13,7 @@ from atroposd.store.db import connect
 from atroposd.store.ledger import Ledger
 
 S = PostState
+MAX_ID = 2**63 - 1  # the largest SQLite INTEGER
 
 
 def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -46,14 +47,14 @@ def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
                     f"{ledger.drop_of(p.id).clip_rel}  {p.url or p.last_error or ''}"
                 )
         return 0
-    post = ledger.get(args.post_id)
+    post = ledger.get(args.post_id) if 0 < args.post_id <= MAX_ID else None
     if post is None:
         print(f"atroposd: no post with id {args.post_id}", file=sys.stderr)
         return 1
     if args.command == "retry":
-        # A failed post starts over (a rejected video is not reused); one that waited for a
-        # human keeps its saved handle, so an upload that did happen is never repeated.
-        fresh = {"remote_ref": None, "remote_id": None, "url": None, "bytes_sent": 0}
+        # Every state keeps its saved handle (session, video id): bytes may have reached the
+        # platform before it gave up, and the handle is how the publisher asks it what
+        # became of them before anything is sent again.
         done = ledger.transition(
             post.id,
             [S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED],
@@ -62,7 +63,6 @@ def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
             retry_at=None,
             attempts=0,
             attention=None,
-            **(fresh if post.state is S.FAILED else {}),
         )
     else:
         done = ledger.transition(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -96,3 +97,38 @@ def test_youtube_hosts_are_settings(ws: Workspace, emulator: Emulator) -> None:
     run = Daemon(ws, ("upload", "--once"), env)
     assert run.wait() == 0, "".join(run.raw[-10:])
     assert [p["title"] for p in emulator.posts()] == ["Clip hosts"]
+
+
+def _handle(ws: Workspace, post_id: int) -> tuple[str | None, str | None, str]:
+    with sqlite3.connect(ws.state / "ledger.sqlite3") as db:
+        row = db.execute(
+            "SELECT remote_ref, remote_id, state FROM posts WHERE id = ?", (post_id,)
+        ).fetchone()
+    return row[0], row[1], row[2]
+
+
+def test_retry_of_a_failed_post_keeps_its_saved_handle(ws: Workspace, emulator: Emulator) -> None:
+    """Bytes may have reached the platform before it gave up: the handle is how we ask."""
+    ws.drop("handled", seed=84)
+    emulator.fault("chunk", code=400)  # the session exists, then the platform refuses
+    assert Daemon(ws, ("upload", "--once")).wait() == 1
+    listing = Daemon(ws, ("posts", "--json", "--state", "failed"))
+    assert listing.wait() == 0
+    (post,) = json.loads("".join(listing.raw))
+    ref, _, _ = _handle(ws, post["id"])
+    assert ref, "the failed post saved its upload session"
+    retry = Daemon(ws, ("retry", str(post["id"])))
+    assert retry.wait() == 0 and "failed -> ready" in "".join(retry.raw)
+    assert _handle(ws, post["id"]) == (ref, post["remote_id"], "ready")
+    assert Daemon(ws, ("upload", "--once")).wait() == 0
+    assert len(emulator.posts()) == 1
+
+
+def test_post_ids_beyond_the_ledger_range_are_no_such_post(ws: Workspace) -> None:
+    for command in ("retry", "cancel"):
+        for post_id in ("99999999999999999999999", "0", "-5"):
+            run = Daemon(ws, (command, post_id))
+            code = run.wait()
+            err = "".join(run.stderr)
+            assert code == 1, err
+            assert f"no post with id {int(post_id)}" in err and "Traceback" not in err
