@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -73,6 +74,30 @@ class Sidecar:
     publish_at: datetime | None = None
     platforms: tuple[str, ...] | None = None
     per_platform: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What says a file on disk is still the one that was planned: size, mtime and inode.
+
+    A rewrite in place that keeps the size, on a filesystem whose timestamps are coarser than
+    the time between the two writes (exFAT: 10 ms, FAT: 2 s, some SMB servers), keeps all three:
+    that case is not detected (docs/operations.md).
+    """
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def from_stat(cls, st: os.stat_result) -> FileIdentity:
+        """The identity an ``os.stat``/``os.fstat`` result describes."""
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+    @classmethod
+    def of(cls, path: Path) -> FileIdentity:
+        """Stat ``path`` (blocking; call it off the event loop)."""
+        return cls.from_stat(os.stat(path))
 
 
 @dataclass(frozen=True)

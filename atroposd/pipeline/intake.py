@@ -15,7 +15,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from atroposd.clock import Clock
-from atroposd.domain import ACTIVE, Attention, ClipFiles, Post, PostState
+from atroposd.domain import ACTIVE, Attention, ClipFiles, FileIdentity, Post, PostState
 from atroposd.errors import InputError
 from atroposd.store.ledger import Drop, Ledger
 
@@ -118,16 +118,15 @@ class Intake:
         self._platforms_for = platforms_for
         self._known = known
         self._clock = clock
-        self._hashes: dict[tuple[str, int, int, int], str] = {}
+        self._hashes: dict[tuple[str, FileIdentity], str] = {}
         # Where each (clip, account) was last seen, copies included: a superseded post can
         # go on from a copy of its version that the watcher will not deliver again.
         self._copies: dict[tuple[str, str], list[Drop]] = {}
 
-    async def _hash(self, path: Path) -> tuple[str, tuple[int, int, int]]:
-        """SHA-256 and (size, mtime_ns, inode) of the video."""
-        st = await asyncio.to_thread(path.stat)
-        identity = (st.st_size, st.st_mtime_ns, st.st_ino)
-        key = (str(path), *identity)
+    async def _hash(self, path: Path) -> tuple[str, FileIdentity]:
+        """SHA-256 and identity of the video."""
+        identity = await asyncio.to_thread(FileIdentity.of, path)
+        key = (str(path), identity)
         if key not in self._hashes:
             self._hashes[key] = (await asyncio.to_thread(sha256_file, path))[0]
             _trim(self._hashes)
@@ -218,7 +217,7 @@ class Intake:
         if files.sidecar is not None:
             sidecar = await asyncio.to_thread(parse_sidecar, files.sidecar, self._known)
         sha, identity = await self._hash(files.video)
-        if identity[0] == 0:
+        if identity.size == 0:
             raise InputError(f"{files.video}: video is empty (0 bytes)")
         drop = Drop(
             files.video,
@@ -233,7 +232,9 @@ class Intake:
         planned = {p.platform for p in self._ledger.posts_of(sha, files.account)}
         platforms = self._platforms(files, sidecar, planned)
         publish_at = sidecar.publish_at if sidecar is not None else None
-        new, known = self._ledger.plan(sha, identity[0], files.account, platforms, drop, publish_at)
+        new, known = self._ledger.plan(
+            sha, identity.size, files.account, platforms, drop, publish_at
+        )
         for post in new:
             log.info(
                 "PLAN",
@@ -242,7 +243,7 @@ class Intake:
                 clip=files.rel,
                 post_id=post.id,
                 sha256=sha,
-                bytes=identity[0],
+                bytes=identity.size,
                 publish_at=publish_at.isoformat() if publish_at else None,
             )
             self._ledger.transition(

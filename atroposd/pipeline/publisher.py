@@ -10,7 +10,7 @@ import structlog
 
 from atroposd.bus import Bus, PostDue, UploadProgressed
 from atroposd.clock import Clock
-from atroposd.domain import Post, PostState
+from atroposd.domain import FileIdentity, Post, PostState
 from atroposd.errors import SourceChanged
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.outcomes import Outcomes
@@ -34,13 +34,13 @@ Enabled = Callable[[str, str], bool]
 
 def unchanged_size(drop: Drop) -> int:
     """The video's size, after checking it is still the file that was planned."""
-    st = drop.video_path.stat()
-    if drop.identity is not None and (st.st_size, st.st_mtime_ns, st.st_ino) != drop.identity:
+    now = FileIdentity.of(drop.video_path)
+    if drop.identity is not None and now != drop.identity:
         raise SourceChanged(
             f"{drop.video_path}: the video was replaced or rewritten after it was planned; "
             "the new version is planned on its own"
         )
-    return st.st_size
+    return now.size
 
 
 class Publisher:

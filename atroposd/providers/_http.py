@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from atroposd.domain import FileIdentity
 from atroposd.errors import SourceChanged, TransientError
 
 PIECE = 1024 * 1024  # stream chunks from disk in 1 MiB pieces: constant memory (httpx#3733)
@@ -62,20 +63,20 @@ async def guarded(platform: str, step: str, call: Callable[[], Awaitable[T]]) ->
         ) from None
 
 
-def check_identity(fd: int, path: Path, identity: tuple[int, int, int] | None) -> None:
+def check_identity(fd: int, path: Path, identity: FileIdentity | None) -> None:
     """Raise ``SourceChanged`` when the open file is not the one that was planned."""
     if identity is None:
         return
-    st = os.fstat(fd)
-    if (st.st_size, st.st_mtime_ns, st.st_ino) != identity:
+    now = FileIdentity.from_stat(os.fstat(fd))
+    if now != identity:
         raise SourceChanged(
-            f"{path}: the video changed after it was planned (size {identity[0]} -> "
-            f"{st.st_size}); not uploading a different file under the old plan"
+            f"{path}: the video changed after it was planned (size {identity.size} -> "
+            f"{now.size}); not uploading a different file under the old plan"
         )
 
 
 async def file_slice(
-    path: Path, offset: int, length: int, identity: tuple[int, int, int] | None = None
+    path: Path, offset: int, length: int, identity: FileIdentity | None = None
 ) -> AsyncIterator[bytes]:
     """Yield ``length`` bytes of ``path`` from ``offset`` in pieces of at most 1 MiB.
 

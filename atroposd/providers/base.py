@@ -58,6 +58,7 @@ import httpx
 
 from atroposd.captions import Counting, TextLimit
 from atroposd.clock import Clock
+from atroposd.domain import FileIdentity
 
 __all__ = ["Counting", "TextLimit"]  # re-exported for provider modules
 
@@ -132,9 +133,7 @@ class UploadRequest:
     publish_at: datetime | None = None
     mime_type: str = "video/mp4"
     options: Mapping[str, object] = field(default_factory=dict)
-    identity: tuple[int, int, int] | None = (
-        None  # (size, mtime_ns, inode) the bytes must match  # per-account platform config
-    )
+    identity: FileIdentity | None = None  # what the file must still be while it is read
 
 
 @dataclass(frozen=True)

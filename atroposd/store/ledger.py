@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from atroposd.clock import Clock
-from atroposd.domain import Post, PostState, can_transition
+from atroposd.domain import FileIdentity, Post, PostState, can_transition
 
 _POST_FIELDS = frozenset(
     {
@@ -46,27 +46,26 @@ class Drop:
     clip_rel: str
     caption: str
     sidecar_json: str | None
-    identity: tuple[int, int, int] | None = None  # (size, mtime_ns, inode) when planned
+    identity: FileIdentity | None = None  # the video's when planned
 
     def intact(self) -> bool:
         """True when the video is still on disk as it was when planned."""
         try:
-            st = self.video_path.stat()
+            now = FileIdentity.of(self.video_path)
         except OSError:
             return False
-        return self.identity is None or (st.st_size, st.st_mtime_ns, st.st_ino) == self.identity
+        return self.identity is None or now == self.identity
 
     def fields(self) -> dict[str, Any]:
-        """The post columns that say where the files are."""
-        size_mtime_inode = self.identity or (None, None, None)
+        """The post columns that say where the files are (the size lives in ``clips``)."""
         return {
             "video_path": str(self.video_path),
             "caption_path": str(self.caption_path),
             "sidecar_path": str(self.sidecar_path) if self.sidecar_path else None,
             "root": str(self.root),
             "clip_rel": self.clip_rel,
-            "video_mtime_ns": size_mtime_inode[1],
-            "video_inode": size_mtime_inode[2],
+            "video_mtime_ns": self.identity.mtime_ns if self.identity else None,
+            "video_inode": self.identity.inode if self.identity else None,
         }
 
 
@@ -232,7 +231,7 @@ class Ledger:
             caption=row["caption"],
             sidecar_json=row["sidecar_json"],
             identity=(
-                (row["size"], row["video_mtime_ns"], row["video_inode"])
+                FileIdentity(row["size"], row["video_mtime_ns"], row["video_inode"])
                 if row["video_inode"] is not None
                 else None
             ),

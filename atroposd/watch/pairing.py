@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from atroposd.domain import CAPTION_SUFFIX, SIDECAR_SUFFIX, VIDEO_SUFFIXES
+from atroposd.domain import CAPTION_SUFFIX, SIDECAR_SUFFIX, VIDEO_SUFFIXES, FileIdentity
 
 _TEMP_SUFFIXES = (".part", ".tmp", ".crdownload", "~")
 _TEMP_PREFIXES = (".", "~$", "~syncthing~")
@@ -76,9 +76,9 @@ class FileState:
     ctime_ns: int = 0
 
     @property
-    def identity(self) -> tuple[int, int, int]:
+    def identity(self) -> FileIdentity:
         """Changes when the content may have changed (ctime alone does not count)."""
-        return (self.ino, self.size, self.mtime_ns)
+        return FileIdentity(self.size, self.mtime_ns, self.ino)
 
     def age(self, wall: float) -> float:
         """Seconds since the last write or metadata change, never negative."""
@@ -104,7 +104,8 @@ class Problem:
 
 Decision = Ready | Problem
 VideoCheck = Callable[[Path], str | None]
-_PairId = tuple[tuple[int, int, int], ...]
+_PairId = tuple[FileIdentity, ...]
+_ABSENT = FileIdentity(0, 0, 0)  # a file of the pair that is not there
 
 
 @dataclass
@@ -130,7 +131,7 @@ class Pairing:
         self._dirty: set[Path] = set()  # videos to evaluate at the next poll
         self._emitted: dict[Path, _PairId] = {}
         self._retry: set[Path] = set()
-        self._checked: dict[Path, tuple[tuple[int, int, int], str | None]] = {}
+        self._checked: dict[Path, tuple[FileIdentity, str | None]] = {}
         self._reported: set[tuple[Path, str]] = set()
 
     def observe(self, path: Path, state: FileState | None, *, mono: float, wall: float) -> None:
@@ -257,4 +258,4 @@ class Pairing:
 
 
 def _pair_id(*files: _Tracked | None) -> _PairId:
-    return tuple(f.state.identity if f is not None else (0, 0, 0) for f in files)
+    return tuple(f.state.identity if f is not None else _ABSENT for f in files)
