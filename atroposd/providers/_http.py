@@ -80,19 +80,22 @@ async def file_slice(
 ) -> AsyncIterator[bytes]:
     """Yield ``length`` bytes of ``path`` from ``offset`` in pieces of at most 1 MiB.
 
-    The file is checked against ``identity`` before each piece, so a video replaced or
-    rewritten during an upload is never mixed into it. ``os.pread`` of 1 MiB from the page
-    cache takes ~0.1 ms, far cheaper than a thread hop per piece (bench/upload.py), so
-    pieces are read on the loop.
+    The file is checked against ``identity`` after each piece is read and before it is
+    handed on, so a video replaced or rewritten during an upload is never mixed into it, the
+    last piece included (a check before the read cannot see a write that lands during it).
+    A same-size rewrite that keeps the mtime (coarse timestamps: exFAT, FAT, some SMB
+    servers) is not seen: docs/operations.md. ``os.pread`` of 1 MiB from the page cache
+    takes ~0.1 ms, far cheaper than a thread hop per piece (bench/upload.py), so pieces are
+    read on the loop.
     """
     fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
     try:
         position, end = offset, offset + length
         while position < end:
-            # Checked before every piece: a rewrite in place mid-chunk aborts the request
-            # before its last byte, so the platform never completes a mixed file.
-            check_identity(fd, path, identity)
             piece = os.pread(fd, min(PIECE, end - position), position)
+            # After the read: a rewrite in place before or during it aborts the request
+            # before this piece is sent, so the platform never completes a mixed file.
+            check_identity(fd, path, identity)
             if not piece:
                 raise OSError(f"{path}: file shrank while uploading (at byte {position})")
             position += len(piece)
