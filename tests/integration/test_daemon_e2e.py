@@ -15,8 +15,12 @@ def test_three_pairs_become_three_posts_logged_and_archived(
     daemon = Daemon(ws)
     try:
         daemon.wait_event("daemon_started")
-        videos = [ws.drop(f"clip{i}", seed=i) for i in range(3)]
-        hashes = {sha256(v): v.name for v in videos}
+        hashes = {}
+        for i in range(3):  # hashed before the daemon sees it: it may archive it at once
+            held = ws.drop(f"clip{i}", seed=i, folder=ws.root / "held")
+            hashes[sha256(held)] = held.name
+            os.replace(held, ws.queue / held.name)
+            os.replace(held.with_suffix(".txt"), ws.queue / f"clip{i}.txt")
         oks = daemon.wait_event("OK", count=3, platform="youtube")
         posts = emulator.posts()
         assert sorted(p["sha256"] for p in posts) == sorted(hashes)
@@ -28,9 +32,11 @@ def test_three_pairs_become_three_posts_logged_and_archived(
             assert ok["remote_id"] and ok["url"] and ok["bytes"] > 0 and ok["post_id"]
             assert ok["account"] == "default"
         for name in hashes.values():
-            wait_for(lambda n=name: (ws.posted / n).exists(), 10, f"{name} archived")
-            assert not (ws.queue / name).exists()
-            assert (ws.posted / name.replace(".mp4", ".txt")).exists()
+            pair = [name, name.replace(".mp4", ".txt")]
+            wait_for(
+                lambda p=pair: all((ws.posted / n).exists() for n in p), 30, f"{pair} archived"
+            )
+            assert not any((ws.queue / n).exists() for n in pair)
     finally:
         assert daemon.stop() == 0
 
