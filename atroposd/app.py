@@ -46,11 +46,13 @@ class RedactingStore:
 
     def load(self, account: str, platform: str) -> Credentials:
         creds = self._inner.load(account, platform)
-        self._redactor.add(creds.access_token, creds.refresh_token, *creds.extra.values())
+        live = (creds.access_token, creds.refresh_token, *creds.extra.values())
+        self._redactor.current((account, platform), *live)  # replaced tokens age out
         return creds
 
     def save(self, account: str, platform: str, creds: Credentials) -> None:
-        self._redactor.add(creds.access_token, creds.refresh_token, *creds.extra.values())
+        live = (creds.access_token, creds.refresh_token, *creds.extra.values())
+        self._redactor.current((account, platform), *live)  # replaced tokens age out
         self._inner.save(account, platform, creds)
 
 
@@ -99,7 +101,7 @@ class App:
         self.sv: Services
         self.only: tuple[str | None, str | None] = (None, None)
         for name in settings.secrets:
-            redactor.add(settings.secret(name))
+            redactor.pin(settings.secret(name))
 
     def _fernet_key(self) -> str:
         key = self.settings.secret("TOKEN_FERNET_KEY")

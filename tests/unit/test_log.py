@@ -116,3 +116,65 @@ def test_capture_logs_sees_redacted_values() -> None:
     with structlog.testing.capture_logs(processors=[r]) as logs:
         structlog.get_logger().info("auth_refreshed", access_token="ya29.zzz")
     assert logs == [{"event": "auth_refreshed", "access_token": REDACTED, "log_level": "info"}]
+
+
+def _token(n: int, kind: str = "ya29.a0Af") -> str:
+    return f"{kind}{n:08d}xQ7-tok"
+
+
+def test_refreshed_tokens_are_not_kept_forever() -> None:
+    r = Redactor(recent=100)
+    keys = [(f"acct{i}", "youtube") for i in range(10)]
+    for n in range(50_000):  # months of hourly refreshes over ten logins
+        r.current(keys[n % 10], _token(n), f"1//refresh-{n % 10:04d}")
+    assert r.kept() <= 10 * 2 + 100
+
+
+def test_live_tokens_stay_redacted_however_many_others_come_and_go() -> None:
+    r = Redactor(recent=50)
+    r.pin("settings-secret-value")
+    r.current(("mine", "youtube"), "ya29.live-access-token", "1//live-refresh-token")
+    for n in range(5_000):
+        r.current(("other", "x"), _token(n, "x-tok-"), _token(n, "x-ref-"))
+        r.add(_token(n, "loose-"))
+    text = "a ya29.live-access-token b 1//live-refresh-token c settings-secret-value d"
+    assert r.scrub(text) == f"a {REDACTED} b {REDACTED} c {REDACTED} d"
+    assert r.scrub(_token(4_999, "x-tok-")) == REDACTED  # the other login's live one too
+
+
+def test_a_token_just_replaced_is_still_redacted_until_it_ages_out() -> None:
+    r = Redactor(recent=3)
+    key = ("mine", "youtube")
+    for n in range(5):
+        r.current(key, _token(n))
+    assert r.scrub(_token(3)) == REDACTED  # retired one refresh ago
+    assert r.scrub(_token(4)) == REDACTED  # live
+    assert r.scrub(_token(0)) == _token(0)  # retired four refreshes ago, beyond recent=3
+    assert r.scrub(f"Bearer {_token(0)}") == f"Bearer {REDACTED}"  # its usual shape still is
+
+
+def test_same_credentials_loaded_again_change_nothing() -> None:
+    r = Redactor(recent=2)
+    for _ in range(100):
+        r.current(("mine", "youtube"), "ya29.same-token", "1//same-refresh")
+    r.add("recent-one-1", "recent-two-2")
+    assert r.kept() == 4
+    assert r.scrub("ya29.same-token recent-one-1") == f"{REDACTED} {REDACTED}"
+
+
+def test_values_sharing_a_prefix_embedded_or_overlapping() -> None:
+    r = Redactor()
+    r.add("abcdefgh-secret-long-value", "abcdef", "abcdefgh-secret")
+    assert r.scrub("xxabcdefgh-secret-long-valueyy") == f"xx{REDACTED}yy"  # longest wins
+    assert r.scrub("abcdefgh-other abcdefgh-secret!") == f"{REDACTED}gh-other {REDACTED}!"
+    assert r.scrub("abcde abcdeX") == "abcde abcdeX"  # near misses stay
+    assert r.scrub("s" * 5) == "s" * 5
+
+
+def test_short_values_are_ignored() -> None:
+    r = Redactor()
+    r.add("abc12", None, "")
+    r.pin("xy")
+    r.current("k", "12345")
+    assert r.kept() == 0
+    assert r.scrub("abc12 xy 12345") == "abc12 xy 12345"
