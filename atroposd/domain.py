@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +22,8 @@ class Attention(StrEnum):
     SUPERSEDED = "superseded"  # a newer version was dropped at the same path
     STATUS = "status"  # uploaded, but the platform refuses to say how it stands
     NOT_LISTED = "not_listed"  # uploaded, but the platform does not list it
+    STUCK = "stuck"  # still processing on the platform after the processing deadline
+    BUG = "bug"  # an unexpected error in atroposd itself (the traceback is in the log)
 
 
 class PostState(StrEnum):
@@ -32,6 +34,7 @@ class PostState(StrEnum):
     READY = "ready"
     UPLOADING = "uploading"
     PROCESSING = "processing"
+    PUBLISHING = "publishing"  # publish sent or about to be: ask the platform before resending
     PUBLISHED = "published"
     FAILED = "failed"
     NEEDS_ATTENTION = "needs_attention"
@@ -39,8 +42,7 @@ class PostState(StrEnum):
 
 
 S = PostState
-TERMINAL = frozenset({S.PUBLISHED, S.FAILED, S.CANCELLED})
-ACTIVE = frozenset({S.PLANNED, S.RENDERING, S.READY, S.UPLOADING, S.PROCESSING})
+ACTIVE = frozenset({S.PLANNED, S.RENDERING, S.READY, S.UPLOADING, S.PROCESSING, S.PUBLISHING})
 
 # Every allowed move. A retry re-enters ``ready`` (the upload resumes from the saved ref).
 TRANSITIONS: dict[PostState, frozenset[PostState]] = {
@@ -50,10 +52,17 @@ TRANSITIONS: dict[PostState, frozenset[PostState]] = {
     S.UPLOADING: frozenset(
         {S.READY, S.PROCESSING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED}
     ),
-    S.PROCESSING: frozenset({S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PROCESSING}),
+    S.PROCESSING: frozenset(
+        {S.PUBLISHING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PROCESSING}
+    ),
+    # A publishing post never goes back to an earlier step: whatever happens next, the platform
+    # is asked first (status, recent posts) before a publish call is sent again.
+    S.PUBLISHING: frozenset({S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PUBLISHING}),
     S.PUBLISHED: frozenset(),
     S.FAILED: frozenset({S.READY, S.CANCELLED}),
-    S.NEEDS_ATTENTION: frozenset({S.READY, S.PROCESSING, S.PUBLISHED, S.FAILED, S.CANCELLED}),
+    S.NEEDS_ATTENTION: frozenset(
+        {S.READY, S.PROCESSING, S.PUBLISHING, S.PUBLISHED, S.FAILED, S.CANCELLED}
+    ),
     S.CANCELLED: frozenset({S.READY}),
 }
 
@@ -61,19 +70,6 @@ TRANSITIONS: dict[PostState, frozenset[PostState]] = {
 def can_transition(src: PostState, dst: PostState) -> bool:
     """True when the state machine allows ``src -> dst``."""
     return dst in TRANSITIONS[src]
-
-
-@dataclass(frozen=True)
-class Sidecar:
-    """Per-clip overrides from ``<stem>.json``; ``per_platform``: platform -> overrides."""
-
-    title: str | None = None
-    description: str | None = None
-    privacy: str | None = None
-    tags: tuple[str, ...] = ()
-    publish_at: datetime | None = None
-    platforms: tuple[str, ...] | None = None
-    per_platform: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,26 +110,6 @@ class ClipFiles:
     def rel(self) -> str:
         """The video's path relative to its watched root (what logs call ``clip``)."""
         return self.video.relative_to(self.root).as_posix()
-
-
-@dataclass(frozen=True)
-class Clip:
-    """A clip known to the ledger, identified by the SHA-256 of its video."""
-
-    sha256: str
-    path: Path
-    caption_path: Path
-    sidecar_path: Path | None
-    root: Path
-    account: str
-    size: int
-    caption: str
-    sidecar: Sidecar
-
-    @property
-    def rel(self) -> str:
-        """The video's path relative to its watched root."""
-        return self.path.relative_to(self.root).as_posix()
 
 
 @dataclass(frozen=True)

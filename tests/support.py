@@ -50,8 +50,12 @@ class Emulator:
     """The real emulator served from a background thread's event loop."""
 
     def __init__(self, storage: Path) -> None:
+        from tests.providers.twostep.emulator import TwoStep  # the tests' own platform
+
         self._loop = asyncio.new_event_loop()
-        self._server = EmulatorServer(host="127.0.0.1", port=0, storage_dir=storage)
+        self._server = EmulatorServer(
+            host="127.0.0.1", port=0, storage_dir=storage, extra_platforms=[TwoStep]
+        )
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._server.start(), self._loop).result(10)
@@ -151,13 +155,15 @@ class Daemon:
         ws: Workspace,
         args: tuple[str, ...] = ("run",),
         extra_env: dict[str, str] | None = None,
+        wrap: tuple[str, ...] = (),
     ) -> None:
+        """``wrap`` goes before the interpreter (e.g. ``unshare`` for a private mount)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ATROPOS", "SANDBOX"))}
         env.update(ws.env)
         env.update(extra_env or {})
         env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "atroposd", "--env-file", str(ws.root / ".env"), *args],
+            [*wrap, sys.executable, "-m", "atroposd", "--env-file", str(ws.root / ".env"), *args],
             cwd=ws.root,
             env=env,
             stdout=subprocess.PIPE,

@@ -10,6 +10,9 @@ when the rule was installed (1-based), and on the ``times - 1`` following ones. 
                       (a chunk's body is not read)
 ``commit_then_drop``  do the work completely (store the chunk, publish...), then close the
                       connection without answering: the client cannot know it succeeded
+``commit_then_hang``  do the work completely, then hold the answer for ``hold`` seconds
+                      before closing without answering (a client killed meanwhile never
+                      learns the outcome)
 
 ``seconds`` delays any action. Rules count independently; when two would fire on the same
 request the one installed first wins. Exhausted rules disappear from the listing.
@@ -36,6 +39,7 @@ class FaultAction(StrEnum):
     DELAY = "delay"
     DROP = "drop"
     COMMIT_THEN_DROP = "commit_then_drop"
+    COMMIT_THEN_HANG = "commit_then_hang"
 
 
 class FaultRule(BaseModel):
@@ -52,6 +56,7 @@ class FaultRule(BaseModel):
     body: Any = None
     headers: dict[str, str] = Field(default_factory=dict)
     seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
+    hold: float = Field(default=60.0, ge=0.0, le=3600.0)
 
     @model_validator(mode="after")
     def _status_needs_code(self) -> FaultRule:
@@ -155,7 +160,9 @@ async def run_step(
     if rule.action is FaultAction.DROP:
         raise Drop
     response = await work()
-    if rule.action is FaultAction.COMMIT_THEN_DROP:
+    if rule.action in (FaultAction.COMMIT_THEN_DROP, FaultAction.COMMIT_THEN_HANG):
         await request.discard()  # the work may not have read the body (e.g. a rejection)
+        if rule.action is FaultAction.COMMIT_THEN_HANG:
+            await asyncio.sleep(rule.hold)
         raise Drop
     return response

@@ -11,6 +11,7 @@ import contextlib
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -29,13 +30,18 @@ class EmulatorServer:
     """A local, protocol-faithful fake of the platforms' upload APIs, with fault injection."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 8788, storage_dir: Path | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8788,
+        storage_dir: Path | None = None,
+        extra_platforms: Sequence[Callable[[Context], Platform]] = (),
     ) -> None:
         self._host = host
         self._own_dir = storage_dir is None
         self._storage_dir = storage_dir
         self._http = HttpServer(self._handle, host, port)
         self._platforms: dict[str, Platform] = {}
+        self._extra = tuple(extra_platforms)  # e.g. the tests' two-step platform
         self._control: Control | None = None
 
     @property
@@ -58,8 +64,8 @@ class EmulatorServer:
         self._storage_dir.mkdir(parents=True, exist_ok=True)
         faults = FaultEngine()
         ctx = Context(Store(self._storage_dir), faults, lambda: self.base_url)
-        youtube = YouTube(ctx)
-        self._platforms = {youtube.name: youtube}
+        mounted = [YouTube(ctx), *(make(ctx) for make in self._extra)]
+        self._platforms = {platform.name: platform for platform in mounted}
         for platform in self._platforms.values():
             faults.register(platform.name, platform.steps)
         self._control = Control(ctx, self._platforms)

@@ -11,6 +11,7 @@ from atroposd.bus import Bus, PostChanged, PostDue
 from atroposd.clock import Clock
 from atroposd.domain import Attention, Post, PostState
 from atroposd.errors import (
+    AtroposError,
     InputError,
     OutcomeUnknown,
     PermanentError,
@@ -57,25 +58,39 @@ class Outcomes:
         """Ring the bus: the post has a new state."""
         self._bus.publish(PostChanged(post.id, post.state))
 
-    def published(self, post: Post, started: float | None) -> None:
+    def published(self, post: Post) -> None:
         """Log OK, then clear the clip's files if every platform is done."""
-        seconds = round(self._clock.monotonic() - started, 3) if started is not None else None
+        self.parked.discard(post.id)
+        started = self._ledger.entered_at(post.id, S.UPLOADING, first=True)
+        seconds = (self._clock.now() - started).total_seconds() if started is not None else None
         log.info(
             "OK",
             **self.about(post),
             remote_id=post.remote_id,
             url=post.url,
             bytes=post.bytes_sent,
-            seconds=seconds,
+            seconds=round(seconds, 3) if seconds is not None else None,
         )
         self.changed(post)
         self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
 
-    def finish(self, post: Post, target: PostState, why: str, nxt: str) -> None:
-        """End a processing post for a reason the platform gave (failed, not listed)."""
-        attention = Attention.NOT_LISTED if target is S.NEEDS_ATTENTION else None
+    def finish(
+        self,
+        post: Post,
+        target: PostState,
+        why: str,
+        nxt: str,
+        attention: Attention = Attention.NOT_LISTED,
+    ) -> None:
+        """End an uploaded post for a reason the platform gave (failed, not listed, stuck)."""
+        self.parked.discard(post.id)
         done = self._ledger.transition(
-            post.id, [S.PROCESSING], target, note=why, last_error=why, attention=attention
+            post.id,
+            [post.state],
+            target,
+            note=why,
+            last_error=why,
+            attention=attention if target is S.NEEDS_ATTENTION else None,
         )
         if done is not None:
             self._err(done, why, None, None, nxt)
@@ -84,16 +99,20 @@ class Outcomes:
     def _decide(self, exc: Exception, attempt: int, src: PostState) -> tuple[Decision, PostState]:
         decision = self._policy.decide(exc, attempt, self._clock.now())
         target = TARGETS[decision.next]
-        if src is not S.PROCESSING:
+        if src not in (S.PROCESSING, S.PUBLISHING):
             return decision, target
-        # The video is on the platform: never call it failed for a polling problem.
+        # The video is on the platform: never call it failed for a polling or publish problem,
+        # and stay in the step, so the platform is asked before anything is sent again.
         if decision.next is Next.FAIL and isinstance(exc, PermanentError):
             return decision, S.NEEDS_ATTENTION
         if decision.next is Next.ATTENTION:
             return decision, target
-        wait = timedelta(seconds=self._policy.backoff(attempt))  # no attempt limit here
-        note = "uploaded; status check failed, checking again later"
-        return Decision(Next.RETRY, self._clock.now() + wait, note), S.PROCESSING
+        # Bounded by the follower's processing deadline, not by an attempt count.
+        wait = timedelta(seconds=self._policy.backoff(attempt))
+        note = f"uploaded; {'publish' if src is S.PUBLISHING else 'status check'} failed, " + (
+            "asking the platform again later"
+        )
+        return Decision(Next.RETRY, self._clock.now() + wait, note), src
 
     @staticmethod
     def _attention(exc: Exception) -> Attention:
@@ -103,6 +122,8 @@ class Outcomes:
             return Attention.OUTCOME_UNKNOWN
         if isinstance(exc, InputError | FileNotFoundError):
             return Attention.FILE
+        if not isinstance(exc, AtroposError | OSError):
+            return Attention.BUG
         return Attention.STATUS
 
     def failed(self, post: Post, exc: Exception, src: PostState, advanced: bool) -> None:
@@ -126,6 +147,12 @@ class Outcomes:
             return
         if decision.next is Next.PARK:
             self.parked.add(done.id)
+        else:
+            self.parked.discard(done.id)
+        if attention is Attention.BUG:
+            # Not a platform's or the OS's answer: a bug. The traceback goes to the log, and the
+            # post waits for a human instead of repeating a step that may have committed.
+            log.error("post_bug", **self.about(done), error=message, exc_info=exc)
         pe = exc if isinstance(exc, ProviderError) else None
         self._err(
             done,

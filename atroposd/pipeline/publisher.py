@@ -1,4 +1,4 @@
-"""Workers that move due posts through upload and processing to published."""
+"""Workers that move due posts through upload, processing and publishing to published."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from atroposd.clock import Clock
 from atroposd.domain import FileIdentity, Post, PostState
 from atroposd.errors import SourceChanged
 from atroposd.pipeline.archive import Archiver
+from atroposd.pipeline.follow import Follower, Polling, Sleep
 from atroposd.pipeline.outcomes import Outcomes
 from atroposd.pipeline.request import build_request
 from atroposd.pipeline.retry import Decision, Next, RetryPolicy
@@ -27,7 +28,6 @@ from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 S = PostState
-MISSING_POLLS = 10  # consecutive "not found" answers while processing before asking a human
 OptionsFor = Callable[[str, str], Mapping[str, object]]
 Enabled = Callable[[str, str], bool]
 
@@ -57,7 +57,8 @@ class Publisher:
         options_for: OptionsFor,
         enabled: Enabled,
         find_copy: Callable[[str, str], Drop | None] = lambda sha256, account: None,
-        poll_seconds: tuple[float, float] = (0.5, 30.0),
+        polling: Polling = Polling(),  # noqa: B008 - frozen
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._ledger = ledger
         self._providers = providers
@@ -66,14 +67,13 @@ class Publisher:
         self._options_for = options_for
         self._enabled = enabled
         self._find_copy = find_copy
-        self._poll = poll_seconds
         self._limits = {
             n: asyncio.Semaphore(p.capabilities.concurrency) for n, p in providers.items()
         }
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._started: dict[int, float] = {}
         self._out = Outcomes(ledger, bus, clock, policy, archiver)
+        self._follower = Follower(ledger, self._out, clock, options_for, polling, sleep)
 
     @property
     def parked(self) -> set[int]:
@@ -138,8 +138,8 @@ class Publisher:
             return
         if post is not None and post.state is S.READY:
             post = await self._upload(post)
-        if post is not None and post.state is S.PROCESSING:
-            await self._await_processing(post)
+        if post is not None and post.state in (S.PROCESSING, S.PUBLISHING):
+            await self._follower.follow(self._providers[post.platform], post)
 
     # -- upload ---------------------------------------------------------------------------
 
@@ -147,14 +147,13 @@ class Publisher:
         provider = self._providers[post.platform]
         async with self._limits[post.platform]:
             drop = self._ledger.drop_of(post.id)
-            started = self._clock.monotonic()
             claimed = self._ledger.transition(
                 post.id, [S.READY], S.UPLOADING, note=f"attempt {post.attempts + 1}"
             )
             if claimed is None:
                 return None
+            self._out.parked.discard(post.id)
             self._out.changed(claimed)
-            self._started.setdefault(post.id, started)
             progress_before = post.bytes_sent
             try:
                 size = await asyncio.to_thread(unchanged_size, drop)
@@ -167,6 +166,8 @@ class Publisher:
                 )
                 provider.validate(request)
                 resume = RemoteRef.from_json(post.remote_ref) if post.remote_ref else None
+                if resume is not None:
+                    resume = await self._ask_first(provider, claimed, resume)
                 result = await provider.upload(
                     request, resume, self._saver(post.id), self._progress(post.id)
                 )
@@ -178,6 +179,20 @@ class Publisher:
                 self._out.failed(claimed, exc, S.UPLOADING, advanced)
                 return None
             return self._uploaded(claimed, result)
+
+    async def _ask_first(self, provider: Provider, post: Post, ref: RemoteRef) -> RemoteRef | None:
+        """Before resuming from a saved handle, ask the platform where it stands.
+
+        An upload the platform says failed (rejected, deleted) cannot become a post: start
+        over. Anything else goes to the provider's own resume, which never resends what the
+        platform holds.
+        """
+        status = await provider.status(post.account, ref)
+        if status.phase is not RemotePhase.FAILED:
+            return ref
+        log.info("upload_restarted", **self._out.about(post), reason=status.reason or "failed")
+        self._ledger.set_fields(post.id, remote_ref=None, remote_id=None, url=None, bytes_sent=0)
+        return None
 
     def _moved_meanwhile(self, post: Post, drop: Drop, exc: Exception) -> bool:
         """The video was renamed, touched or replaced during the attempt: go on from where the
@@ -241,44 +256,7 @@ class Publisher:
         target = S.PROCESSING if result.processing else S.PUBLISHED
         done = self._ledger.transition(post.id, [S.UPLOADING], target, **fields)
         if done is not None and target is S.PUBLISHED:
-            self._out.published(done, self._started.pop(done.id, None))
+            self._out.published(done)
         elif done is not None:
             self._out.changed(done)
         return done
-
-    # -- processing -----------------------------------------------------------------------
-
-    async def _await_processing(self, post: Post) -> None:
-        provider = self._providers[post.platform]
-        delay, missing = self._poll[0], 0
-        while True:
-            ref = RemoteRef.from_json(post.remote_ref or "{}")
-            try:
-                status = await provider.status(post.account, ref)
-            except Exception as exc:
-                self._out.failed(post, exc, S.PROCESSING, False)
-                return
-            if status.phase is RemotePhase.PUBLISHED:
-                done = self._ledger.transition(
-                    post.id,
-                    [S.PROCESSING],
-                    S.PUBLISHED,
-                    remote_id=status.remote_id,
-                    url=status.url or post.url,
-                    retry_at=None,
-                    last_error=None,
-                )
-                if done is not None:
-                    self._out.published(done, self._started.pop(done.id, None))
-                return
-            if status.phase is RemotePhase.FAILED:
-                self._out.finish(post, S.FAILED, status.reason or "processing failed", "failed")
-                return
-            # A fresh upload can be missing from listings for a while; never fail it for that.
-            missing = missing + 1 if status.phase is RemotePhase.NOT_FOUND else 0
-            if missing >= MISSING_POLLS:
-                why = "uploaded, but the platform does not list the video; check it by hand"
-                self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention")
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 1.5, self._poll[1])

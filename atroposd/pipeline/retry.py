@@ -6,8 +6,10 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import ClassVar
 
 from atroposd.errors import (
+    AtroposError,
     AuthExpired,
     InputError,
     OutcomeUnknown,
@@ -47,11 +49,17 @@ class RetryPolicy:
     base_seconds: float = 1.0
     cap_seconds: float = 3600.0
     max_attempts: int = 16
+    MAX_ATTEMPTS_LIMIT: ClassVar[int] = 100  # beyond this a post would retry for weeks
     rng: random.Random = random.Random()  # noqa: RUF009 - replaceable for deterministic tests
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_attempts <= self.MAX_ATTEMPTS_LIMIT:
+            raise ValueError(f"max_attempts must be 1..{self.MAX_ATTEMPTS_LIMIT}")
 
     def backoff(self, attempt: int) -> float:
         """Seconds before attempt ``attempt + 1`` (attempt counts from 1)."""
-        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
+        # The exponent is capped: 2.0 ** 1024 overflows, and a post offline for weeks gets there.
+        ceiling = min(self.cap_seconds, self.base_seconds * 2.0 ** min(max(0, attempt - 1), 60))
         return min(self.cap_seconds, self.base_seconds / 2 + self.rng.uniform(0, ceiling))
 
     def decide(self, error: Exception, attempt: int, now: datetime) -> Decision:
@@ -74,6 +82,15 @@ class RetryPolicy:
             return Decision(Next.ATTENTION, None, f"needs attention: {why}; drop it again")
         if isinstance(error, PermanentError):
             return Decision(Next.FAIL, None, "rejected, not retried")
+        if not isinstance(error, AtroposError | OSError):
+            # Not a platform's answer nor the OS's: a bug. Retrying could repeat a step that
+            # committed, so a human looks (the traceback is in the log).
+            return Decision(
+                Next.ATTENTION,
+                None,
+                f"needs attention: unexpected {type(error).__name__} in atroposd "
+                "(a bug; the traceback is in the log)",
+            )
         retryable = isinstance(error, TransientError | SessionLost | AuthExpired | OSError)
         if not retryable and isinstance(error, ProviderError):
             return Decision(Next.FAIL, None, "not retryable")

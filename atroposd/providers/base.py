@@ -16,28 +16,35 @@ drives it through four calls:
     Asks the platform about a saved handle: ``RemoteStatus`` (not found, uploading at an
     offset, processing, published with id/url, failed with reason). This is what makes a
     crash with unknown outcome safe: the pipeline asks before it retries anything.
-``finalize(ref)``
-    For platforms with a separate commit step (``capabilities.needs_finalize``).
+``publish(request, ref, save_ref)``
+    For platforms whose upload is not the publish (``capabilities.publish_step``): called by
+    the pipeline once ``status`` says ``READY`` (the media is processed and waits to be
+    published). The ledger records the step as ``publishing`` with the handle saved *before*
+    the call. After a crash or an ambiguous answer the pipeline calls ``status`` again before
+    anything else, so ``status`` must never answer ``READY`` for media whose publish the
+    platform accepted: it looks at the container's own state and, where that cannot tell, at
+    the account's recent posts. Returns an ``UploadResult`` (``processing=True``: poll
+    ``status`` until ``PUBLISHED``).
 
 How the six protocols map onto it (``../shared/providers.md``):
 
 =========  ===========================================  ==========================================
-platform   upload(...)                                  save_ref before / status / finalize
+platform   upload(...)                                  save_ref before / status / publish
 =========  ===========================================  ==========================================
 youtube    POST resumable session, PUT 256 KiB-multiple  ref = session URI (before 1st byte);
-           chunks, 308 + Range; upload is the publish    status = PUT ``bytes */N``; no finalize
+           chunks, 308 + Range; upload is the publish    status = PUT ``bytes */N``; no publish
 instagram  POST /{ig}/media (container, upload_type=     ref = container id; status = container
-           resumable) then rupload POST with offset      ``status_code``; finalize = media_publish
-           headers                                      (needs_finalize, commit hazard)
+           resumable) then rupload POST with offset      ``status_code``; publish = media_publish
+           headers                                      (publish_step, commit hazard)
 facebook   video_reels ``upload_phase=start`` then       ref = video_id + upload_url; status =
-           rupload POST                                 GET video ``status``; finalize =
+           rupload POST                                 GET video ``status``; publish =
                                                         ``upload_phase=finish`` + PUBLISHED
 tiktok     POST init -> publish_id + upload_url; PUT     ref = publish_id + upload_url (before
            chunks with Content-Range                     1st chunk); status = status/fetch
 snapchat   AES-256-CBC encrypt (key/iv in the ref),      ref = media_id + add/finalize paths +
-           create media, multipart ADD parts, FINALIZE  key; finalize = spotlight/story post
+           create media, multipart ADD parts, FINALIZE  key; publish = spotlight/story post
 x          OAuth 1.0a signed initialize -> append        ref = media_id (+ segments done);
-           (segment_index) -> finalize -> STATUS         status = STATUS; finalize = POST tweet
+           (segment_index) -> finalize -> STATUS         status = STATUS; publish = POST tweet
 =========  ===========================================  ==========================================
 
 Differences are declared as data in ``Capabilities``; nothing outside ``providers/`` branches
@@ -72,7 +79,7 @@ class Capabilities:
     max_bytes: int
     max_duration_s: float | None = None
     resumable: bool = True
-    needs_finalize: bool = False
+    publish_step: bool = False  # upload is not the publish: the pipeline calls ``publish``
     concurrency: int = 2
     chunk_multiple: int = 1
     quota_cost: int = 1
@@ -103,6 +110,7 @@ class RemotePhase(StrEnum):
     NOT_FOUND = "not_found"
     UPLOADING = "uploading"
     PROCESSING = "processing"
+    READY = "ready"  # processed and waiting for ``publish`` (platforms with a publish step)
     PUBLISHED = "published"
     FAILED = "failed"
 
@@ -138,7 +146,7 @@ class UploadRequest:
 
 @dataclass(frozen=True)
 class UploadResult:
-    """What ``upload``/``finalize`` achieved."""
+    """What ``upload``/``publish`` achieved."""
 
     remote_id: str
     url: str | None
@@ -191,7 +199,9 @@ class Provider(Protocol):
 
     async def status(self, account: str, ref: RemoteRef) -> RemoteStatus: ...
 
-    async def finalize(self, account: str, ref: RemoteRef) -> UploadResult: ...
+    async def publish(
+        self, request: UploadRequest, ref: RemoteRef, save_ref: SaveRef
+    ) -> UploadResult: ...
 
 
 @dataclass(frozen=True)

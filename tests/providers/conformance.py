@@ -8,10 +8,15 @@ A platform joins with a binding module (see ``test_youtube_conformance.py``)::
 Every test runs the real provider (built by the registry factory) against the real
 emulator on loopback, and asserts on what a user would see: posts on the platform, the
 error class the retry policy acts on, tokens in the store, nothing secret in the logs.
+Posts are made by the daemon's own ``Publisher`` on a real ledger (``pipeline.py``): upload,
+poll, publish where the platform has a publish step, poll until published. A provider whose
+publish is never called gets nothing onto the platform and fails here.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -22,6 +27,7 @@ from typing import ClassVar
 import pytest
 import structlog
 
+from atroposd.domain import PostState
 from atroposd.errors import PermanentError, RateLimited, ReauthRequired, TransientError
 from atroposd.providers.base import RemotePhase, RemoteRef
 from tests.providers.harness import (
@@ -81,17 +87,27 @@ class ProviderConformance:
 
     # -- 1 ------------------------------------------------------------------------------------
 
-    def test_upload_publishes_exactly_one_post_as_requested(self, conform: Conform) -> None:
+    def test_publisher_posts_exactly_one_post_as_requested(self, conform: Conform) -> None:
         async def scenario(h: Harness) -> None:
-            check_next_save_ref(h)
-            result = await h.upload()
-            status = await h.published(result)
+            done = await h.post()
+            assert done.state is PostState.PUBLISHED, (done.state, done.last_error)
             post = await one_post_of(h)
-            assert h.refs, "save_ref was never called"
             assert post["title"] == h.request.title
             assert post["caption"] == h.request.description
             assert post["account"] == ACCOUNT
-            assert result.remote_id == status.remote_id == post["id"]
+            assert done.remote_id == post["id"], "the ledger does not hold the post's id"
+            assert done.bytes_sent == h.request.size
+            steps = [to for _, to, _ in h.pipeline.ledger.history(done.id)]
+            publishing = PostState.PUBLISHING.value in steps
+            assert publishing == h.provider.capabilities.publish_step, steps
+
+        conform(scenario)
+
+    def test_handle_is_saved_before_the_first_byte(self, conform: Conform) -> None:
+        async def scenario(h: Harness) -> None:
+            check_next_save_ref(h)
+            result = await h.upload()
+            assert h.refs, "save_ref was never called"
             assert result.bytes_sent == h.request.size and result.resumed_from == 0
 
         conform(scenario)
@@ -110,7 +126,7 @@ class ProviderConformance:
             assert (status.phase, status.offset) == (RemotePhase.UPLOADING, stored), status
             result = await h.upload(resume=h.refs[-1])
             assert result.resumed_from == stored, "bytes the platform held were sent again"
-            await h.published(result)
+            await h.follow(result)
             await one_post_of(h)
             assert await h.uploads() == [], "the resume opened a second session"
 
@@ -121,17 +137,33 @@ class ProviderConformance:
     def test_lost_answer_to_the_commit_never_posts_twice(self, conform: Conform) -> None:
         async def scenario(h: Harness) -> None:
             await h.fault("commit", "commit_then_drop")
-            with pytest.raises(TransientError):
-                await h.upload()
-            ref = h.refs[-1]
-            status = await h.provider.status(ACCOUNT, ref)
-            assert status.phase in (RemotePhase.PROCESSING, RemotePhase.PUBLISHED), status
-            assert status.remote_id, "status() found the item but gave no id"
-            result = await h.upload(resume=ref)
-            assert result.remote_id == status.remote_id
-            await h.published(result)
+            done = await h.post()
+            assert await h.faults_left() == [], "the commit step was never reached"
+            assert done.state is PostState.PUBLISHED, (done.state, done.last_error)
             post = await one_post_of(h)
-            assert post["id"] == result.remote_id
+            assert post["id"] == done.remote_id
+
+        conform(scenario)
+
+    def test_process_gone_after_the_commit_never_posts_twice(self, conform: Conform) -> None:
+        """The process stops while the commit's answer is on its way: nothing was recorded.
+        A fresh publisher on the same ledger asks the platform, and never sends it again."""
+
+        async def scenario(h: Harness) -> None:
+            await h.fault("commit", "commit_then_hang", hold=30.0)
+            planned = h.pipeline.plan(h.request, h.provider.name)
+            worker = asyncio.create_task(h.pipeline.drive(planned.id, 30.0))
+            while not await h.posts():  # committed on the platform, answer held back
+                assert not worker.done(), worker
+                await asyncio.sleep(0.02)
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+            h.pipeline = h.pipeline.restart()
+            done = await h.pipeline.drive(planned.id, h.binding.publish_deadline_s)
+            assert done.state is PostState.PUBLISHED, (done.state, done.last_error)
+            post = await one_post_of(h)
+            assert post["id"] == done.remote_id
 
         conform(scenario)
 
@@ -178,7 +210,7 @@ class ProviderConformance:
             assert len(new) == 1, f"expected one refresh after expiry, got {len(new)}"
             assert new[0].access_token not in {c.access_token for c in old}
             assert h.creds.load(ACCOUNT, h.binding.name) == new[0]
-            await h.published(result)
+            await h.follow(result)
             await one_post_of(h)
 
         conform(scenario)
@@ -254,7 +286,7 @@ class ProviderConformance:
 
         async def scenario(h: Harness) -> None:
             secrets.add(h.creds.load(ACCOUNT, h.binding.name).refresh_token or "")
-            await h.published(await h.upload())
+            await h.follow(await h.upload())
             await h.fault("media", "status", code=503)
             for failing in (h.upload, lambda: _after_revoke(h)):
                 try:
@@ -291,7 +323,7 @@ class ProviderConformance:
             result = await h.upload(resume=stale)
             assert h.refs[-1] != stale, "no new session ref was saved"
             assert result.resumed_from == 0
-            await h.published(result)
+            await h.follow(result)
             await one_post_of(h)
 
         conform(scenario)
@@ -301,11 +333,16 @@ class ProviderConformance:
     def test_resuming_a_finished_upload_never_posts_twice(self, conform: Conform) -> None:
         async def scenario(h: Harness) -> None:
             first = await h.upload()
-            await h.published(first)
+            done = await h.follow(first)
             assert first.ref is not None
-            # The pipeline persists ``result.ref``; a later retry hands it back as ``resume``.
+            # The ledger keeps the handle; a retry of the post hands it back as ``resume``.
             again = await h.upload(resume=first.ref)
-            assert again.remote_id == first.remote_id, "the saved ref was ignored: new post"
+            assert again.remote_id == first.remote_id, "the saved ref was ignored: new upload"
+            # A ready post holding the handle of what is already published (a retried post).
+            h.pipeline = h.pipeline.elsewhere()
+            retried = await h.post(first.ref)
+            assert retried.state is PostState.PUBLISHED, (retried.state, retried.last_error)
+            assert retried.remote_id == done.remote_id
             await one_post_of(h)
 
         conform(scenario)

@@ -5,14 +5,15 @@ the emulator's fault step names behind the suite's generic steps, starting crede
 the secrets the provider is built with, and the platform's own rejection body. The
 ``Harness`` builds the provider through the registry against a real in-process emulator
 (``tests.support.Emulator``) with a real ``httpx.AsyncClient``, and gives the tests
-platform-neutral verbs: upload, wait until published, inject a fault, read the emulator.
+platform-neutral verbs: upload, post through the daemon's own publisher (``pipeline.py``),
+inject a fault, read the emulator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 
 from atroposd.clock import SystemClock
+from atroposd.domain import Post, PostState
 from atroposd.errors import ReauthRequired
 from atroposd.providers import REGISTRY
 from atroposd.providers.base import (
@@ -28,18 +30,16 @@ from atroposd.providers.base import (
     Progress,
     Provider,
     ProviderContext,
-    RemotePhase,
     RemoteRef,
-    RemoteStatus,
     UploadRequest,
     UploadResult,
 )
+from tests.providers.pipeline import Pipeline
 from tests.support import Emulator, make_clip, sha256
 
 CHUNK = 256 * 1024
 ACCOUNT = "alice"
 GENERIC_STEPS = frozenset({"session", "media"})  # every binding must name these two
-PUBLISH_DEADLINE_S = 15.0
 
 
 def default_media(path: Path) -> Path:
@@ -76,7 +76,10 @@ class Binding:
 
     ``steps`` maps the suite's generic steps to the emulator's fault step names: ``session``
     (opening the upload), ``media`` (a request carrying file bytes) and optionally ``auth``
-    (token refresh), ``query`` (asking a session where it stands) and ``poll`` (post status).
+    (token refresh), ``query`` (asking a session where it stands), ``poll`` (post status)
+    and ``publish`` (the publish call of a platform with a publish step).
+    ``registry_key`` builds the provider from another registry entry than ``name`` (the
+    emulator platform); ``publish_deadline_s`` bounds how long a post may take to publish.
     """
 
     name: str
@@ -88,13 +91,20 @@ class Binding:
     overrides: Mapping[str, str] = field(default_factory=dict)
     make_media: Callable[[Path], Path] = default_media
     chunk_size: int = CHUNK
+    registry_key: str = ""
+    publish_deadline_s: float = 15.0
 
     def __post_init__(self) -> None:
         missing = GENERIC_STEPS - set(self.steps)
         if missing:
             raise ValueError(f"binding {self.name!r} lacks steps {sorted(missing)}")
-        if self.name not in REGISTRY:
-            raise ValueError(f"binding {self.name!r} has no registry entry")
+        if self.key not in REGISTRY:
+            raise ValueError(f"binding {self.name!r} has no registry entry {self.key!r}")
+
+    @property
+    def key(self) -> str:
+        """The registry entry the provider is built from."""
+        return self.registry_key or self.name
 
 
 class MemoryCredentials:
@@ -128,6 +138,7 @@ class Harness:
     ctl: httpx.AsyncClient
     request: UploadRequest
     sent: list[httpx.Request]  # every request the provider's client sent
+    pipeline: Pipeline
     refs: list[RemoteRef] = field(default_factory=list)
     on_save_ref: Callable[[RemoteRef], Awaitable[None]] | None = None
 
@@ -143,20 +154,18 @@ class Harness:
         """``provider.upload`` of the test media."""
         return await self.provider.upload(self.request, resume, self.save_ref, progress)
 
-    async def published(self, result: UploadResult) -> RemoteStatus:
-        """Finalize where the platform needs it, then poll ``status`` until PUBLISHED."""
-        ref = result.ref
-        assert ref is not None, "upload() returned no ref to ask status() about"
-        if self.provider.capabilities.needs_finalize and result.processing:
-            ref = (await self.provider.finalize(ACCOUNT, ref)).ref or ref
-        deadline = time.monotonic() + PUBLISH_DEADLINE_S
-        while True:
-            status = await self.provider.status(ACCOUNT, ref)
-            if status.phase is RemotePhase.PUBLISHED:
-                return status
-            assert status.phase in (RemotePhase.PROCESSING, RemotePhase.UPLOADING), status
-            assert time.monotonic() < deadline, f"not published after {PUBLISH_DEADLINE_S}s"
-            await asyncio.sleep(0.05)
+    async def post(self, ref: RemoteRef | None = None) -> Post:
+        """Plan the test media as a ready post (resuming ``ref`` when given) and let the
+        daemon's publisher take it as far as it goes."""
+        planned = self.pipeline.plan(self.request, self.provider.name, ref)
+        return await self.pipeline.drive(planned.id, self.binding.publish_deadline_s)
+
+    async def follow(self, result: UploadResult) -> Post:
+        """Hand an upload the provider made to the publisher; assert it gets published."""
+        assert result.ref is not None, "upload() returned no ref to ask status() about"
+        post = await self.post(result.ref)
+        assert post.state is PostState.PUBLISHED, (post.state, post.last_error)
+        return post
 
     async def fault(self, step: str, action: str, nth: int = 1, **extra: Any) -> None:
         """Install one emulator fault on a generic step (or ``commit``)."""
@@ -167,6 +176,10 @@ class Harness:
             name = self.binding.steps[step]
         rule = {"platform": self.binding.name, "step": name, "nth": nth, "action": action}
         (await self.ctl.post("/_emulator/faults", json=[{**rule, **extra}])).raise_for_status()
+
+    async def faults_left(self) -> list[dict[str, Any]]:
+        """Installed fault rules that have not fired yet."""
+        return list((await self.ctl.get("/_emulator/faults")).raise_for_status().json())
 
     async def control(self, path: str, **body: str) -> None:
         """POST a control endpoint (``expire_tokens``, ``revoke``, ``expire_uploads``)."""
@@ -198,6 +211,22 @@ def make_request(path: Path, title: str = "Conformance clip") -> UploadRequest:
     )
 
 
+def context(
+    binding: Binding, url: str, http: httpx.AsyncClient, creds: MemoryCredentials
+) -> ProviderContext:
+    """What the composition root would hand the provider's factory, sandboxed at ``url``."""
+    return ProviderContext(
+        http=http,
+        credentials=creds,
+        clock=SystemClock(),
+        sandbox=True,
+        sandbox_url=url,
+        chunk_size=binding.chunk_size,
+        secrets=binding.secrets,
+        overrides=binding.overrides,
+    )
+
+
 def run(binding: Binding, emulator: Emulator, request: UploadRequest, scenario: Scenario) -> None:
     """Build the provider through the registry and run ``scenario`` on a fresh event loop."""
 
@@ -215,17 +244,11 @@ def run(binding: Binding, emulator: Emulator, request: UploadRequest, scenario: 
             ctl = await stack.enter_async_context(
                 httpx.AsyncClient(base_url=emulator.url, timeout=10.0)
             )
-            ctx = ProviderContext(
-                http=http,
-                credentials=creds,
-                clock=SystemClock(),
-                sandbox=True,
-                sandbox_url=emulator.url,
-                chunk_size=binding.chunk_size,
-                secrets=binding.secrets,
-                overrides=binding.overrides,
-            )
-            provider = REGISTRY[binding.name](ctx)
-            await scenario(Harness(binding, provider, creds, emulator, ctl, request, sent))
+            provider = REGISTRY[binding.key](context(binding, emulator.url, http, creds))
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="conform-")))
+            pipeline = Pipeline.build(provider, home, binding.publish_deadline_s)
+            harness = Harness(binding, provider, creds, emulator, ctl, request, sent, pipeline)
+            stack.callback(lambda: harness.pipeline.close())
+            await scenario(harness)
 
     asyncio.run(main())

@@ -16,7 +16,13 @@ import httpx
 
 from atroposd.captions import Counting, TextLimit
 from atroposd.clock import Clock
-from atroposd.errors import ConfigError, PermanentError, ProviderError, TransientError
+from atroposd.errors import (
+    ConfigError,
+    OutcomeUnknown,
+    PermanentError,
+    ProviderError,
+    TransientError,
+)
 from atroposd.providers._http import file_slice, json_body
 from atroposd.providers.base import (
     Capabilities,
@@ -36,6 +42,7 @@ from atroposd.providers.youtube.oauth import GoogleOAuth
 
 QUANTUM = 256 * 1024
 SESSION = "youtube_session"
+FINAL_SENT = "final_chunk_sent"  # in a session ref: the request that completes it went out
 VIDEO = "youtube_video"
 
 
@@ -73,7 +80,7 @@ class YouTubeProvider:
         max_bytes=256 * 1024**3,
         max_duration_s=180.0,
         resumable=True,
-        needs_finalize=False,
+        publish_step=False,
         concurrency=2,
         chunk_multiple=QUANTUM,
         privacy_values=("public", "private", "unlisted"),
@@ -234,12 +241,24 @@ class YouTubeProvider:
                 ref, offset = resume, self._stored(resp)
             elif resp.status_code != 404:
                 raise self._error(resp, "query upload session")
+            elif resume.data.get(FINAL_SENT):
+                # Every byte went out and the answer was lost; the session is gone now, so the
+                # video may exist. A new session could post it twice: a human checks.
+                raise OutcomeUnknown(
+                    "the whole video was sent but the upload session expired before its answer "
+                    "was recorded; check the channel's recent uploads, then retry or cancel",
+                    platform=NAME,
+                    code="sessionExpiredAfterFinalChunk",
+                )
         if ref is None:
             uri = await self._create_session(request)
             ref = RemoteRef(SESSION, {"uri": uri, "size": str(request.size)})
             await save_ref(ref)
         start = offset
         while True:
+            if offset + self._chunk >= request.size and not ref.data.get(FINAL_SENT):
+                ref = RemoteRef(SESSION, {**ref.data, FINAL_SENT: "1"})
+                await save_ref(ref)  # the next request may complete the video
             resp = await self._put_chunk(request, ref.data["uri"], offset)
             if resp.status_code in (200, 201):
                 if progress:
@@ -255,11 +274,8 @@ class YouTubeProvider:
         """Where a saved session or video stands."""
         if ref.kind == SESSION:
             resp = await self._query(account, ref.data["uri"], int(ref.data["size"]))
-            if resp.status_code in (200, 201):
-                vid = str(json_body(resp).get("id", ""))
-                return RemoteStatus(
-                    RemotePhase.PROCESSING, remote_id=vid, url=f"https://youtube.com/shorts/{vid}"
-                )
+            if resp.status_code in (200, 201):  # complete: the video's own state tells
+                return await self._video_status(account, str(json_body(resp).get("id", "")))
             if resp.status_code == 308:
                 return RemoteStatus(RemotePhase.UPLOADING, offset=self._stored(resp))
             if resp.status_code == 404:
@@ -291,9 +307,11 @@ class YouTubeProvider:
             )
         return RemoteStatus(RemotePhase.PROCESSING, remote_id=video_id, url=url)
 
-    async def finalize(self, account: str, ref: RemoteRef) -> UploadResult:
+    async def publish(
+        self, request: UploadRequest, ref: RemoteRef, save_ref: SaveRef
+    ) -> UploadResult:
         """YouTube has no separate publish step; the upload is the publish."""
-        raise PermanentError("youtube has no finalize step", platform=NAME)
+        raise PermanentError("youtube has no publish step", platform=NAME)
 
 
 def build(ctx: ProviderContext) -> YouTubeProvider:

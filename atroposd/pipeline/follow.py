@@ -1,0 +1,161 @@
+"""After the upload: poll the platform, publish when it says the media is ready, until published.
+
+The publish is a step of its own in the ledger (``processing -> publishing``), recorded with the
+handle *before* the call. A post found in ``publishing`` (after a crash, a dropped answer, a
+failed attempt) is never published again blindly: the platform is asked first, and only a
+``READY`` answer (the provider's promise that nothing was published) lets the call go out again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from atroposd.clock import Clock
+from atroposd.domain import Attention, Post, PostState
+from atroposd.pipeline.outcomes import Outcomes
+from atroposd.pipeline.request import build_request
+from atroposd.providers.base import Provider, RemotePhase, RemoteRef, RemoteStatus, UploadResult
+from atroposd.store.ledger import Ledger
+
+log = structlog.get_logger("atroposd")
+S = PostState
+MISSING_POLLS = 10  # consecutive "not found" answers while processing before asking a human
+Sleep = Callable[[float], Awaitable[None]]
+OptionsFor = Callable[[str, str], Mapping[str, object]]
+
+
+@dataclass(frozen=True)
+class Polling:
+    """How often the platform is asked, and for how long before a human is asked instead."""
+
+    first: float = 0.5
+    cap: float = 30.0
+    deadline: float = 6 * 3600.0  # seconds in processing/publishing before needs_attention
+
+
+class Follower:
+    """Takes an uploaded post (``processing`` or ``publishing``) to ``published``."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        outcomes: Outcomes,
+        clock: Clock,
+        options_for: OptionsFor,
+        polling: Polling = Polling(),
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._ledger = ledger
+        self._out = outcomes
+        self._clock = clock
+        self._options_for = options_for
+        self._polling = polling
+        self._sleep = sleep
+
+    def _overdue(self, post: Post) -> bool:
+        since = self._ledger.entered_at(post.id, post.state)
+        limit = timedelta(seconds=self._polling.deadline)
+        return since is not None and self._clock.now() - since > limit
+
+    async def follow(self, provider: Provider, post: Post) -> None:
+        """Poll ``status`` until published, publishing once the platform says ``READY``."""
+        delay, missing, answered = self._polling.first, 0, False
+        while True:
+            if self._overdue(post):
+                why = (
+                    f"still {post.state.value} on the platform after "
+                    f"{self._polling.deadline / 3600:g} h; check it there, then retry or cancel"
+                )
+                self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention", Attention.STUCK)
+                return
+            ref = RemoteRef.from_json(post.remote_ref or "{}")
+            try:
+                status = await provider.status(post.account, ref)
+            except Exception as exc:
+                self._out.failed(post, exc, post.state, False)
+                return
+            if status.phase is RemotePhase.PUBLISHED:
+                self._published(post, status)
+                return
+            if status.phase is RemotePhase.FAILED:
+                self._out.finish(post, S.FAILED, status.reason or "processing failed", "failed")
+                return
+            if (
+                status.phase is RemotePhase.READY
+                and provider.capabilities.publish_step
+                and not answered
+            ):
+                nxt = await self._publish(provider, post, ref)
+                if nxt is None:
+                    return
+                post, answered, delay = nxt, True, self._polling.first
+                continue
+            # A fresh upload can be missing from listings for a while; never fail it for that.
+            missing = missing + 1 if status.phase is RemotePhase.NOT_FOUND else 0
+            if missing >= MISSING_POLLS:
+                why = "uploaded, but the platform does not list the video; check it by hand"
+                self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention")
+                return
+            await self._sleep(delay)
+            delay = min(delay * 1.5, self._polling.cap)
+
+    def _published(self, post: Post, status: RemoteStatus) -> None:
+        done = self._ledger.transition(
+            post.id,
+            [post.state],
+            S.PUBLISHED,
+            remote_id=status.remote_id or post.remote_id,
+            url=status.url or post.url,
+            retry_at=None,
+            last_error=None,
+        )
+        if done is not None:
+            self._out.published(done)
+
+    async def _publish(self, provider: Provider, post: Post, ref: RemoteRef) -> Post | None:
+        """Record ``publishing``, then send the publish call; None when the worker stops."""
+        if post.state is S.PROCESSING:
+            moved = self._ledger.transition(
+                post.id, [S.PROCESSING], S.PUBLISHING, note="ready; publishing", retry_at=None
+            )
+            if moved is None:
+                return None
+            post = moved
+            self._out.changed(post)
+        else:
+            log.info("publish_again", **self._out.about(post), reason="the platform says ready")
+        drop = self._ledger.drop_of(post.id)
+        size = drop.identity.size if drop.identity else post.bytes_sent
+        options = self._options_for(post.account, post.platform)
+        request = build_request(post, drop, size, provider.capabilities, options)
+
+        async def save(new: RemoteRef) -> None:
+            self._ledger.set_fields(post.id, remote_ref=new.to_json())
+
+        try:
+            result = await provider.publish(request, ref, save)
+        except Exception as exc:
+            self._out.failed(post, exc, S.PUBLISHING, False)
+            return None
+        return self._answered(post, result)
+
+    def _answered(self, post: Post, result: UploadResult) -> Post | None:
+        fields: dict[str, Any] = {"remote_id": result.remote_id, "url": result.url or post.url}
+        if result.ref is not None:
+            fields["remote_ref"] = result.ref.to_json()
+        log.info("publish_sent", **self._out.about(post), remote_id=result.remote_id)
+        if result.processing:
+            self._ledger.set_fields(post.id, **fields)
+            return self._ledger.get(post.id)
+        done = self._ledger.transition(
+            post.id, [S.PUBLISHING], S.PUBLISHED, retry_at=None, last_error=None, **fields
+        )
+        if done is not None:
+            self._out.published(done)
+        return None
