@@ -131,3 +131,24 @@ def test_max_attempts_reached_fails(error: ProviderError) -> None:
     assert d.next is Next.FAIL
     assert d.retry_at is None
     assert "3" in d.note
+
+
+@pytest.mark.parametrize("attempt", [1_025, 10_000, 10**9])
+def test_backoff_after_weeks_offline_stays_within_the_cap(attempt: int) -> None:
+    policy = RetryPolicy(rng=random.Random(3))
+    assert 0 < policy.backoff(attempt) <= policy.cap_seconds
+
+
+@pytest.mark.parametrize("attempts", [0, 101, 10**6])
+def test_max_attempts_is_bounded(attempts: int) -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=attempts)
+
+
+@pytest.mark.parametrize("error", [KeyError("id"), TypeError("x"), AttributeError("y")])
+def test_an_unexpected_error_waits_for_a_human_instead_of_being_retried(
+    error: Exception,
+) -> None:
+    decision = RetryPolicy().decide(error, 1, NOW)
+    assert decision.next is Next.ATTENTION and decision.retry_at is None
+    assert type(error).__name__ in decision.note and "bug" in decision.note
