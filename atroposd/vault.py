@@ -1,10 +1,16 @@
-"""Fernet-encrypted tokens under ``tokens/<account>/<platform>.json.enc``."""
+"""Fernet-encrypted tokens under ``tokens/<account>/<platform>.json.enc``.
+
+Reads and writes block (file I/O, fsync): callers on the event loop go through
+``asyncio.to_thread`` (``providers/auth`` does).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -74,7 +80,7 @@ class Vault:
         )
 
     def save(self, account: str, platform: str, creds: Credentials) -> None:
-        """Encrypt and write atomically (temp name, fsync, rename), mode 0600."""
+        """Encrypt and write atomically (unique temp name, fsync, rename, fsync dir), 0600."""
         path = self._path(account, platform)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         payload = {
@@ -83,10 +89,25 @@ class Vault:
             "expires_at": creds.expires_at.isoformat() if creds.expires_at else None,
             "extra": dict(creds.extra),
         }
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(self._fernet.encrypt(json.dumps(payload).encode()))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        data = self._fernet.encrypt(json.dumps(payload).encode())
+        # A unique temp name per write (mkstemp creates it 0600): two writers never share one.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)  # the rename itself survives a power cut
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

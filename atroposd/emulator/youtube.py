@@ -5,6 +5,8 @@ Emulated:
   logins, ``authorization_code`` with ``code=sandbox:<account>``. A refresh token
   ``sandbox:<account>:<anything>`` is valid for ``<account>`` unless the account was revoked
   (then only refresh tokens issued by a later code exchange work). Access tokens live 3599 s.
+  Rotation, as X and TikTok do it: a refresh token ``sandbox:<account>:rotate<anything>`` is
+  answered with a new one of the same form and stops working once used (``invalid_grant``).
 - ``POST /upload/youtube/v3/videos?uploadType=resumable`` (metadata validated like YouTube:
   title, description, tags, categoryId, privacy, publishAt) → 200 + ``Location`` session URI.
 - ``PUT <session URI>``: chunks with ``Content-Range: bytes a-b/N`` (or a whole body without
@@ -82,11 +84,13 @@ class YouTube:
         self._processing_seconds = processing_seconds
         self._sessions: dict[str, Session] = {}
         self._videos: dict[str, Video] = {}
+        self._spent: set[str] = set()  # rotated refresh tokens, dead once used
 
     def reset(self) -> None:
-        """Forget sessions and videos."""
+        """Forget sessions, videos and spent refresh tokens."""
         self._sessions.clear()
         self._videos.clear()
+        self._spent.clear()
 
     async def handle(self, request: Request, path: str) -> Response:
         """Route one request to its protocol step, with faults applied."""
@@ -136,9 +140,17 @@ class YouTube:
             return _oauth_error(400, "unsupported_grant_type", "Invalid grant_type: " + str(grant))
         refresh = form.get("refresh_token", "")
         match = _REFRESH.fullmatch(refresh)
-        if not match or not tokens.refresh_usable(self.name, match.group(1), refresh):
+        if (
+            not match
+            or refresh in self._spent
+            or not tokens.refresh_usable(self.name, match.group(1), refresh)
+        ):
             return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
-        return self._grant(match.group(1), None)
+        account = match.group(1)
+        if not refresh.startswith(f"sandbox:{account}:rotate"):
+            return self._grant(account, None)
+        self._spent.add(refresh)
+        return self._grant(account, f"sandbox:{account}:rotate:{secrets.token_urlsafe(16)}")
 
     def _grant(self, account: str, refresh: str | None) -> Response:
         access = self._ctx.store.tokens.issue_access(self.name, account, ACCESS_TTL)

@@ -1,12 +1,13 @@
-"""YouTube: resumable uploads of Shorts (provider, Google OAuth, error classification)."""
+"""YouTube: resumable uploads of Shorts (provider, error classification).
+
+Its OAuth lives with every platform's in ``providers/auth``.
+"""
 
 from atroposd.providers.youtube.errors import NAME, classify, next_pacific_midnight
-from atroposd.providers.youtube.oauth import GoogleOAuth
 from atroposd.providers.youtube.provider import YouTubeEndpoints, YouTubeProvider, build
 
 __all__ = [
     "NAME",
-    "GoogleOAuth",
     "YouTubeEndpoints",
     "YouTubeProvider",
     "build",

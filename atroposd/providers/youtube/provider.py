@@ -24,9 +24,9 @@ from atroposd.errors import (
     TransientError,
 )
 from atroposd.providers._http import file_slice, json_body
+from atroposd.providers.auth import OAuth2Tokens, TokenEndpoint
 from atroposd.providers.base import (
     Capabilities,
-    Credentials,
     CredentialStore,
     Progress,
     ProviderContext,
@@ -38,7 +38,6 @@ from atroposd.providers.base import (
     UploadResult,
 )
 from atroposd.providers.youtube.errors import NAME, classify
-from atroposd.providers.youtube.oauth import GoogleOAuth
 
 QUANTUM = 256 * 1024
 SESSION = "youtube_session"
@@ -102,13 +101,13 @@ class YouTubeProvider:
         self._ep = endpoints
         self._clock = clock
         self._chunk = chunk_size
-        self._auth = GoogleOAuth(
-            http, endpoints.token_url, client_id, client_secret, credentials, clock
+        self._auth = OAuth2Tokens(
+            http,
+            TokenEndpoint(NAME, endpoints.token_url, client_id, client_secret),
+            credentials,
+            clock,
+            classify=lambda resp, step: classify(resp, step, clock.now()),
         )
-
-    async def refresh(self, account: str, creds: Credentials) -> Credentials:
-        """Exchange the refresh token for a new access token and store it."""
-        return await self._auth.refresh(account, creds)
 
     def _error(self, response: httpx.Response, step: str) -> ProviderError:
         return classify(response, step, self._clock.now())

@@ -1,0 +1,270 @@
+"""OAuth 2.0 bearer tokens for one platform: cached, refreshed one at a time, rotation-safe.
+
+The protocol pieces come from Authlib (``prepare_token_request`` builds the RFC 6749 §6
+refresh body, ``ClientAuth`` adds the client credentials as ``client_secret_post`` or
+``client_secret_basic``); the request goes through the daemon's injected
+``httpx.AsyncClient``. Authlib's own ``AsyncOAuth2Client`` *is* an ``httpx.AsyncClient``
+holding a single token, so it cannot share the injected client, its timeouts and its test
+transport, nor keep tokens per account (docs/adr/0002-one-oauth-module.md).
+
+Rules kept here for every platform:
+
+- one refresh at a time per (account, platform): an ``asyncio.Lock`` per key; a caller that
+  waited re-reads the token and uses the one just refreshed instead of refreshing again;
+- a refresh token the platform returns (X and TikTok rotate it on every refresh) is written
+  to the credential store (the vault: temp file, fsync, rename; off the event loop) *before*
+  the new access token is handed to anyone. If that write fails, the fresh credentials stay
+  in memory, unused, and the next call stores them first instead of refreshing again;
+- token endpoint errors: ``invalid_grant`` (and every other OAuth error answer) →
+  ``ReauthRequired``; 429 → ``RateLimited``; 5xx, timeouts, connection failures →
+  ``TransientError``. No token or client secret ever appears in an error or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import structlog
+from authlib.common.urls import add_params_to_qs
+from authlib.oauth2.auth import ClientAuth, encode_client_secret_basic
+from authlib.oauth2.rfc6749.parameters import prepare_token_request
+
+from atroposd.clock import Clock
+from atroposd.errors import ProviderError, RateLimited, ReauthRequired, TransientError
+from atroposd.providers._http import guarded, json_body, retry_after
+from atroposd.providers.base import Credentials, CredentialStore
+
+log = structlog.get_logger("atroposd.oauth")
+FORM = "application/x-www-form-urlencoded"
+Classify = Callable[[httpx.Response, str], ProviderError]
+
+
+@dataclass(frozen=True, repr=False)
+class TokenEndpoint:
+    """Where and how one platform refreshes tokens (declared by its provider's ``build``)."""
+
+    platform: str
+    url: str
+    client_id: str
+    client_secret: str
+    auth_method: str = "client_secret_post"  # or "client_secret_basic" (RFC 6749 §2.3.1)
+    client_id_param: str = "client_id"  # TikTok names it "client_key"
+    leeway: timedelta = timedelta(seconds=60)  # refresh this long before expiry
+
+    def __repr__(self) -> str:
+        return f"TokenEndpoint({self.platform!r}, {self.url!r}, <client redacted>)"
+
+    def client_auth(self) -> ClientAuth:
+        """Authlib's client authentication for this endpoint."""
+        if self.auth_method == "client_secret_basic":
+            return ClientAuth(self.client_id, self.client_secret, encode_client_secret_basic)
+        if self.auth_method != "client_secret_post":
+            raise ValueError(f"unsupported token endpoint auth method {self.auth_method!r}")
+        name = self.client_id_param
+
+        def post(client: Any, method: str, uri: str, headers: Any, body: str) -> Any:
+            extra = [(name, client.client_id), ("client_secret", client.client_secret)]
+            return uri, headers, add_params_to_qs(body, extra)
+
+        return ClientAuth(self.client_id, self.client_secret, post)
+
+
+class OAuth2Tokens:
+    """Bearer tokens of every account on one platform."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        endpoint: TokenEndpoint,
+        store: CredentialStore,
+        clock: Clock,
+        classify: Classify | None = None,
+    ) -> None:
+        self._http = http
+        self._ep = endpoint
+        self._store = store
+        self._clock = clock
+        self._classify = classify
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._cache: dict[str, Credentials] = {}
+        self._unsaved: dict[str, Credentials] = {}  # refreshed, but the vault write failed
+
+    @property
+    def platform(self) -> str:
+        """The platform these tokens are for."""
+        return self._ep.platform
+
+    def _lock(self, account: str) -> asyncio.Lock:
+        return self._locks.setdefault((account, self._ep.platform), asyncio.Lock())
+
+    def _usable(self, creds: Credentials) -> bool:
+        if not creds.access_token:
+            return False
+        return creds.expires_at is None or creds.expires_at > self._clock.now() + self._ep.leeway
+
+    async def _current(self, account: str) -> Credentials:
+        """What the account holds now: unsaved fresh tokens are stored first."""
+        pending = self._unsaved.get(account)
+        if pending is not None:
+            await self._persist(account, pending)
+            return pending
+        cached = self._cache.get(account)
+        if cached is not None:
+            return cached
+        creds = await asyncio.to_thread(self._store.load, account, self._ep.platform)
+        self._cache[account] = creds
+        return creds
+
+    async def token(self, account: str) -> str:
+        """A valid access token, refreshed first when missing or about to expire."""
+        async with self._lock(account):
+            creds = await self._current(account)
+            if not self._usable(creds):
+                creds = await self._refresh(account, creds)
+            return creds.access_token
+
+    async def refresh(self, account: str, rejected: str | None = None) -> Credentials:
+        """Refresh unless someone already replaced the ``rejected`` access token meanwhile."""
+        async with self._lock(account):
+            creds = await self._current(account)
+            if rejected is not None and creds.access_token != rejected and self._usable(creds):
+                return creds  # a concurrent caller refreshed while we waited for the lock
+            return await self._refresh(account, creds)
+
+    async def send(
+        self,
+        account: str,
+        step: str,
+        build: Callable[[dict[str, str]], Awaitable[httpx.Response]],
+    ) -> httpx.Response:
+        """Send with a bearer token; on 401 refresh once and send again."""
+        token = await self.token(account)
+        resp = await self._send_with(token, step, build)
+        if resp.status_code != 401:
+            return resp
+        fresh = await self.refresh(account, rejected=token)
+        resp = await self._send_with(fresh.access_token, step, build)
+        if resp.status_code != 401:
+            return resp
+        if self._classify is not None:
+            raise self._classify(resp, step)
+        raise ReauthRequired(
+            f"{step}: access rejected right after a token refresh (HTTP 401)",
+            platform=self._ep.platform,
+            status=401,
+        )
+
+    async def _send_with(
+        self, token: str, step: str, build: Callable[[dict[str, str]], Awaitable[httpx.Response]]
+    ) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {token}"}
+        return await guarded(self._ep.platform, step, lambda: build(auth))
+
+    async def _refresh(self, account: str, creds: Credentials) -> Credentials:
+        platform = self._ep.platform
+        if not creds.refresh_token:
+            self._cache.pop(account, None)
+            raise ReauthRequired(
+                f"no {platform} refresh token stored for account {account!r}; log in again",
+                platform=platform,
+            )
+        body = prepare_token_request("refresh_token", refresh_token=creds.refresh_token)
+        headers = {"Content-Type": FORM, "Accept": "application/json"}
+        url, headers, body = self._ep.client_auth().prepare("POST", self._ep.url, headers, body)
+        resp = await guarded(
+            platform,
+            "token refresh",
+            lambda: self._http.post(url, content=body.encode(), headers=headers),
+        )
+        answer = self._answer(account, resp, creds)
+        returned = answer.get("refresh_token")
+        rotated = bool(returned) and returned != creds.refresh_token
+        fresh = Credentials(
+            access_token=str(answer["access_token"]),
+            refresh_token=str(returned) if rotated else creds.refresh_token,
+            expires_at=self._clock.now() + timedelta(seconds=_seconds(answer.get("expires_in"))),
+            extra=creds.extra,
+        )
+        self._cache.pop(account, None)
+        self._unsaved[account] = fresh
+        await self._persist(account, fresh)  # before anyone can use the new access token
+        log.info("token_refreshed", account=account, platform=platform, rotated=rotated)
+        return fresh
+
+    async def _persist(self, account: str, fresh: Credentials) -> None:
+        try:
+            await asyncio.to_thread(self._store.save, account, self._ep.platform, fresh)
+        except OSError as exc:
+            log.error(
+                "token_store_failed",
+                account=account,
+                platform=self._ep.platform,
+                error=exc.strerror or type(exc).__name__,
+                action="kept in memory, unused; stored before the next request",
+            )
+            raise TransientError(
+                f"token refresh: the new {self._ep.platform} tokens of account {account!r} "
+                f"could not be stored ({exc.strerror or type(exc).__name__}); retrying the "
+                "write before any use",
+                platform=self._ep.platform,
+                code="vault_write",
+            ) from None
+        self._unsaved.pop(account, None)
+        self._cache[account] = fresh
+
+    def _answer(self, account: str, resp: httpx.Response, creds: Credentials) -> dict[str, Any]:
+        """The token endpoint's JSON on success; every other answer as a typed error."""
+        platform = self._ep.platform
+        body = json_body(resp)
+        if resp.status_code == 200 and body.get("access_token"):
+            return body
+        status = resp.status_code
+        if status == 429:
+            raise RateLimited(
+                "token refresh: throttled (HTTP 429)",
+                platform=platform,
+                status=status,
+                retry_after=retry_after(resp, self._clock.now()),
+            )
+        if status >= 500 or status == 408 or status == 200:
+            raise TransientError(
+                f"token refresh: HTTP {status} without a token; retrying later",
+                platform=platform,
+                status=status,
+                retry_after=retry_after(resp, self._clock.now()),
+            )
+        secrets = (creds.refresh_token, creds.access_token, self._ep.client_secret)
+        error = _scrub(str(body.get("error") or f"HTTP {status}"), secrets)
+        description = _scrub(str(body.get("error_description") or ""), secrets)
+        self._cache.pop(account, None)  # a new login written by `atroposd auth` is read next time
+        hint = (
+            "check the client id and secret in .env"
+            if error in ("invalid_client", "unauthorized_client")
+            else f"account {account!r} must log in to {platform} again"
+        )
+        raise ReauthRequired(
+            f"token refresh: {error}: {description}; {hint}".replace(": ;", ";"),
+            platform=platform,
+            code=error,
+            platform_message=description or None,
+            status=status,
+        )
+
+
+def _seconds(value: object) -> int:
+    try:
+        return max(0, int(str(value)))
+    except ValueError:
+        return 3600
+
+
+def _scrub(text: str, secrets: tuple[str | None, ...]) -> str:
+    for value in secrets:
+        if value:
+            text = text.replace(value, "[redacted]")
+    return text
