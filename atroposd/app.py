@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from atroposd.pipeline.intake import Intake
 from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
 from atroposd.pipeline.retry import RetryPolicy
+from atroposd.preflight import folder, is_emulator, listening
 from atroposd.providers import REGISTRY
 from atroposd.providers.base import Credentials, CredentialStore, Provider, ProviderContext
 from atroposd.store.db import StateLock, connect
@@ -56,15 +56,32 @@ class RedactingStore:
         self._inner.save(account, platform, creds)
 
 
-def listening(url: str) -> bool:
-    """True when something accepts TCP connections at ``url``'s host and port."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], first: float = 1.0, most: float = 60.0
+) -> None:
+    """Run a long-lived task; when it fails, log one line and start it again after a pause.
+
+    A watcher whose folder went away (an unmounted drive) must not take the publisher down
+    with it. The pause doubles up to ``most`` and starts over once the task ran for longer
+    than that. An OSError is the world, not a bug: no traceback for it.
+    """
+    wait = first
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            await run()
+            return
+        except Exception as exc:  # supervisor: log, pause, start the task again
+            if loop.time() - started > most:
+                wait = first
+            fields = {"task": name, "error": f"{type(exc).__name__}: {exc}", "retry_in": wait}
+            if isinstance(exc, OSError):
+                log.error("task_failed", **fields)
+            else:
+                log.exception("task_failed", **fields)
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, most)
 
 
 @dataclass
@@ -158,9 +175,22 @@ class App:
                 reason="not enabled in upload_config.json; they post once it is",
             )
 
-    def build(self) -> Services:
-        """Take the state-dir lock and wire everything (no I/O beyond opening files)."""
+    def check_folders(self, *, watched_only: bool = False) -> None:
+        """Each folder the daemon needs exists (or is made) and can be used, else StartupError.
+
+        ``ARCHIVE_DIR`` is not checked: an unmounted archive disk only delays archiving.
+        """
         s = self.settings
+        folder("UPLOAD_FOLDER", s.upload_folder, write=False)
+        folder("OUT_ROOT", s.out_root, write=False)
+        if not watched_only:
+            folder("STATE_DIR", s.state_dir, write=True)
+            folder("TOKENS_DIR", s.tokens_dir, write=True)
+
+    def build(self) -> Services:
+        """Check the folders, take the state-dir lock and wire everything."""
+        s = self.settings
+        self.check_folders()
         self._lock.acquire()
         ledger = Ledger(connect(s.state_dir / "ledger.sqlite3"), self.clock)
         vault = RedactingStore(Vault(s.tokens_dir, self._fernet_key(), s.sandbox), self.redactor)
@@ -202,7 +232,10 @@ class App:
     async def start_emulator_if_needed(self) -> None:
         """In sandbox, serve the emulator in-process when nothing listens at SANDBOX_URL."""
         s = self.settings
-        if not s.sandbox or listening(s.sandbox_url):
+        if not s.sandbox:
+            return
+        if listening(s.sandbox_url):
+            await is_emulator(s.sandbox_url)  # anything else there gets every request wrong
             return
         from atroposd.emulator import EmulatorServer
 
@@ -212,8 +245,7 @@ class App:
             port=parts.port or 80,
             storage_dir=s.state_dir / "emulator",
         )
-        await self._emulator.start()
-        log.info("emulator_started", url=s.sandbox_url)
+        await self._emulator.start()  # it logs emulator_started itself
 
     def announce(self) -> None:
         """Say loudly where posts go."""
@@ -291,20 +323,22 @@ class App:
         """The daemon: watch, publish, reconcile until SIGTERM/SIGINT."""
         self.announce()
         sv = self.build()
-        self.warn_held()
-        await self.start_emulator_if_needed()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
+            self.warn_held()
+            await self.start_emulator_if_needed()
+            every = self.settings.reconcile_seconds
+            jobs: dict[str, Callable[[], Awaitable[None]]] = {
+                "publisher": sv.publisher.run,
+                "reconcile": lambda: sv.reconciler.run(every),
+                "watcher": sv.watcher.run,
+            }
             async with asyncio.TaskGroup() as tg:
                 tasks = [
-                    tg.create_task(sv.publisher.run(), name="publisher"),
-                    tg.create_task(
-                        sv.reconciler.run(self.settings.reconcile_seconds), name="reconcile"
-                    ),
-                    tg.create_task(sv.watcher.run(), name="watcher"),
+                    tg.create_task(supervise(name, job), name=name) for name, job in jobs.items()
                 ]
                 log.info(
                     "daemon_started",

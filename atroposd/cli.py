@@ -14,7 +14,7 @@ from pathlib import Path
 from atroposd import __version__
 from atroposd.config import load_settings, load_upload_config, upload_config_schema
 from atroposd.domain import PostState
-from atroposd.errors import ConfigError, LockedError
+from atroposd.errors import ConfigError, LockedError, StartupError
 from atroposd.log import Redactor, configure
 
 S = PostState
@@ -63,8 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"atroposd: configuration error:\n{exc}", file=sys.stderr)
         return 2
-    except LockedError as exc:
-        print(f"atroposd: {exc}", file=sys.stderr)
+    except (LockedError, StartupError) as exc:
+        print(f"atroposd: cannot start: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

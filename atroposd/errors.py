@@ -5,6 +5,7 @@
     ├── InputError               a clip on disk cannot be used (bad caption, truncated video...)
     │   └── SourceChanged        the video was replaced or rewritten after it was planned
     ├── LockedError              another daemon owns the state directory
+    ├── StartupError             a folder or SANDBOX_URL cannot work as set up (exit code 2)
     └── ProviderError            anything a platform told us, classified at the HTTP edge
         ├── TransientError       retry the same step later (5xx, network, short throttling)
         │   └── RateLimited      the platform gave its own wait signal (Retry-After...)
@@ -42,6 +43,10 @@ class SourceChanged(InputError):
 
 class LockedError(AtroposError):
     """Another atroposd process holds the state directory."""
+
+
+class StartupError(AtroposError):
+    """The daemon cannot start as set up; the message names the folder or URL and why."""
 
 
 class ProviderError(AtroposError):

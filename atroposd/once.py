@@ -116,6 +116,7 @@ async def upload_once(app: App, account: str | None, platform: str | None, dry_r
     app.only = (account, platform)
     app.announce()
     if dry_run:
+        app.check_folders(watched_only=True)  # the ledger is only read, and only if it exists
         return await plan_only(app)
     sv = app.build()
     app.warn_held()

@@ -1,0 +1,115 @@
+"""Start-up problems a new user meets: one plain line naming the folder or URL, exit code 2.
+
+Exit code 2 is the one the systemd unit does not restart on (``RestartPreventExitStatus=2``);
+before these checks a folder problem was a traceback and exit 1, restarted every 10 s forever.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, Daemon, Workspace
+
+UNIT = REPO / "systemd" / "atroposd.service"
+
+
+def _refused(run: Daemon, *names: str) -> str:
+    """The run exits 2 with one line on stderr that names each of ``names``; that line."""
+    code = run.wait(60)
+    err = "".join(run.stderr)
+    assert code == 2, err + "".join(run.raw[-5:])
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for name in names:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+def test_the_unit_does_not_restart_on_exit_code_2() -> None:
+    text = UNIT.read_text()
+    assert "Restart=on-failure" in text and "RestartPreventExitStatus=2" in text
+
+
+def test_state_dir_that_is_a_file(ws: Workspace) -> None:
+    ws.state.write_text("not a folder")
+    for args in (("run",), ("upload", "--once"), ("posts",), ("retry", "1")):
+        line = _refused(Daemon(ws, args), "STATE_DIR", str(ws.state))
+        assert "not a folder" in line
+
+
+def test_upload_folder_that_cannot_be_created(ws: Workspace) -> None:
+    blocker = ws.root / "drive"
+    blocker.write_text("a file where a folder should be")
+    env = {"UPLOAD_FOLDER": str(blocker / "queue")}
+    for args in (("run",), ("upload", "--once"), ("upload", "--once", "--dry-run")):
+        line = _refused(Daemon(ws, args, env), "UPLOAD_FOLDER", str(blocker / "queue"))
+        assert "cannot create it: Not a directory" in line
+    assert not ws.state.exists(), "nothing was written before the folders were checked"
+
+
+def test_watched_folder_link_to_a_missing_drive(ws: Workspace) -> None:
+    link = ws.root / "usb"
+    link.symlink_to(ws.root / "media" / "usb-drive")
+    line = _refused(Daemon(ws, ("run",), {"OUT_ROOT": str(link)}), "OUT_ROOT", str(link))
+    assert "missing (not mounted?)" in line
+
+
+def _private_mounts() -> bool:
+    """True when this machine lets an unprivileged user namespace mount a tmpfs."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", "mount -t tmpfs x /mnt"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def read_only(path: Path) -> tuple[str, ...]:
+    """A ``Daemon`` wrap that mounts an empty read-only filesystem on ``path`` for the child."""
+    script = 'mount -t tmpfs -o ro,size=1m atroposd-test "$0" && exec "$@"'
+    return ("unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, str(path))
+
+
+@pytest.mark.skipif(not _private_mounts(), reason="no user namespaces with mounts here")
+def test_state_dir_on_a_read_only_filesystem(ws: Workspace) -> None:
+    ws.state.mkdir()  # the mount point; the daemon sees an empty read-only tmpfs there
+    line = _refused(Daemon(ws, ("run",), wrap=read_only(ws.state)), "STATE_DIR", str(ws.state))
+    assert "not writable: Read-only file system" in line
+
+
+class _NotTheEmulator(BaseHTTPRequestHandler):
+    """Some other web server: it implements no method at all (HTTP 501 to everything)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def stranger() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotTheEmulator)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_something_else_on_sandbox_url(ws: Workspace, stranger: str) -> None:
+    ws.drop("early", seed=90)
+    for args in (("run",), ("upload", "--once")):
+        run = Daemon(ws, args, {"SANDBOX_URL": stranger})
+        line = _refused(run, "SANDBOX_URL", stranger, "not the atroposd emulator", "HTTP 501")
+        assert "free port" in line
+        assert not run.events("ERR") and not run.events("daemon_started")
