@@ -61,7 +61,13 @@ class Pipeline:
         self.conn.close()
 
     @classmethod
-    def build(cls, provider: Provider, home: Path, deadline_s: float) -> Pipeline:
+    def build(
+        cls,
+        provider: Provider,
+        home: Path,
+        deadline_s: float,
+        policy: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
+    ) -> Pipeline:
         """Wire the publisher as ``app.py`` does, on a fresh ledger under ``home``.
 
         Polls are quick, and each wait moves the clock by as much, so the publisher's own
@@ -80,7 +86,7 @@ class Pipeline:
             {provider.name: provider},
             Bus(),
             clock,
-            RetryPolicy(),
+            policy,
             Archiver(ledger, home / "posted", delete=False),
             lambda account, platform: {},
             lambda account, platform: True,

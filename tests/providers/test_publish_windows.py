@@ -1,0 +1,141 @@
+"""The windows where a step may have committed, driven through the daemon's own publisher.
+
+Each test runs the real YouTube provider against the real emulator, through ``Publisher`` on a
+real ledger file, and asserts what a user would see: how many videos the platform has, and
+where the post waits.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import structlog
+
+from atroposd.domain import Attention, PostState
+from atroposd.pipeline.retry import RetryPolicy
+from tests.providers.harness import Harness, make_request, media_requests, run
+from tests.providers.pipeline import Pipeline
+from tests.providers.test_youtube_conformance import YOUTUBE
+from tests.support import REPO, Emulator
+
+S = PostState
+Drive = Callable[[Callable[[Harness], object]], None]
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = YOUTUBE.make_media(tmp_path_factory.mktemp("windows") / "clip.mp4")
+    assert media_requests(path.stat().st_size, YOUTUBE.chunk_size) >= 3
+    return path
+
+
+@pytest.fixture
+def drive(emulator: Emulator, media: Path) -> Drive:
+    return lambda scenario: run(YOUTUBE, emulator, make_request(media), scenario)  # type: ignore[arg-type]
+
+
+def chunks(h: Harness) -> int:
+    return media_requests(h.request.size, YOUTUBE.chunk_size)
+
+
+def creates(h: Harness) -> int:
+    """Upload sessions the provider opened."""
+    return sum(1 for r in h.sent if r.method == "POST" and "uploadType=resumable" in str(r.url))
+
+
+def retry_with_the_cli(pipeline: Pipeline, post_id: int) -> None:
+    """``atroposd retry <id>``, the real command, on the pipeline's ledger file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATROPOS", "SANDBOX"))}
+    config = REPO / "atroposd" / "data" / "upload_config.example.json"
+    env.update(
+        ENVIRONMENT="sandbox", STATE_DIR=str(pipeline.home / "state"), UPLOAD_CONFIG=str(config)
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "atroposd", "--env-file", os.devnull, "retry", str(post_id)],
+        env=env,
+        cwd=pipeline.home,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    post = pipeline.ledger.get(post_id)
+    assert post is not None and post.state is S.READY, post
+
+
+def test_session_gone_after_every_byte_was_sent_is_not_uploaded_again(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("media", "drop", nth=chunks(h))  # the final chunk's answer never comes
+        h.pipeline = Pipeline.build(
+            h.provider, h.pipeline.home / "a", 15.0, RetryPolicy(max_attempts=1)
+        )
+        first = await h.post()
+        assert first.state is S.FAILED and first.remote_ref, (first.state, first.last_error)
+        await h.control("expire_uploads", platform="youtube")  # the session is gone meanwhile
+        retry_with_the_cli(h.pipeline, first.id)
+        again = await h.pipeline.drive(first.id, 15.0)
+        assert again.state is S.NEEDS_ATTENTION, (again.state, again.last_error)
+        assert again.attention == Attention.OUTCOME_UNKNOWN
+        assert creates(h) == 1, "a second upload session was opened: possibly a second video"
+        assert await h.posts() == []
+
+    drive(scenario)
+
+
+def test_retry_of_a_post_that_gave_up_after_its_bytes_arrived_posts_once(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("commit", "commit_then_drop")  # the video exists; nobody heard
+        await h.fault("query", "status", code=503, times=50)  # and nobody can ask
+        h.pipeline = Pipeline.build(
+            h.provider, h.pipeline.home / "b", 15.0, RetryPolicy(max_attempts=1)
+        )
+        first = await h.post()
+        assert first.state is S.FAILED and first.remote_ref, (first.state, first.last_error)
+        assert len(await h.posts()) == 1
+        (await h.ctl.delete("/_emulator/faults")).raise_for_status()  # the platform answers again
+        retry_with_the_cli(h.pipeline, first.id)
+        again = await h.pipeline.drive(first.id, 15.0)
+        assert again.state is S.PUBLISHED, (again.state, again.last_error)
+        [post] = await h.posts()
+        assert post["id"] == again.remote_id
+        assert creates(h) == 1
+
+    drive(scenario)
+
+
+def test_unexpected_error_parks_the_post_with_a_traceback_and_sends_nothing_more(
+    drive: Drive,
+) -> None:
+    async def scenario(h: Harness) -> None:
+        # A 308 whose Range header is garbage: no platform error, no OS error, a bug of ours.
+        await h.fault("media", "status", code=308, headers={"Range": "bytes=0-oops"})
+        with structlog.testing.capture_logs() as logs:
+            done = await h.post()
+        assert done.state is S.NEEDS_ATTENTION, (done.state, done.last_error)
+        assert done.attention == Attention.BUG
+        bug = [e for e in logs if e["event"] == "post_bug"]
+        assert bug and isinstance(bug[0].get("exc_info"), ValueError), logs
+        media = [r for r in h.sent if r.method == "PUT"]
+        assert len(media) == 1, "the step that broke was repeated"
+
+    drive(scenario)
+
+
+def test_processing_that_never_ends_waits_for_a_human_after_the_deadline(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        stuck = {"items": [{"id": "x", "status": {"uploadStatus": "uploaded"}}]}
+        await h.fault("poll", "status", code=200, body=stuck, times=100_000)
+        h.pipeline = Pipeline.build(h.provider, h.pipeline.home / "c", deadline_s=2.0)
+        done = await h.post()
+        assert done.state is S.NEEDS_ATTENTION, (done.state, done.last_error)
+        assert done.attention == Attention.STUCK
+        polls = [r for r in h.sent if r.method == "GET"]
+        assert 0 < len(polls) < 100, f"{len(polls)} status polls for a 2 s deadline"
+        assert "still processing" in (done.last_error or "")
+
+    drive(scenario)
