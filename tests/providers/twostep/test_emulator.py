@@ -130,7 +130,7 @@ def test_chunks_follow_offsets_then_media_processes_to_ready(emulator: Emulator)
     done = put(emulator, auth, url, data[200_000:], 200_000, len(data))
     assert done.status_code == 200 and done.json() == {"offset": len(data)}
     assert emulator.uploads() == [], "a complete media is no longer an upload in progress"
-    states = []
+    states: list[str] = []
 
     def ready() -> bool:
         states.append(media(emulator, auth, item["media_id"]).json()["state"])
