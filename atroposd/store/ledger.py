@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,15 @@ class Drop:
 
 
 def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """One text form for every stored time: UTC, microseconds, ``+00:00``; sorts as it reads.
+
+    SQL compares ``retry_at`` as text, so every writer must use this form (naive values are
+    taken as UTC).
+    """
+    if value is None:
+        return None
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc.isoformat(timespec="microseconds")
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -157,6 +165,11 @@ class Ledger:
                         " VALUES (?,?,?,?)",
                         (cur.lastrowid, None, "planned", now),
                     )
+            # The files are usable now: a later problem at these paths is news again.
+            paths = [drop.video_path, drop.caption_path, drop.sidecar_path]
+            tx.executemany(
+                "DELETE FROM problems WHERE path = ?", [(str(p),) for p in paths if p is not None]
+            )
         posts = self.posts_of(sha256, account)
         new = [p for p in posts if p.id in new_ids]
         return new, [p for p in posts if p.id not in new_ids]
@@ -201,6 +214,8 @@ class Ledger:
         if set(fields) - _POST_FIELDS:
             raise ValueError(f"unknown post fields {set(fields) - _POST_FIELDS}")
         values = {k: (_ts(v) if isinstance(v, datetime) else v) for k, v in fields.items()}
+        if "video_path" in values:  # files pointed elsewhere: the sweep looks at them again
+            values["cleared_at"] = None
         sets = ", ".join(f"{k} = ?" for k in values)
         with self._tx() as tx:
             tx.execute(
@@ -298,3 +313,8 @@ class Ledger:
         """Every (path, reason) problem recorded."""
         rows = self._conn.execute("SELECT path, reason FROM problems ORDER BY first_seen")
         return [(r["path"], r["reason"]) for r in rows]
+    def forget_problems(self, path: Path) -> None:
+        """The file at ``path`` is gone (or fixed): a problem there is news again."""
+        with self._tx() as tx:
+            tx.execute("DELETE FROM problems WHERE path = ?", (str(path),))
+

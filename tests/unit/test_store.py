@@ -290,3 +290,146 @@ def test_state_lock_released_can_be_reacquired(tmp_path: Path) -> None:
     finally:
         second.release()
     first.release()  # releasing a lock not held is harmless
+
+
+def _count_rows(conn: sqlite3.Connection) -> list[int]:
+    """Count the rows SQLite hands to Python from now on (the ledger reads sqlite3.Row)."""
+    seen = [0]
+
+    def factory(cursor: sqlite3.Cursor, row: tuple[object, ...]) -> sqlite3.Row:
+        seen[0] += 1
+        return sqlite3.Row(cursor, row)
+
+    conn.row_factory = factory
+    return seen
+
+
+def _many(ledger: Ledger, n: int) -> list[int]:
+    ids = []
+    for i in range(n):
+        new, _ = ledger.plan(f"{i:064x}", 1, "default", ["youtube"], _drop(name=f"c{i}"))
+        ids.append(new[0].id)
+    return ids
+
+
+def test_due_reads_only_due_rows(
+    ledger: Ledger, conn: sqlite3.Connection, clock: FakeClock
+) -> None:
+    ids = _many(ledger, 300)
+    later = clock.now() + timedelta(hours=1)
+    for pid in ids[3:]:
+        ledger.set_fields(pid, retry_at=later)
+    seen = _count_rows(conn)
+    assert [p.id for p in ledger.due(clock.now(), [S.PLANNED])] == ids[:3]
+    assert seen[0] == 3  # the filter runs in SQL, not over every queued row in Python
+
+
+def test_due_compares_instants_whatever_offset_they_were_given_in(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    a, b, c = _many(ledger, 3)
+    now = clock.now()  # 12:00 UTC
+    tokyo, pacific = ZoneInfo("Asia/Tokyo"), ZoneInfo("America/Los_Angeles")
+    ledger.set_fields(a, retry_at=(now - timedelta(hours=1)).astimezone(tokyo))  # 20:00+09:00
+    ledger.set_fields(b, retry_at=(now + timedelta(hours=1)).astimezone(pacific))  # 05:00-08:00
+    ledger.set_fields(c, retry_at=now)
+    assert [p.id for p in ledger.due(now, [S.PLANNED])] == [a, c]
+    assert [p.id for p in ledger.due(now.astimezone(pacific), [S.PLANNED])] == [a, c]
+    post = ledger.get(b)
+    assert post is not None and post.retry_at == now + timedelta(hours=1)
+
+
+def test_times_are_stored_as_utc_text(ledger: Ledger, conn: sqlite3.Connection) -> None:
+    from datetime import UTC, datetime, timezone
+
+    pid = _one_post(ledger)
+    ledger.set_fields(
+        pid, retry_at=datetime(2026, 3, 1, 4, 0, tzinfo=timezone(timedelta(hours=-8)))
+    )
+    raw = conn.execute("SELECT retry_at FROM posts WHERE id = ?", (pid,)).fetchone()[0]
+    assert raw == "2026-03-01T12:00:00.000000+00:00"
+    ledger.set_fields(pid, retry_at=datetime(2026, 3, 1, 12, 0, 0, 5))  # naive: taken as UTC
+    post = ledger.get(pid)
+    assert post is not None and post.retry_at == datetime(2026, 3, 1, 12, 0, 0, 5, tzinfo=UTC)
+
+
+def test_migration_4_converts_old_offsets_so_due_is_right(db_path: Path, clock: FakeClock) -> None:
+    db_path.parent.mkdir(parents=True)
+    c = sqlite3.connect(db_path, isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:3], start=1):
+        for statement in script.split(";"):
+            if statement.strip():
+                c.execute(statement)
+        c.execute(f"PRAGMA user_version={number}")
+    c.execute("INSERT INTO clips VALUES (?, 1, '2026-01-01T00:00:00+00:00')", (SHA,))
+    for n, retry_at in enumerate(
+        ["2026-03-01T20:00:00+09:00", "2026-03-01T05:00:00-08:00", None, "2026-03-01T12:00:00Z"]
+    ):
+        c.execute(
+            "INSERT INTO posts(clip_sha256, account, platform, state, retry_at, video_path,"
+            " caption_path, root, clip_rel, caption, created_at, updated_at)"
+            " VALUES (?, 'default', ?, 'ready', ?, '/q/a.mp4', '/q/a.txt', '/q', 'a.mp4', '',"
+            " '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+            (SHA, f"p{n}", retry_at),
+        )
+    c.close()
+    conn = connect(db_path)
+    try:
+        rows = conn.execute("SELECT retry_at FROM posts ORDER BY id").fetchall()
+        assert [r[0] for r in rows] == [
+            "2026-03-01T11:00:00.000000+00:00",
+            "2026-03-01T13:00:00.000000+00:00",
+            None,
+            "2026-03-01T12:00:00.000000+00:00",
+        ]
+        due = Ledger(conn, clock).due(clock.now(), [S.READY])  # 12:00 UTC
+        assert [p.platform for p in due] == ["p0", "p2", "p3"]
+    finally:
+        conn.close()
+
+
+def test_posts_at_uses_an_index(ledger: Ledger, conn: sqlite3.Connection) -> None:
+    ids = _many(ledger, 50)
+    assert [p.id for p in ledger.posts_at(Path("/q/c7.mp4"))] == [ids[7]]
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM posts WHERE video_path = ? ORDER BY id", ("/q/c7.mp4",)
+    ).fetchall()
+    assert any("INDEX posts_video_path" in row[3] for row in plan), plan
+
+
+def test_planning_a_clip_clears_the_problems_at_its_paths(ledger: Ledger) -> None:
+    drop = _drop()
+    assert ledger.note_problem(drop.video_path, "caption missing: expected clip.txt")
+    assert ledger.note_problem(drop.caption_path, "empty caption: clip.txt")
+    assert ledger.note_problem(Path("/q/other.mp4"), "empty video")
+    ledger.plan(SHA, 1, "default", ["youtube"], drop)  # the user fixed it
+    assert ledger.problems() == [("/q/other.mp4", "empty video")]
+    # a later clip at the same path with the same problem is reported again
+    assert ledger.note_problem(drop.video_path, "caption missing: expected clip.txt") is True
+
+
+def test_forget_problems_makes_a_problem_news_again(ledger: Ledger) -> None:
+    path = Path("/q/bad.mp4")
+    assert ledger.note_problem(path, "empty video")
+    ledger.forget_problems(path)
+    assert ledger.problems() == []
+    assert ledger.note_problem(path, "empty video") is True
+
+
+def test_uncleared_published_posts_until_marked(ledger: Ledger, clock: FakeClock) -> None:
+    ids = _many(ledger, 5)
+    for pid in ids:
+        for state in (S.READY, S.UPLOADING, S.PUBLISHED):
+            ledger.transition(pid, [ledger.get(pid).state], state)  # type: ignore[union-attr]
+    assert [p.id for p in ledger.uncleared(S.PUBLISHED)] == ids
+    assert [p.id for p in ledger.uncleared(S.PUBLISHED, after=ids[1], limit=2)] == ids[2:4]
+    ledger.mark_cleared(ids[:4])
+    ledger.mark_cleared([])
+    assert [p.id for p in ledger.uncleared(S.PUBLISHED)] == [ids[4]]
+    ledger.recheck_files("0" * 64, "default")  # the first clip's files came back
+    assert [p.id for p in ledger.uncleared(S.PUBLISHED)] == [ids[0], ids[4]]
+    ledger.mark_cleared(ids)
+    ledger.set_fields(ids[2], **_drop(name="moved").fields())  # pointed at other files
+    assert [p.id for p in ledger.uncleared(S.PUBLISHED)] == [ids[2]]
