@@ -290,7 +290,38 @@ class Ledger:
         ``publish_at`` does not gate the upload: platforms with native scheduling (YouTube's
         ``status.publishAt``) get the clip early and publish it at that time themselves.
         """
-        return [p for p in self.list_posts(states) if (p.retry_at is None or p.retry_at <= now)]
+        wanted = [s.value for s in states]
+        rows = self._conn.execute(
+            f"SELECT * FROM posts WHERE state IN ({','.join('?' * len(wanted))})"
+            " AND (retry_at IS NULL OR retry_at <= ?) ORDER BY id",
+            (*wanted, _ts(now)),
+        )
+        return [_post(r) for r in rows]
+
+    def uncleared(self, state: PostState, after: int = 0, limit: int = 500) -> list[Post]:
+        """Posts in ``state`` whose files were not yet seen gone, by id after ``after``."""
+        rows = self._conn.execute(
+            "SELECT * FROM posts WHERE state = ? AND cleared_at IS NULL AND id > ?"
+            " ORDER BY id LIMIT ?",
+            (state.value, after, limit),
+        )
+        return [_post(r) for r in rows]
+
+    def mark_cleared(self, post_ids: Iterable[int]) -> None:
+        """Record that these posts' files are gone from the watched folder (one commit)."""
+        now = _ts(self._clock.now())
+        rows = [(now, i) for i in post_ids]
+        if rows:
+            with self._tx() as tx:
+                tx.executemany("UPDATE posts SET cleared_at = ? WHERE id = ?", rows)
+
+    def recheck_files(self, sha256: str, account: str) -> None:
+        """The clip's files came back: let the sweep look at them again."""
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE posts SET cleared_at = NULL WHERE clip_sha256 = ? AND account = ?",
+                (sha256, account),
+            )
 
     def history(self, post_id: int) -> list[tuple[str | None, str, str | None]]:
         """(from, to, note) rows of one post, oldest first."""
@@ -309,12 +340,12 @@ class Ledger:
             )
         return cur.rowcount == 1
 
-    def problems(self) -> list[tuple[str, str]]:
-        """Every (path, reason) problem recorded."""
-        rows = self._conn.execute("SELECT path, reason FROM problems ORDER BY first_seen")
-        return [(r["path"], r["reason"]) for r in rows]
     def forget_problems(self, path: Path) -> None:
         """The file at ``path`` is gone (or fixed): a problem there is news again."""
         with self._tx() as tx:
             tx.execute("DELETE FROM problems WHERE path = ?", (str(path),))
 
+    def problems(self) -> list[tuple[str, str]]:
+        """Every (path, reason) problem recorded."""
+        rows = self._conn.execute("SELECT path, reason FROM problems ORDER BY first_seen")
+        return [(r["path"], r["reason"]) for r in rows]
