@@ -35,6 +35,7 @@ class EmulatorServer:
         port: int = 8788,
         storage_dir: Path | None = None,
         extra_platforms: Sequence[Callable[[Context], Platform]] = (),
+        processing_seconds: float = 0.3,
     ) -> None:
         self._host = host
         self._own_dir = storage_dir is None
@@ -42,6 +43,7 @@ class EmulatorServer:
         self._http = HttpServer(self._handle, host, port)
         self._platforms: dict[str, Platform] = {}
         self._extra = tuple(extra_platforms)  # e.g. the tests' two-step platform
+        self._processing_seconds = processing_seconds  # how long a new video stays processing
         self._control: Control | None = None
 
     @property
@@ -64,7 +66,8 @@ class EmulatorServer:
         self._storage_dir.mkdir(parents=True, exist_ok=True)
         faults = FaultEngine()
         ctx = Context(Store(self._storage_dir), faults, lambda: self.base_url)
-        mounted = [YouTube(ctx), *(make(ctx) for make in self._extra)]
+        youtube = YouTube(ctx, self._processing_seconds)
+        mounted = [youtube, *(make(ctx) for make in self._extra)]
         self._platforms = {platform.name: platform for platform in mounted}
         for platform in self._platforms.values():
             faults.register(platform.name, platform.steps)

@@ -21,6 +21,7 @@ from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 HASH_PIECE = 4 * 1024 * 1024
+CAPTION_MAX_BYTES = 64 * 1024  # a caption longer than this is an error, not a caption
 CACHE_ENTRIES = 20_000  # hashes and copies remembered; a restart rescans anyway
 REARMABLE = frozenset({Attention.FILE, Attention.SUPERSEDED})  # parked for the file alone
 
@@ -73,14 +74,28 @@ def parse_sidecar(path: Path, known: set[str]) -> SidecarModel:
 
 
 def read_caption(path: Path) -> str:
-    """The caption text (UTF-8, BOM tolerated) or ``InputError`` saying where it breaks."""
-    data = path.read_bytes()
+    """The caption text (UTF-8, BOM tolerated) or ``InputError`` saying where it breaks.
+
+    Captions are capped at ``CAPTION_MAX_BYTES`` (no platform takes more than a few KB; a
+    50 MB "caption" would grow the ledger and the daemon's memory for nothing), and one of
+    only whitespace counts as missing.
+    """
+    with path.open("rb") as handle:
+        data = handle.read(CAPTION_MAX_BYTES + 1)
+    if len(data) > CAPTION_MAX_BYTES:
+        raise InputError(
+            f"{path}: caption is larger than {CAPTION_MAX_BYTES // 1024} KiB; "
+            "no platform takes that much text"
+        )
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{path}: caption is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
         ) from None
+    if not text.strip():
+        raise InputError(f"{path}: caption is empty (only whitespace); write the caption in it")
+    return text
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

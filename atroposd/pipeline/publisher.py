@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -11,9 +12,10 @@ import structlog
 from atroposd.bus import Bus, PostDue, UploadProgressed
 from atroposd.clock import Clock
 from atroposd.domain import FileIdentity, Post, PostState
-from atroposd.errors import SourceChanged
+from atroposd.errors import InputError, SourceChanged
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.follow import Follower, Polling, Sleep
+from atroposd.pipeline.intake import read_caption
 from atroposd.pipeline.outcomes import Outcomes
 from atroposd.pipeline.request import build_request
 from atroposd.pipeline.retry import Decision, Next, RetryPolicy
@@ -157,6 +159,8 @@ class Publisher:
             progress_before = post.bytes_sent
             try:
                 size = await asyncio.to_thread(unchanged_size, drop)
+                if not post.remote_ref and post.bytes_sent == 0:
+                    drop = await self._latest_caption(claimed, drop)
                 request = build_request(
                     post,
                     drop,
@@ -178,7 +182,35 @@ class Publisher:
                 advanced = fresh is not None and fresh.bytes_sent > progress_before
                 self._out.failed(claimed, exc, S.UPLOADING, advanced)
                 return None
+            await self._late_caption(claimed, drop)
             return self._uploaded(claimed, result)
+
+    async def _read_caption(self, post: Post, drop: Drop) -> str | None:
+        try:
+            return await asyncio.to_thread(read_caption, drop.caption_path)
+        except (OSError, InputError) as exc:
+            log.warning("caption_unreadable", **self._out.about(post), error=str(exc))
+            return None
+
+    async def _latest_caption(self, post: Post, drop: Drop) -> Drop:
+        """Until the first byte is sent, the caption file as it is now is the one that goes."""
+        text = await self._read_caption(post, drop)
+        if text is None or text == drop.caption:
+            return drop  # unreadable now: the caption read when it was planned still goes
+        self._ledger.set_fields(post.id, caption=text)
+        log.info("caption_updated", **self._out.about(post))
+        return replace(drop, caption=text)
+
+    async def _late_caption(self, post: Post, drop: Drop) -> None:
+        """Say so when the caption file was edited after the upload took its text."""
+        text = await self._read_caption(post, drop)
+        if text is not None and text != drop.caption:
+            log.warning(
+                "caption_edit_too_late",
+                **self._out.about(post),
+                hint="the caption was edited after the upload started; the post keeps the "
+                "earlier text (edit it on the platform)",
+            )
 
     async def _ask_first(self, provider: Provider, post: Post, ref: RemoteRef) -> RemoteRef | None:
         """Before resuming from a saved handle, ask the platform where it stands.

@@ -31,6 +31,7 @@ _POST_FIELDS = frozenset(
         "video_mtime_ns",
         "video_inode",
         "attention",
+        "caption",
     }
 )
 
@@ -322,6 +323,16 @@ class Ledger:
                 "UPDATE posts SET cleared_at = NULL WHERE clip_sha256 = ? AND account = ?",
                 (sha256, account),
             )
+
+    def entered_at(self, post_id: int, state: PostState, first: bool = False) -> datetime | None:
+        """When the post last (or ``first``) moved into ``state`` from another state."""
+        row = self._conn.execute(
+            "SELECT at FROM post_history WHERE post_id = ? AND to_state = ?"
+            " AND (from_state IS NULL OR from_state != to_state)"
+            f" ORDER BY id {'ASC' if first else 'DESC'} LIMIT 1",
+            (post_id, state.value),
+        ).fetchone()
+        return _dt(row["at"]) if row else None
 
     def history(self, post_id: int) -> list[tuple[str | None, str, str | None]]:
         """(from, to, note) rows of one post, oldest first."""

@@ -95,8 +95,18 @@ class Pipeline:
         )
         return cls(ledger, publisher, clock, home, conn, deadline_s, provider)
 
-    def plan(self, request: UploadRequest, platform: str, ref: RemoteRef | None = None) -> Post:
-        """A ready post for ``request``'s file (a link to it, since publishing archives it)."""
+    def plan(
+        self,
+        request: UploadRequest,
+        platform: str,
+        ref: RemoteRef | None = None,
+        sidecar: bool = True,
+    ) -> Post:
+        """A ready post for ``request``'s file (a link to it, since publishing archives it).
+
+        The title and description go in a sidecar unless ``sidecar`` is false: then the caption
+        file (the description) is the text, as for most users' clips.
+        """
         folder = self.home / "queue"
         folder.mkdir(parents=True, exist_ok=True)
         video = folder / request.path.name
@@ -107,7 +117,7 @@ class Pipeline:
                 shutil.copy2(request.path, video)
         caption = video.with_suffix(".txt")
         caption.write_text(request.description, encoding="utf-8")
-        sidecar = {"title": request.title, "description": request.description}
+        texts = {"title": request.title, "description": request.description}
         drop = Drop(
             video_path=video,
             caption_path=caption,
@@ -115,7 +125,7 @@ class Pipeline:
             root=folder,
             clip_rel=video.name,
             caption=request.description,
-            sidecar_json=json.dumps(sidecar),
+            sidecar_json=json.dumps(texts) if sidecar else None,
             identity=FileIdentity.of(video),
         )
         account, sha = request.account, request.sha256

@@ -139,3 +139,41 @@ def test_processing_that_never_ends_waits_for_a_human_after_the_deadline(drive: 
         assert "still processing" in (done.last_error or "")
 
     drive(scenario)
+
+
+def test_caption_edited_before_the_first_byte_is_the_one_posted(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("session", "status", code=503)  # the first attempt sends nothing
+        planned = h.pipeline.plan(h.request, "youtube", sidecar=False)
+        await h.pipeline.publisher.work(planned.id)
+        waiting = h.pipeline.ledger.get(planned.id)
+        assert waiting is not None and waiting.state is S.READY and waiting.bytes_sent == 0
+        caption = h.pipeline.ledger.drop_of(planned.id).caption_path
+        caption.write_text("Fixed typo in the caption\n\n#shorts", encoding="utf-8")
+        with structlog.testing.capture_logs() as logs:
+            done = await h.pipeline.drive(planned.id, 15.0)
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [post] = await h.posts()
+        assert post["caption"] == "Fixed typo in the caption\n\n#shorts"
+        assert any(e["event"] == "caption_updated" for e in logs)
+
+    drive(scenario)
+
+
+def test_caption_edited_after_the_first_byte_is_reported_too_late(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("media", "drop", nth=2)  # the first attempt sent one chunk
+        planned = h.pipeline.plan(h.request, "youtube", sidecar=False)
+        await h.pipeline.publisher.work(planned.id)
+        waiting = h.pipeline.ledger.get(planned.id)
+        assert waiting is not None and waiting.bytes_sent > 0, waiting
+        caption = h.pipeline.ledger.drop_of(planned.id).caption_path
+        caption.write_text("Too late", encoding="utf-8")
+        with structlog.testing.capture_logs() as logs:
+            done = await h.pipeline.drive(planned.id, 15.0)
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [post] = await h.posts()
+        assert post["caption"] == h.request.description
+        assert [e for e in logs if e["event"] == "caption_edit_too_late"], logs
+
+    drive(scenario)
