@@ -17,7 +17,7 @@ import structlog
 
 from atroposd.bus import Bus
 from atroposd.clock import Clock, SystemClock
-from atroposd.config import Settings, UploadConfig
+from atroposd.config import Settings, UploadConfig, platform_id
 from atroposd.domain import ACTIVE, ClipFiles, Post
 from atroposd.errors import ConfigError, InputError
 from atroposd.log import Redactor
@@ -133,11 +133,6 @@ class App:
     def _providers(self, http: httpx.AsyncClient, creds: CredentialStore) -> dict[str, Provider]:
         s = self.settings
         wanted = {p for acc in self.config.accounts.values() for p in acc.platforms.enabled()}
-        overrides = {
-            "token_url": s.youtube_token_url or "",
-            "upload_base": s.youtube_upload_base or "",
-            "api_base": s.youtube_api_base or "",
-        }
         ctx = ProviderContext(
             http=http,
             credentials=creds,
@@ -146,7 +141,8 @@ class App:
             sandbox_url=s.sandbox_url,
             chunk_size=s.chunk_size,
             secrets={n: s.secret(n) or "" for n in s.secrets},
-            overrides=overrides,
+            overrides=s.platform_settings,
+            account_ids=lambda platform, account: platform_id(self.config, s, account, platform),
         )
         return {name: REGISTRY[name](ctx) for name in sorted(wanted) if name in REGISTRY}
 

@@ -12,7 +12,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -22,20 +22,22 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from atroposd.errors import ConfigError
+from atroposd.providers import SPECS
+from atroposd.providers.spec import PLATFORM_NAMES, PlatformSpec
 
-SECRET_NAMES = (
-    "TOKEN_FERNET_KEY",
+# Each platform declares the .env names it reads (providers/spec.py); these are the names of
+# platforms not built yet, read now so that they are redacted from logs all the same.
+PLANNED_SECRETS = (
     "META_CLIENT_ID",
     "META_CLIENT_SECRET",
     "IG_BUSINESS_ID",
     "FACEBOOK_PAGE_ID",
-    "YOUTUBE_CLIENT_ID",
-    "YOUTUBE_CLIENT_SECRET",
     "TIKTOK_CLIENT_KEY",
     "TIKTOK_CLIENT_SECRET",
     "SNAPCHAT_CLIENT_ID",
@@ -44,6 +46,16 @@ SECRET_NAMES = (
     "X_CONSUMER_KEY",
     "X_CONSUMER_SECRET",
 )
+SECRET_NAMES = tuple(
+    dict.fromkeys(
+        (
+            "TOKEN_FERNET_KEY",
+            *PLANNED_SECRETS,
+            *(n for spec in SPECS.values() for n in spec.secret_names()),
+        )
+    )
+)
+SETTING_NAMES = tuple(dict.fromkeys(n for spec in SPECS.values() for n in spec.settings))
 LEGACY_NAMES = (
     "MAX_LLM_CHARS",
     "LOCAL_LLM_PROVIDER",
@@ -82,10 +94,8 @@ class Settings(BaseModel):
     reconcile_seconds: float = Field(60.0, gt=0, alias="RECONCILE_SECONDS")
     chunk_size: int = Field(8 * 1024 * 1024, ge=262144, alias="UPLOAD_CHUNK_BYTES")
     max_attempts: int = Field(16, ge=1, alias="MAX_ATTEMPTS")
-    youtube_token_url: str | None = Field(None, alias="YOUTUBE_TOKEN_URL")
-    youtube_upload_base: str | None = Field(None, alias="YOUTUBE_UPLOAD_BASE")
-    youtube_api_base: str | None = Field(None, alias="YOUTUBE_API_BASE")
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    platform_settings: dict[str, str] = Field(default_factory=dict)  # SETTING_NAMES found
 
     @field_validator("sandbox_url")
     @classmethod
@@ -145,6 +155,7 @@ def load_settings(
         data["LOG_LEVEL"] = data["LOG_LEVEL"].lower()
     data = {k: v for k, v in data.items() if v != "" or k in ("ENVIRONMENT", "SERVER_ENV")}
     data["secrets"] = {n: env[n] for n in SECRET_NAMES if env.get(n)}
+    data["platform_settings"] = {n: env[n] for n in SETTING_NAMES if env.get(n)}
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -158,26 +169,10 @@ def load_settings(
         raise ConfigError("\n".join(lines)) from None
 
 
-class YouTubeAccount(BaseModel):
-    """Per-account YouTube choices (no secrets)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = True
-    channel_id: str | None = None
-    privacy: Literal["public", "private", "unlisted"] = "public"
-    category_id: str = "22"
-    made_for_kids: bool = False
-    notify_subscribers: bool = True
-    tags: tuple[str, ...] = ()
-
-
-class PlatformsConfig(BaseModel):
+class _Platforms(BaseModel):
     """The platforms of one account; a missing platform is disabled."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    youtube: YouTubeAccount | None = None
 
     def enabled(self) -> list[str]:
         """Names of the platforms turned on for this account."""
@@ -189,6 +184,18 @@ class PlatformsConfig(BaseModel):
         return bool(value is not None and value.enabled)
 
 
+# One optional block per registered platform, of the model its provider declares.
+if TYPE_CHECKING:
+    PlatformsConfig = _Platforms
+else:
+    PlatformsConfig = create_model(
+        "PlatformsConfig",
+        __base__=_Platforms,
+        __doc__=_Platforms.__doc__,
+        **{name: (spec.account | None, None) for name, spec in SPECS.items()},
+    )
+
+
 class AccountConfig(BaseModel):
     """One account (a creator or a client of an agency)."""
 
@@ -196,6 +203,25 @@ class AccountConfig(BaseModel):
 
     display_name: str | None = None
     platforms: PlatformsConfig = PlatformsConfig()
+    ids: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "The account's own ids on platforms whose API needs one, by platform name: "
+            "instagram = the Instagram professional account (IG user) id, facebook = the "
+            "Page id, snapchat = the public profile id. For the default account the .env "
+            "values (IG_BUSINESS_ID, FACEBOOK_PAGE_ID, SNAPCHAT_PROFILE_ID) are the fallback."
+        ),
+    )
+
+    @field_validator("ids")
+    @classmethod
+    def _ids(cls, ids: dict[str, str]) -> dict[str, str]:
+        for platform, value in ids.items():
+            if platform not in PLATFORM_NAMES:
+                raise ValueError(f"{platform!r} is not a platform (one of {list(PLATFORM_NAMES)})")
+            if not value.strip() or value != value.strip():
+                raise ValueError(f"{platform}: the id must be non-empty, without spaces around")
+        return ids
 
 
 class UploadConfig(BaseModel):
@@ -249,3 +275,24 @@ def load_upload_config(path: Path) -> UploadConfig:
 def upload_config_schema() -> dict[str, Any]:
     """The JSON Schema of ``upload_config.json``."""
     return UploadConfig.model_json_schema()
+
+
+def platform_id(
+    config: UploadConfig,
+    settings: Settings,
+    account: str,
+    platform: str,
+    specs: Mapping[str, PlatformSpec] = SPECS,
+) -> str | None:
+    """The account's own id on ``platform`` (Instagram user, Facebook Page, Snapchat profile).
+
+    From the account's ``ids`` in upload_config.json; for the default account only, the
+    platform's declared ``.env`` fallback (``PlatformSpec.account_id``); else None.
+    """
+    acc = config.accounts.get(account)
+    if acc is not None and platform in acc.ids:
+        return acc.ids[platform]
+    fallback = specs[platform].account_id if platform in specs else None
+    if fallback and account == config.default_account:
+        return settings.secret(fallback)
+    return None

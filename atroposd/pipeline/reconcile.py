@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import structlog
 
@@ -11,10 +13,16 @@ from atroposd.clock import Clock
 from atroposd.domain import Post, PostState
 from atroposd.pipeline.archive import Archiver, pending
 from atroposd.pipeline.publisher import Publisher
-from atroposd.store.ledger import Ledger
+from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 S = PostState
+BATCH = 500  # published posts per slice of the archiving pass
+
+
+def _replaced(drop: Drop) -> bool:
+    """A newer version of the video is at the drop's path: its files are the newer clip's."""
+    return drop.identity is not None and drop.video_path.exists() and not drop.intact()
 
 
 class Reconciler:
@@ -27,7 +35,6 @@ class Reconciler:
         self._publisher = publisher
         self._archiver = archiver
         self._clock = clock
-        self._cleared: set[tuple[str, str]] = set()
 
     def sweep(self, wanted: Callable[[Post], bool] = lambda post: True) -> int:
         """One pass over ``wanted`` posts; returns how many were handed to the publisher."""
@@ -43,27 +50,53 @@ class Reconciler:
                 kicked += 1
         return kicked
 
-    def finish_archiving(self) -> None:
-        """Clear drops whose posts were all published before a crash could archive them."""
-        for post in self._ledger.list_posts([S.PUBLISHED]):
-            key = (post.clip_sha256, post.account)
-            if key in self._cleared:
-                continue
-            if pending(self._ledger.drop_of(post.id)):
-                self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
-            if not pending(self._ledger.drop_of(post.id)):
-                self._cleared.add(key)  # checked once per process, unless archiving failed
+    def finish_archiving(self) -> int:
+        """Clear drops whose posts were all published before a crash could archive them.
+
+        Looks only at published posts whose files were not yet seen gone (``cleared_at``):
+        once gone, a post is never looked at again, across restarts too, so months of posts
+        cost one stat each in all. Returns how many posts were looked at.
+        """
+        return sum(self._archive_slices())
+
+    def _archive_slices(self) -> Iterator[int]:
+        """Do the archiving pass ``BATCH`` posts at a time, yielding after each slice."""
+        after = 0
+        while batch := self._ledger.uncleared(S.PUBLISHED, after, BATCH):
+            gone = []
+            for post in batch:
+                drop = self._ledger.drop_of(post.id)
+                if pending(drop) and not _replaced(drop):
+                    self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
+                if not pending(drop) or _replaced(drop):
+                    gone.append(post.id)  # archived, deleted, or a newer file's now
+            self._ledger.mark_cleared(gone)
+            after = batch[-1].id
+            yield len(batch)
+
+    def forget_gone_problems(self) -> int:
+        """Forget reported problems of files no longer there, so a new file there is news."""
+        gone = {Path(path) for path, _ in self._ledger.problems() if not os.path.lexists(path)}
+        for path in gone:
+            self._ledger.forget_problems(path)
+        return len(gone)
 
     def recheck(self, sha256: str, account: str) -> None:
         """Look at this clip's files again at the next sweep (they came back)."""
-        self._cleared.discard((sha256, account))
+        self._ledger.recheck_files(sha256, account)
+
+    async def step(self) -> None:
+        """One full pass; the event loop gets a turn between slices of the archiving pass."""
+        for _ in self._archive_slices():
+            await asyncio.sleep(0)
+        self.forget_gone_problems()
+        self.sweep()
 
     async def run(self, every: float) -> None:
         """Sweep at start-up and then every ``every`` seconds; a failing pass is logged."""
         while True:
             try:
-                self.finish_archiving()
-                self.sweep()
+                await self.step()
             except Exception as exc:  # supervisor: the next pass may well succeed
                 log.exception("reconcile_failed", error=str(exc))
             await asyncio.sleep(every)

@@ -1,4 +1,8 @@
-"""Provider plugins: one module per platform and this one explicit registry."""
+"""Provider plugins: one package per platform and this one explicit registry.
+
+A platform joins with one line in ``PLATFORMS``: its package, which exports ``build`` (the
+factory) and ``SPEC`` (its per-account model and the ``.env`` names it reads, ``spec.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,12 @@ from collections.abc import Callable
 
 from atroposd.providers import youtube
 from atroposd.providers.base import Provider, ProviderContext
+from atroposd.providers.spec import PlatformModule, PlatformSpec
 
-REGISTRY: dict[str, Callable[[ProviderContext], Provider]] = {
-    "youtube": youtube.build,
+PLATFORMS: dict[str, PlatformModule] = {
+    "youtube": youtube,
 }
+REGISTRY: dict[str, Callable[[ProviderContext], Provider]] = {
+    name: module.build for name, module in PLATFORMS.items()
+}
+SPECS: dict[str, PlatformSpec] = {name: module.SPEC for name, module in PLATFORMS.items()}

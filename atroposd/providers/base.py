@@ -215,12 +215,20 @@ class ProviderContext:
     sandbox_url: str
     chunk_size: int
     secrets: Mapping[str, str]
-    overrides: Mapping[str, str]  # e.g. {"token_url": ...} from YOUTUBE_TOKEN_URL
+    overrides: Mapping[str, str]  # the platform's declared settings by name: YOUTUBE_TOKEN_URL...
+    # (platform, account) -> the account's own id there (upload_config.json, .env fallback)
+    account_ids: Callable[[str, str], str | None] = lambda platform, account: None
 
     def secret(self, name: str) -> str | None:
         """A secret from ``.env`` by its variable name."""
         return self.secrets.get(name) or None
 
-    def override(self, key: str) -> str | None:
-        """An endpoint override from settings."""
-        return self.overrides.get(key) or None
+    def override(self, name: str) -> str | None:
+        """A declared setting (an endpoint override) by its variable name."""
+        return self.overrides.get(name) or None
+
+    def account_id(self, platform: str, account: str) -> str | None:
+        """The account's own id on ``platform`` (Instagram user, Facebook Page, Snapchat
+        profile): its ``ids`` entry in upload_config.json, else for the default account the
+        platform's ``.env`` fallback; None when neither is set."""
+        return self.account_ids(platform, account)

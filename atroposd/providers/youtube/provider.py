@@ -37,6 +37,8 @@ from atroposd.providers.base import (
     UploadRequest,
     UploadResult,
 )
+from atroposd.providers.spec import PlatformSpec
+from atroposd.providers.youtube.account import YouTubeAccount
 from atroposd.providers.youtube.errors import NAME, classify
 
 QUANTUM = 256 * 1024
@@ -313,15 +315,22 @@ class YouTubeProvider:
         raise PermanentError("youtube has no publish step", platform=NAME)
 
 
+SPEC = PlatformSpec(
+    account=YouTubeAccount,
+    secrets=("YOUTUBE_CLIENT_ID", "YOUTUBE_CLIENT_SECRET"),
+    settings=("YOUTUBE_TOKEN_URL", "YOUTUBE_UPLOAD_BASE", "YOUTUBE_API_BASE"),
+)
+
+
 def build(ctx: ProviderContext) -> YouTubeProvider:
     """The registry's factory: endpoints from settings, sandbox defaults, client secrets."""
     endpoints = (
         YouTubeEndpoints.sandbox(ctx.sandbox_url) if ctx.sandbox else YouTubeEndpoints.production()
     )
     endpoints = YouTubeEndpoints(
-        ctx.override("token_url") or endpoints.token_url,
-        ctx.override("upload_base") or endpoints.upload_url,
-        ctx.override("api_base") or endpoints.api_base,
+        ctx.override("YOUTUBE_TOKEN_URL") or endpoints.token_url,
+        ctx.override("YOUTUBE_UPLOAD_BASE") or endpoints.upload_url,
+        ctx.override("YOUTUBE_API_BASE") or endpoints.api_base,
     )
     client_id = ctx.secret("YOUTUBE_CLIENT_ID") or ("sandbox-client-id" if ctx.sandbox else "")
     client_secret = ctx.secret("YOUTUBE_CLIENT_SECRET") or (
