@@ -221,3 +221,36 @@ def test_server_errors_and_dropped_connections_are_transient(
     run(emulator, store, body)
     assert emulator.fired()
     assert vault(tmp_path).load(ACCOUNT, "youtube").refresh_token != ROTATING
+
+
+def test_client_credentials_as_http_basic_are_accepted_by_the_token_endpoint(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    store = vault(tmp_path)
+    store.save(ACCOUNT, "youtube", Credentials("", refresh_token=ROTATING))
+
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            endpoint = TokenEndpoint(
+                "youtube",
+                f"{emulator.url}/youtube/token",
+                "basic-client",
+                CLIENT_SECRET,
+                auth_method="client_secret_basic",
+            )
+            token = await OAuth2Tokens(http, endpoint, store, SystemClock()).token(ACCOUNT)
+            assert await list_videos(http, emulator, token) == 200
+
+    asyncio.run(main())
+
+
+def test_a_platform_naming_its_client_id_otherwise_gets_that_form_field() -> None:
+    # TikTok's token endpoint takes client_key instead of client_id.
+    endpoint = TokenEndpoint(
+        "tiktok", "https://open.example/v2/oauth/token/", "ck", "cs", client_id_param="client_key"
+    )
+    _, _, body = endpoint.client_auth().prepare(
+        "POST", endpoint.url, {}, "grant_type=refresh_token&refresh_token=r"
+    )
+    assert body == "grant_type=refresh_token&refresh_token=r&client_key=ck&client_secret=cs"
+    assert "cs" not in repr(endpoint)

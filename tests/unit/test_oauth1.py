@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import unquote
+
+from cryptography.fernet import Fernet
 
 from atroposd.providers.auth import OAuth1Keys, oauth1_header, oauth1_signature
 from atroposd.providers.auth.oauth1 import oauth1_params
+from atroposd.providers.base import Credentials
+from atroposd.vault import Vault
 
 # X developer docs, "Creating a signature" (authentication / OAuth 1.0a), worked example:
 # https://developer.x.com/en/docs/authentication/oauth-1-0a/creating-a-signature
@@ -66,3 +71,10 @@ def test_a_multipart_body_is_not_signed_and_each_request_gets_its_own_nonce() ->
     assert X_KEYS.consumer_secret not in first
     assert X_KEYS.token_secret not in first
     assert repr(X_KEYS) == "OAuth1Keys(<redacted>)"
+
+
+def test_keys_come_from_the_apps_secrets_and_the_accounts_vault_entry(tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "tokens", Fernet.generate_key().decode(), sandbox=False)
+    vault.save("acct", "x", Credentials(X_KEYS.token, extra={"token_secret": X_KEYS.token_secret}))
+    keys = OAuth1Keys.of(X_KEYS.consumer_key, X_KEYS.consumer_secret, vault.load("acct", "x"))
+    assert keys == X_KEYS
