@@ -254,3 +254,20 @@ def test_a_platform_naming_its_client_id_otherwise_gets_that_form_field() -> Non
     )
     assert body == "grant_type=refresh_token&refresh_token=r&client_key=ck&client_secret=cs"
     assert "cs" not in repr(endpoint)
+
+
+def test_the_platforms_words_survive_scrubbing_when_a_secret_is_short(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    store = vault(tmp_path)
+    store.save(ACCOUNT, "youtube", Credentials("", refresh_token=ROTATING))
+    emulator.control("revoke", {"platform": "youtube", "account": ACCOUNT})
+
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            endpoint = TokenEndpoint("youtube", f"{emulator.url}/youtube/token", "c", "s")
+            with pytest.raises(ReauthRequired) as caught:
+                await OAuth2Tokens(http, endpoint, store, SystemClock()).token(ACCOUNT)
+            assert caught.value.platform_message == "Token has been expired or revoked."
+
+    asyncio.run(main())

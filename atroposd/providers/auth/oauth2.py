@@ -265,6 +265,6 @@ def _seconds(value: object) -> int:
 
 def _scrub(text: str, secrets: tuple[str | None, ...]) -> str:
     for value in secrets:
-        if value:
+        if value and len(value) >= 6:  # as log.Redactor: shorter values would mangle words
             text = text.replace(value, "[redacted]")
     return text
