@@ -17,7 +17,7 @@ from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 S = PostState
-BATCH = 500  # published posts per slice of the archiving pass
+BATCH = 50  # published posts per slice of the archiving pass (a few ms of the loop)
 
 
 def _replaced(drop: Drop) -> bool:
@@ -64,14 +64,14 @@ class Reconciler:
         after = 0
         while batch := self._ledger.uncleared(S.PUBLISHED, after, BATCH):
             gone = []
-            for post in batch:
-                drop = self._ledger.drop_of(post.id)
+            for post, drop in batch:
                 if pending(drop) and not _replaced(drop):
                     self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
-                if not pending(drop) or _replaced(drop):
-                    gone.append(post.id)  # archived, deleted, or a newer file's now
+                    if pending(drop):
+                        continue  # moving (or failed): looked at again at the next sweep
+                gone.append(post.id)  # archived, deleted, or a newer file's now
             self._ledger.mark_cleared(gone)
-            after = batch[-1].id
+            after = batch[-1][0].id
             yield len(batch)
 
     def forget_gone_problems(self) -> int:

@@ -73,10 +73,12 @@ MIGRATIONS: tuple[str, ...] = (
     # format (YYYY-MM-DDTHH:MM:SS.ffffff+00:00, as the ledger writes it now) so SQL can compare
     # it as text (older rows with other offsets are converted; sub-millisecond digits of those
     # few are dropped); cleared_at: when a published post's files were seen gone from the
-    # watched folder, so the reconcile sweep stops looking at them.
+    # watched folder, so the reconcile sweep stops looking at them (the partial index holds
+    # only the rows it still looks at).
     """
     CREATE INDEX posts_video_path ON posts(video_path);
     ALTER TABLE posts ADD COLUMN cleared_at TEXT;
+    CREATE INDEX posts_uncleared ON posts(state, id) WHERE cleared_at IS NULL;
     UPDATE posts SET retry_at = strftime('%Y-%m-%dT%H:%M:%f', retry_at) || '000+00:00'
         WHERE retry_at IS NOT NULL
         AND (length(retry_at) != 32 OR substr(retry_at, 27) != '+00:00');

@@ -107,6 +107,24 @@ def _post(row: sqlite3.Row) -> Post:
     )
 
 
+def _drop(row: sqlite3.Row) -> Drop:
+    """The drop of a ``posts`` row joined with its clip's ``size``."""
+    return Drop(
+        video_path=Path(row["video_path"]),
+        caption_path=Path(row["caption_path"]),
+        sidecar_path=Path(row["sidecar_path"]) if row["sidecar_path"] else None,
+        root=Path(row["root"]),
+        clip_rel=row["clip_rel"],
+        caption=row["caption"],
+        sidecar_json=row["sidecar_json"],
+        identity=(
+            FileIdentity(row["size"], row["video_mtime_ns"], row["video_inode"])
+            if row["video_inode"] is not None
+            else None
+        ),
+    )
+
+
 class Ledger:
     """The durable record of every clip and post."""
 
@@ -238,20 +256,7 @@ class Ledger:
         ).fetchone()
         if row is None:
             raise KeyError(post_id)
-        return Drop(
-            video_path=Path(row["video_path"]),
-            caption_path=Path(row["caption_path"]),
-            sidecar_path=Path(row["sidecar_path"]) if row["sidecar_path"] else None,
-            root=Path(row["root"]),
-            clip_rel=row["clip_rel"],
-            caption=row["caption"],
-            sidecar_json=row["sidecar_json"],
-            identity=(
-                FileIdentity(row["size"], row["video_mtime_ns"], row["video_inode"])
-                if row["video_inode"] is not None
-                else None
-            ),
-        )
+        return _drop(row)
 
     def posts_of(self, sha256: str, account: str | None = None) -> list[Post]:
         """Every post of a clip (for one account when given)."""
@@ -299,14 +304,16 @@ class Ledger:
         )
         return [_post(r) for r in rows]
 
-    def uncleared(self, state: PostState, after: int = 0, limit: int = 500) -> list[Post]:
-        """Posts in ``state`` whose files were not yet seen gone, by id after ``after``."""
+    def uncleared(
+        self, state: PostState, after: int = 0, limit: int = 500
+    ) -> list[tuple[Post, Drop]]:
+        """Posts in ``state`` whose files were not yet seen gone, with their drops, by id."""
         rows = self._conn.execute(
-            "SELECT * FROM posts WHERE state = ? AND cleared_at IS NULL AND id > ?"
-            " ORDER BY id LIMIT ?",
+            "SELECT posts.*, clips.size FROM posts JOIN clips ON clips.sha256 = posts.clip_sha256"
+            " WHERE state = ? AND cleared_at IS NULL AND id > ? ORDER BY id LIMIT ?",
             (state.value, after, limit),
         )
-        return [_post(r) for r in rows]
+        return [(_post(r), _drop(r)) for r in rows]
 
     def mark_cleared(self, post_ids: Iterable[int]) -> None:
         """Record that these posts' files are gone from the watched folder (one commit)."""

@@ -399,6 +399,14 @@ def test_posts_at_uses_an_index(ledger: Ledger, conn: sqlite3.Connection) -> Non
     assert any("INDEX posts_video_path" in row[3] for row in plan), plan
 
 
+def test_the_sweep_finds_uncleared_posts_through_a_partial_index(conn: sqlite3.Connection) -> None:
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM posts"
+        " WHERE state = 'published' AND cleared_at IS NULL AND id > 0 ORDER BY id LIMIT 10"
+    ).fetchall()
+    assert any("INDEX posts_uncleared" in row[3] for row in plan), plan
+
+
 def test_planning_a_clip_clears_the_problems_at_its_paths(ledger: Ledger) -> None:
     drop = _drop()
     assert ledger.note_problem(drop.video_path, "caption missing: expected clip.txt")
@@ -423,13 +431,13 @@ def test_uncleared_published_posts_until_marked(ledger: Ledger, clock: FakeClock
     for pid in ids:
         for state in (S.READY, S.UPLOADING, S.PUBLISHED):
             ledger.transition(pid, [ledger.get(pid).state], state)  # type: ignore[union-attr]
-    assert [p.id for p in ledger.uncleared(S.PUBLISHED)] == ids
-    assert [p.id for p in ledger.uncleared(S.PUBLISHED, after=ids[1], limit=2)] == ids[2:4]
+    assert [p.id for p, _ in ledger.uncleared(S.PUBLISHED)] == ids
+    assert [p.id for p, _ in ledger.uncleared(S.PUBLISHED, after=ids[1], limit=2)] == ids[2:4]
     ledger.mark_cleared(ids[:4])
     ledger.mark_cleared([])
-    assert [p.id for p in ledger.uncleared(S.PUBLISHED)] == [ids[4]]
+    assert [p.id for p, _ in ledger.uncleared(S.PUBLISHED)] == [ids[4]]
     ledger.recheck_files("0" * 64, "default")  # the first clip's files came back
-    assert [p.id for p in ledger.uncleared(S.PUBLISHED)] == [ids[0], ids[4]]
+    assert [p.id for p, _ in ledger.uncleared(S.PUBLISHED)] == [ids[0], ids[4]]
     ledger.mark_cleared(ids)
     ledger.set_fields(ids[2], **_drop(name="moved").fields())  # pointed at other files
-    assert [p.id for p in ledger.uncleared(S.PUBLISHED)] == [ids[2]]
+    assert [p.id for p, _ in ledger.uncleared(S.PUBLISHED)] == [ids[2]]
