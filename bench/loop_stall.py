@@ -20,8 +20,8 @@ Scenarios:
 - sweep, steady: the same rows once marked: ``Reconciler.step()``.
 - hash: SHA-256 of a --hash-mib file through ``asyncio.to_thread`` (as intake does) vs on
   the loop.
-- vault save: Fernet encrypt + temp file + fsync + rename + dir fsync, on the loop (as the
-  OAuth code calls it today).
+- vault save: Fernet encrypt + temp file + fsync + rename + dir fsync, through
+  ``asyncio.to_thread`` (as ``providers/auth/oauth2.py`` calls it) vs on the loop.
 - socket probe: ``socket.create_connection`` to a closed local port (start-up check).
 - redactor: a token refresh followed by a log line (the rebuild), 200 times.
 """
@@ -205,11 +205,17 @@ async def small_blocking(scratch: Path) -> None:
     port = holder.getsockname()[1]
     holder.close()  # nothing listens there now
 
+    def creds(n: int) -> Credentials:
+        return Credentials(access_token=f"ya29.{n:040d}", refresh_token="1//r")
+
     async def saves() -> None:
         for n in range(20):
-            vault.save(
-                "a", "youtube", Credentials(access_token=f"ya29.{n:040d}", refresh_token="1//r")
-            )
+            vault.save("a", "youtube", creds(n))
+            await asyncio.sleep(0.005)
+
+    async def threaded_saves() -> None:
+        for n in range(20):
+            await asyncio.to_thread(vault.save, "a", "youtube", creds(n))
             await asyncio.sleep(0.005)
 
     async def probes() -> None:
@@ -227,7 +233,8 @@ async def small_blocking(scratch: Path) -> None:
             redactor(None, "info", {"event": "upload_done", "url": "https://youtu.be/x"})
             await asyncio.sleep(0.001)
 
-    await measure("vault save x20, on the loop", saves)
+    await measure("vault save x20, to_thread (as oauth2.py)", threaded_saves)
+    await measure("vault save x20, on the loop (baseline)", saves)
     await measure("socket probe x20 (closed local port)", probes)
     await measure("redactor: refresh + log line x200", redactions)
 
