@@ -2,7 +2,9 @@
 
 ``OAuth2Tokens`` keeps each account's bearer token for one platform: one refresh at a time
 per (account, platform), a rotated refresh token stored before the new access token is
-used, token endpoint errors as ``ReauthRequired`` / ``TransientError``. ``oauth1_header``
+used, token endpoint errors as ``ReauthRequired`` / ``TransientError``; grants
+``refresh_token`` (Google, TikTok, Snapchat, X OAuth 2.0) and ``fb_exchange_token`` (Meta).
+``oauth1_header``
 signs a request with HMAC-SHA1 (RFC 5849) for X's user-context media upload.
 See docs/adr/0002-one-oauth-module.md.
 """

@@ -32,15 +32,14 @@ import httpx
 import structlog
 from authlib.common.urls import add_params_to_qs
 from authlib.oauth2.auth import ClientAuth, encode_client_secret_basic
-from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from atroposd.clock import Clock
-from atroposd.errors import ProviderError, RateLimited, ReauthRequired, TransientError
-from atroposd.providers._http import guarded, json_body, retry_after
+from atroposd.errors import ProviderError, ReauthRequired, TransientError
+from atroposd.providers._http import guarded
+from atroposd.providers.auth.grants import GRANTS, request_token, token_answer
 from atroposd.providers.base import Credentials, CredentialStore
 
 log = structlog.get_logger("atroposd.oauth")
-FORM = "application/x-www-form-urlencoded"
 Classify = Callable[[httpx.Response, str], ProviderError]
 
 
@@ -55,6 +54,11 @@ class TokenEndpoint:
     auth_method: str = "client_secret_post"  # or "client_secret_basic" (RFC 6749 §2.3.1)
     client_id_param: str = "client_id"  # TikTok names it "client_key"
     leeway: timedelta = timedelta(seconds=60)  # refresh this long before expiry
+    grant: str = "refresh_token"  # or "fb_exchange_token" (Meta), see grants.py
+
+    def __post_init__(self) -> None:
+        if self.grant not in GRANTS:
+            raise ValueError(f"unsupported grant {self.grant!r} (one of {GRANTS})")
 
     def __repr__(self) -> str:
         return f"TokenEndpoint({self.platform!r}, {self.url!r}, <client redacted>)"
@@ -167,21 +171,13 @@ class OAuth2Tokens:
 
     async def _refresh(self, account: str, creds: Credentials) -> Credentials:
         platform = self._ep.platform
-        if not creds.refresh_token:
-            self._cache.pop(account, None)
-            raise ReauthRequired(
-                f"no {platform} refresh token stored for account {account!r}; log in again",
-                platform=platform,
-            )
-        body = prepare_token_request("refresh_token", refresh_token=creds.refresh_token)
-        headers = {"Content-Type": FORM, "Accept": "application/json"}
-        url, headers, body = self._ep.client_auth().prepare("POST", self._ep.url, headers, body)
-        resp = await guarded(
-            platform,
-            "token refresh",
-            lambda: self._http.post(url, content=body.encode(), headers=headers),
-        )
-        answer = self._answer(account, resp, creds)
+        secrets = (creds.refresh_token, creds.access_token, self._ep.client_secret)
+        try:
+            resp = await request_token(self._http, self._ep, account, creds)
+            answer = token_answer(self._ep, account, resp, secrets, self._clock.now())
+        except ReauthRequired:
+            self._cache.pop(account, None)  # a new login (`atroposd auth`) is read next time
+            raise
         returned = answer.get("refresh_token")
         rotated = bool(returned) and returned != creds.refresh_token
         fresh = Credentials(
@@ -217,54 +213,9 @@ class OAuth2Tokens:
         self._unsaved.pop(account, None)
         self._cache[account] = fresh
 
-    def _answer(self, account: str, resp: httpx.Response, creds: Credentials) -> dict[str, Any]:
-        """The token endpoint's JSON on success; every other answer as a typed error."""
-        platform = self._ep.platform
-        body = json_body(resp)
-        if resp.status_code == 200 and body.get("access_token"):
-            return body
-        status = resp.status_code
-        if status == 429:
-            raise RateLimited(
-                "token refresh: throttled (HTTP 429)",
-                platform=platform,
-                status=status,
-                retry_after=retry_after(resp, self._clock.now()),
-            )
-        if status >= 500 or status == 408 or status == 200:
-            raise TransientError(
-                f"token refresh: HTTP {status} without a token; retrying later",
-                platform=platform,
-                status=status,
-                retry_after=retry_after(resp, self._clock.now()),
-            )
-        secrets = (creds.refresh_token, creds.access_token, self._ep.client_secret)
-        error = _scrub(str(body.get("error") or f"HTTP {status}"), secrets)
-        description = _scrub(str(body.get("error_description") or ""), secrets)
-        self._cache.pop(account, None)  # a new login written by `atroposd auth` is read next time
-        hint = (
-            "check the client id and secret in .env"
-            if error in ("invalid_client", "unauthorized_client")
-            else f"account {account!r} must log in to {platform} again"
-        )
-        raise ReauthRequired(
-            f"token refresh: {error}: {description}; {hint}".replace(": ;", ";"),
-            platform=platform,
-            code=error,
-            platform_message=description or None,
-            status=status,
-        )
-
 
 def _seconds(value: object) -> int:
     try:
         return max(0, int(str(value)))
     except ValueError:
         return 3600
-
-
-def _scrub(text: str, secrets: tuple[str | None, ...]) -> str:
-    for value in secrets:
-        if value and len(value) >= 6:  # as log.Redactor: shorter values would mangle words
-            text = text.replace(value, "[redacted]")
-    return text
