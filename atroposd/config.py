@@ -92,7 +92,8 @@ class Settings(BaseModel):
     settle_seconds: float = Field(2.0, gt=0, alias="SETTLE_SECONDS")
     rescan_seconds: float = Field(60.0, gt=0, alias="RESCAN_SECONDS")
     reconcile_seconds: float = Field(60.0, gt=0, alias="RECONCILE_SECONDS")
-    chunk_size: int = Field(8 * 1024 * 1024, ge=262144, alias="UPLOAD_CHUNK_BYTES")
+    # A preference: each platform's chunk plan rounds and clamps it (providers/chunks.py).
+    chunk_size: int = Field(8 * 1024 * 1024, ge=1, le=1 << 30, alias="UPLOAD_CHUNK_BYTES")
     max_attempts: int = Field(16, ge=1, alias="MAX_ATTEMPTS")
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     platform_settings: dict[str, str] = Field(default_factory=dict)  # SETTING_NAMES found
@@ -103,13 +104,6 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
-
-    @field_validator("chunk_size")
-    @classmethod
-    def _chunk(cls, value: int) -> int:
-        if value % 262144:
-            raise ValueError("must be a multiple of 262144 (256 KiB)")
-        return value
 
     @property
     def sandbox(self) -> bool:

@@ -66,6 +66,7 @@ import httpx
 from atroposd.captions import Counting, TextLimit
 from atroposd.clock import Clock
 from atroposd.domain import FileIdentity
+from atroposd.providers.chunks import ChunkPlan
 
 __all__ = ["Counting", "TextLimit"]  # re-exported for provider modules
 
@@ -81,7 +82,7 @@ class Capabilities:
     resumable: bool = True
     publish_step: bool = False  # upload is not the publish: the pipeline calls ``publish``
     concurrency: int = 2
-    chunk_multiple: int = 1
+    chunk_plan: ChunkPlan = field(default_factory=ChunkPlan)  # how uploads are cut: chunks.py
     quota_cost: int = 1
     privacy_values: tuple[str, ...] = ()
 

@@ -73,8 +73,8 @@ def test_empty_values_mean_default(tmp_path: Path) -> None:
     [
         ("RENDER_LAYOUT", "diagonal"),
         ("WINDOW_CONTEXT_PERCENTAGE", "7"),
-        ("UPLOAD_CHUNK_BYTES", "1000"),
-        ("UPLOAD_CHUNK_BYTES", str(262144 + 1)),
+        ("UPLOAD_CHUNK_BYTES", "0"),
+        ("UPLOAD_CHUNK_BYTES", str((1 << 30) + 1)),
         ("ENVIRONMENT", "staging"),
         ("SANDBOX_URL", "ftp://x"),
         ("DELETE_UPLOADED_CLIPS", "maybe"),
@@ -87,6 +87,12 @@ def test_bad_value_in_environment_names_source_and_variable(name: str, value: st
     message = str(info.value)
     assert message.startswith("environment: ")
     assert name in message
+
+
+@pytest.mark.parametrize("value", [1000, 262144 + 1, 5 * 10**6])
+def test_chunk_size_is_a_preference_not_a_256_kib_multiple(value: int) -> None:
+    # Each platform's chunk plan rounds it (providers/chunks.py); only nonsense is refused.
+    assert load_settings(None, {"UPLOAD_CHUNK_BYTES": str(value)}).chunk_size == value
 
 
 def test_bad_value_in_env_file_names_the_file(tmp_path: Path) -> None:

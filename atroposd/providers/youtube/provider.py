@@ -37,11 +37,11 @@ from atroposd.providers.base import (
     UploadRequest,
     UploadResult,
 )
+from atroposd.providers.chunks import YOUTUBE_PLAN
 from atroposd.providers.spec import PlatformSpec
 from atroposd.providers.youtube.account import YouTubeAccount
 from atroposd.providers.youtube.errors import NAME, classify
 
-QUANTUM = 256 * 1024
 SESSION = "youtube_session"
 FINAL_SENT = "final_chunk_sent"  # in a session ref: the request that completes it went out
 VIDEO = "youtube_video"
@@ -83,7 +83,7 @@ class YouTubeProvider:
         resumable=True,
         publish_step=False,
         concurrency=2,
-        chunk_multiple=QUANTUM,
+        chunk_plan=YOUTUBE_PLAN,  # 256 KiB multiples, the last chunk shorter
         privacy_values=("public", "private", "unlisted"),
     )
 
@@ -97,12 +97,10 @@ class YouTubeProvider:
         clock: Clock,
         chunk_size: int = 8 * 1024 * 1024,
     ) -> None:
-        if chunk_size % QUANTUM:
-            raise ValueError("chunk_size must be a multiple of 256 KiB")
         self._http = http
         self._ep = endpoints
         self._clock = clock
-        self._chunk = chunk_size
+        self._chunk = YOUTUBE_PLAN.fit(chunk_size)  # a preference, rounded to 256 KiB
         self._auth = OAuth2Tokens(
             http,
             TokenEndpoint(NAME, endpoints.token_url, client_id, client_secret),
@@ -198,7 +196,7 @@ class YouTubeProvider:
         )
 
     async def _put_chunk(self, req: UploadRequest, uri: str, offset: int) -> httpx.Response:
-        length = min(self._chunk, req.size - offset)
+        length = YOUTUBE_PLAN.next_chunk(req.size, self._chunk, offset).length
         last = offset + length - 1
         headers = {
             "Content-Range": f"bytes {offset}-{last}/{req.size}",
