@@ -17,7 +17,7 @@ import structlog
 
 from atroposd.bus import Bus
 from atroposd.clock import Clock, SystemClock
-from atroposd.config import Settings, UploadConfig, platform_id
+from atroposd.config import Settings, UploadConfig, missing_platform_ids, platform_id
 from atroposd.domain import ACTIVE, ClipFiles, Post
 from atroposd.errors import ConfigError, InputError
 from atroposd.log import Redactor
@@ -133,6 +133,9 @@ class App:
     def _providers(self, http: httpx.AsyncClient, creds: CredentialStore) -> dict[str, Provider]:
         s = self.settings
         wanted = {p for acc in self.config.accounts.values() for p in acc.platforms.enabled()}
+        missing = missing_platform_ids(self.config, s)
+        if missing:
+            raise ConfigError("\n".join(missing))
         ctx = ProviderContext(
             http=http,
             credentials=creds,

@@ -290,3 +290,30 @@ def platform_id(
     if fallback and account == config.default_account:
         return settings.secret(fallback)
     return None
+
+
+def missing_platform_ids(
+    config: UploadConfig, settings: Settings, specs: Mapping[str, PlatformSpec] = SPECS
+) -> list[str]:
+    """One line per enabled (account, platform) whose platform needs an account id it lacks.
+
+    Checked at start-up in production, so a missing Page or profile id is a config error
+    naming the key instead of a failed post later. Sandbox posts go to the emulator.
+    """
+    if settings.sandbox:
+        return []
+    lines = []
+    for account, acc in sorted(config.accounts.items()):
+        for platform in acc.platforms.enabled():
+            spec = specs.get(platform)
+            if spec is None or spec.account_id is None:
+                continue
+            if platform_id(config, settings, account, platform, specs) is None:
+                fallback = (
+                    f" (or {spec.account_id} in .env)" if account == config.default_account else ""
+                )
+                lines.append(
+                    f"{settings.upload_config}: accounts.{account}.ids.{platform}: required, "
+                    f"the account's own {platform} id{fallback}"
+                )
+    return lines

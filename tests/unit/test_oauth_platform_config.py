@@ -14,6 +14,7 @@ from atroposd.config import (
     UploadConfig,
     load_settings,
     load_upload_config,
+    missing_platform_ids,
     platform_id,
     upload_config_schema,
 )
@@ -121,3 +122,29 @@ def test_the_schema_documents_ids_with_their_env_fallbacks() -> None:
     ids = upload_config_schema()["$defs"]["AccountConfig"]["properties"]["ids"]
     for name in ("IG_BUSINESS_ID", "FACEBOOK_PAGE_ID", "SNAPCHAT_PROFILE_ID"):
         assert name in ids["description"]
+
+
+def test_in_production_an_enabled_platform_needing_an_account_id_must_have_one() -> None:
+    # A registered platform declaring an id fallback, as Instagram's SPEC will.
+    specs = {"youtube": PlatformSpec(account_id="IG_BUSINESS_ID")}
+    yt = {"youtube": {"enabled": True}}
+    cfg = config(
+        {
+            "default": {"platforms": yt},
+            "client": {"platforms": yt, "ids": {"youtube": "UC-client"}},
+            "other": {"platforms": yt},
+            "off": {"platforms": {"youtube": {"enabled": False}}},
+        }
+    )
+    production = load_settings(None, {"ENVIRONMENT": "production"})
+    assert missing_platform_ids(cfg, production, specs) == [
+        "upload_config.json: accounts.default.ids.youtube: required, the account's own "
+        "youtube id (or IG_BUSINESS_ID in .env)",
+        "upload_config.json: accounts.other.ids.youtube: required, the account's own youtube id",
+    ]
+    with_env = load_settings(None, {"ENVIRONMENT": "production", "IG_BUSINESS_ID": "1"})
+    assert [line.split(":")[1] for line in missing_platform_ids(cfg, with_env, specs)] == [
+        " accounts.other.ids.youtube"
+    ]
+    assert missing_platform_ids(cfg, load_settings(None, {}), specs) == [], "sandbox"
+    assert missing_platform_ids(cfg, production) == [], "YouTube itself needs no account id"
