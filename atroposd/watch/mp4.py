@@ -8,15 +8,20 @@ file holds (ffprobe accepts the latter, see perf-reliability §2.3).
 
 Only box headers are read (8 or 16 bytes each, then a seek), so memory is constant and a
 typical clip costs a few tens of microseconds. A fragmented file cut exactly at a fragment
-boundary still tiles; the watcher's quiet period covers that case.
+boundary still tiles: ``fragments.py`` then asks the file itself (``mfra``, ``mehd``), and
+when nothing in it proves the end the result is ``open_ended``: the watcher judges such a
+file by the writer's close-after-write, or by a longer quiet period.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from atroposd.watch.fragments import Box, fragment_end
 
 # Box types a real MP4/QuickTime file may start with; anything else is not a movie file.
 _FIRST_BOX_TYPES = frozenset(
@@ -25,20 +30,42 @@ _FIRST_BOX_TYPES = frozenset(
 _MEDIA_BOX_TYPES = frozenset({"mdat", "moof"})
 
 
+@dataclass(frozen=True)
+class Mp4Check:
+    """A reason the file is not complete, or None; ``open_ended``: fragmented, and nothing in
+    the file (``mfra``, ``mehd``) proves that no more fragments are coming."""
+
+    problem: str | None = None
+    open_ended: bool = False
+
+
 def mp4_problem(path: Path) -> str | None:
     """None when ``path`` is a complete MP4/MOV/M4V file, else a short reason.
 
     Raises ``OSError`` when the file cannot be opened or read (gone, no permission): that is
     the caller's to judge, not a property of the file's content.
     """
+    return mp4_check(path).problem
+
+
+def mp4_check(path: Path) -> Mp4Check:
+    """``mp4_problem`` plus whether a fragmented file proves its own end. Raises ``OSError``."""
     with path.open("rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
-            return "empty file"
-        return _walk(f, size)
+            return Mp4Check("empty file")
+        boxes: list[Box] = []
+        problem = _walk(f, size, boxes)
+        if problem is not None or not any(b[0] == "moof" for b in boxes):
+            return Mp4Check(problem)
+        end = fragment_end(f, boxes)
+        if end.short is not None:
+            return Mp4Check(f"truncated: {end.short}")
+        return Mp4Check(None, open_ended=not end.proven)
 
 
-def _walk(f: BinaryIO, size: int) -> str | None:
+def _walk(f: BinaryIO, size: int, boxes: list[Box]) -> str | None:
+    """Check the top-level boxes tile the file; each one is appended to ``boxes``."""
     seen: set[str] = set()
     pos = 0
     while pos < size:
@@ -65,6 +92,7 @@ def _walk(f: BinaryIO, size: int) -> str | None:
         if pos + claimed > size:
             return f"truncated: box '{kind}' claims {claimed} bytes, only {size - pos} remain"
         seen.add(kind)
+        boxes.append((kind, pos, claimed))
         pos += claimed
     if "moov" not in seen:
         return "no moov box"

@@ -8,7 +8,13 @@ polls with the current monotonic time. A pair is ready when:
   its (inode, size, mtime_ns) unchanged, and no write for that long. The time of the last
   write is estimated from max(mtime, ctime) at first sight, so a file untouched for a while
   is ready at once, and from the observation itself when it changes afterwards,
-* the injected video check (``mp4_problem``) passes.
+* none of them is open for writing: the watcher passes on inotify's signals (``written``): a
+  modify with no close-after-write since means a writer still has the file open, whatever
+  its size and times say,
+* the injected video check (``mp4_check``) passes. A fragmented video that does not prove its
+  own end (``open_ended``: no ``mfra``, no ``mehd``) must also have been quiet for
+  ``fragmented_settle_seconds`` unless its writer's close-after-write was seen (a file found
+  only by a scan: the daemon started mid-copy, events were lost, or a ``mv`` brought it in).
 
 Problems are reported once per (path, reason) until the path disappears, then the video is
 parked until one of its files changes:
@@ -33,6 +39,7 @@ from enum import Enum
 from pathlib import Path
 
 from atroposd.domain import CAPTION_SUFFIX, SIDECAR_SUFFIX, VIDEO_SUFFIXES, FileIdentity
+from atroposd.watch.mp4 import Mp4Check
 
 _TEMP_SUFFIXES = (".part", ".tmp", ".crdownload", "~")
 _TEMP_PREFIXES = (".", "~$", "~syncthing~")
@@ -103,7 +110,7 @@ class Problem:
 
 
 Decision = Ready | Problem
-VideoCheck = Callable[[Path], str | None]
+VideoCheck = Callable[[Path], Mp4Check]
 _PairId = tuple[FileIdentity, ...]
 _ABSENT = FileIdentity(0, 0, 0)  # a file of the pair that is not there
 
@@ -121,17 +128,24 @@ class _Wait(Enum):
 class Pairing:
     """The debounce + pairing state machine; one instance per watcher."""
 
-    def __init__(self, settle_seconds: float = 2.0, incomplete_seconds: float | None = None):
+    def __init__(
+        self,
+        settle_seconds: float = 2.0,
+        incomplete_seconds: float | None = None,
+        fragmented_settle_seconds: float = 30.0,
+    ):
         self.settle_seconds = settle_seconds
         self.incomplete_seconds = (
             incomplete_seconds if incomplete_seconds is not None else max(10 * settle_seconds, 30)
         )
+        self.fragmented_settle_seconds = fragmented_settle_seconds
+        self._writes: dict[Path, bool] = {}  # True: open for writing; False: closed after write
         self._files: dict[Path, _Tracked] = {}
         self._by_stem: dict[Path, set[Path]] = {}  # <dir>/<stem> -> videos
         self._dirty: set[Path] = set()  # videos to evaluate at the next poll
         self._emitted: dict[Path, _PairId] = {}
         self._retry: set[Path] = set()
-        self._checked: dict[Path, tuple[FileIdentity, str | None]] = {}
+        self._checked: dict[Path, tuple[FileIdentity, Mp4Check]] = {}
         self._reported: set[tuple[Path, str]] = set()
 
     def observe(self, path: Path, state: FileState | None, *, mono: float, wall: float) -> None:
@@ -154,8 +168,31 @@ class Pairing:
         else:
             self._dirty.update(self._by_stem.get(path.with_suffix(""), ()))
 
+    def written(self, path: Path, writing: bool | None) -> None:
+        """What inotify said last about a tracked file: True a modify (a writer has it open),
+        False a close-after-write, None a new file at this path (created, moved in: unknown)."""
+        kind = classify(path.name)
+        if kind is None or path not in self._files:
+            return
+        if writing is None:
+            self._writes.pop(path, None)
+        else:
+            self._writes[path] = writing
+        stem = path.with_suffix("")
+        self._dirty.update((path,) if kind is Kind.VIDEO else self._by_stem.get(stem, ()))
+
+    def forget_writes(self) -> None:
+        """Events were lost (overflow, observer restarted): every file's writer is unknown."""
+        self._writes.clear()
+        self._dirty.update(v for videos in self._by_stem.values() for v in videos)
+
+    def writing_paths(self) -> set[Path]:
+        """The files a writer still has open, as far as the events tell."""
+        return {path for path, writing in self._writes.items() if writing}
+
     def _forget(self, path: Path, kind: Kind) -> None:
         del self._files[path]
+        self._writes.pop(path, None)
         self._reported = {r for r in self._reported if r[0] != path}
         stem = path.with_suffix("")
         if kind is Kind.VIDEO:
@@ -214,19 +251,27 @@ class Pairing:
                 out.append(decision)
         return out
 
-    def _quiet(self, tracked: _Tracked, mono: float) -> bool:
+    def _quiet(self, path: Path, tracked: _Tracked, mono: float) -> bool:
+        if self._writes.get(path):
+            return False  # a writer has it open: never ready, however long it pauses
         return mono - tracked.quiet_since >= self.settle_seconds
 
     def _evaluate(self, video: Path, mono: float, check: VideoCheck) -> Decision | _Wait | None:
         v = self._files[video]
-        if not self._quiet(v, mono):
+        if not self._quiet(video, v, mono):
             return _Wait.WAIT
         if v.state.size == 0:
             return Problem(video, "empty video")
-        why = self._check(video, v.state, check)
-        if why is not None:
+        found = self._check(video, v.state, check)
+        if found.problem is not None:
             if mono - v.quiet_since >= self.incomplete_seconds:
-                return Problem(video, f"video incomplete: {why}")
+                return Problem(video, f"video incomplete: {found.problem}")
+            return _Wait.WAIT
+        if (  # no close-after-write seen: only time can tell
+            found.open_ended
+            and video not in self._writes
+            and mono - v.quiet_since < self.fragmented_settle_seconds
+        ):
             return _Wait.WAIT
         caption_path = video.with_suffix(CAPTION_SUFFIX)
         caption = self._files.get(caption_path)
@@ -234,13 +279,13 @@ class Pairing:
             if video in self._emitted:
                 return None  # a published pair being archived, not a user's mistake
             return Problem(video, f"caption missing: expected {caption_path.name}")
-        if not self._quiet(caption, mono):
+        if not self._quiet(caption_path, caption, mono):
             return _Wait.WAIT
         if caption.state.size == 0:
             return Problem(caption_path, f"empty caption: {caption_path.name}")
         sidecar_path = video.with_suffix(SIDECAR_SUFFIX)
         sidecar = self._files.get(sidecar_path)
-        if sidecar is not None and not self._quiet(sidecar, mono):
+        if sidecar is not None and not self._quiet(sidecar_path, sidecar, mono):
             return _Wait.WAIT
         pair = _pair_id(v, caption, sidecar)
         if self._emitted.get(video) == pair:
@@ -248,13 +293,13 @@ class Pairing:
         self._emitted[video] = pair
         return Ready(video, caption_path, sidecar_path if sidecar is not None else None)
 
-    def _check(self, video: Path, state: FileState, check: VideoCheck) -> str | None:
+    def _check(self, video: Path, state: FileState, check: VideoCheck) -> Mp4Check:
         cached = self._checked.get(video)
         if cached is not None and cached[0] == state.identity:
             return cached[1]
-        why = check(video)
-        self._checked[video] = (state.identity, why)
-        return why
+        found = check(video)
+        self._checked[video] = (state.identity, found)
+        return found
 
 
 def _pair_id(*files: _Tracked | None) -> _PairId:

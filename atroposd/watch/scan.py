@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,11 +46,11 @@ class Scanner:
     def __init__(self, roots: Roots) -> None:
         self.roots = roots
 
-    def scan_all(self) -> Findings:
-        """Scan every root that exists."""
+    def scan_all(self, skip: Collection[Path] = ()) -> Findings:
+        """Scan every root that exists, except those in ``skip`` (known to be unavailable)."""
         found = Findings()
         for root in self.roots.paths:
-            if root.is_dir():
+            if root not in skip and root.is_dir():
                 found.merge(self.scan_dir(root))
         return found
 

@@ -2,9 +2,15 @@
 
 Three sources feed one pairing state machine: inotify events (``observer.py``), a full scan
 at start-up and every ``rescan_seconds`` (events can be lost, §1.4), and a fresh stat of the
-files of every undecided pair every ``POLL_SECONDS`` (the event filter drops ``modified``, so
-a slow writer is followed by polling). All disk work runs in a worker thread, one step at a
-time; the pairing and the roots are only touched by that step.
+files of every undecided pair every ``POLL_SECONDS`` (a slow writer is followed by polling;
+only its first ``modified`` wakes the watcher, and its ``closed`` ends "open for writing").
+Every ``FOLDER_CHECK_SECONDS`` the roots themselves are checked (``folders.py``): a folder that
+went away is logged once and waited for, one that came back is watched again and rescanned.
+All disk work runs in a worker thread, one step at a time; the pairing, the roots and the
+folders are only touched by that step.
+
+``run`` never raises for a folder: a root that cannot be created, listed or watched is
+logged and the others go on; without inotify at all, full rescans alone find the clips.
 
 ``on_ready`` gets each ready pair once (again only when one of its files changed); if it
 raises, the error is logged and the pair is offered again after the next full rescan.
@@ -22,7 +28,8 @@ import structlog
 
 from atroposd.clock import Clock
 from atroposd.domain import ClipFiles
-from atroposd.watch.mp4 import mp4_problem
+from atroposd.watch.folders import FOLDER_CHECK_SECONDS, Folders
+from atroposd.watch.mp4 import Mp4Check, mp4_check
 from atroposd.watch.observer import FolderObserver
 from atroposd.watch.pairing import Pairing, Problem, Ready
 from atroposd.watch.roots import Roots
@@ -36,12 +43,12 @@ OnProblem = Callable[[Path, str], Awaitable[None]]
 _Step = tuple[list[ClipFiles], list[tuple[Path, str]]]
 
 
-def check_video(path: Path) -> str | None:
-    """``mp4_problem`` with read errors turned into a reason (a vanished file is re-statted)."""
+def check_video(path: Path) -> Mp4Check:
+    """``mp4_check`` with read errors turned into a reason (a vanished file is re-statted)."""
     try:
-        return mp4_problem(path)
+        return mp4_check(path)
     except OSError as exc:
-        return f"unreadable: {exc.strerror or exc}"
+        return Mp4Check(f"unreadable: {exc.strerror or exc}")
 
 
 class ClipWatcher:
@@ -60,18 +67,23 @@ class ClipWatcher:
         rescan_seconds: float = 60.0,
         use_observer: bool = True,
         incomplete_seconds: float | None = None,
+        fragmented_settle_seconds: float = 30.0,
     ) -> None:
         self._roots = Roots(
             upload_folder=upload_folder, out_root=out_root, default_account=default_account
         )
         self._scanner = Scanner(self._roots)
-        self._pairing = Pairing(settle_seconds, incomplete_seconds)
+        self._folders = Folders(self._roots.paths)
+        self._pairing = Pairing(settle_seconds, incomplete_seconds, fragmented_settle_seconds)
         self._on_ready = on_ready
         self._on_problem = on_problem
         self._clock = clock
         self._rescan_seconds = rescan_seconds
         self._use_observer = use_observer
         self._touched: dict[Path, bool] = {}  # path -> is a folder; filled by the observer
+        self._writes: dict[Path, bool | None] = {}  # file -> its last event's writer signal
+        self._open: set[Path] = set()  # files whose last event was a modify (loop's view)
+        self._events_lost = False
         self._full_requested = False
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -89,49 +101,75 @@ class ClipWatcher:
         """How many full scans have finished (start-up scan included)."""
         return self._scans
 
+    @property
+    def unavailable_folders(self) -> tuple[Path, ...]:
+        """The watched roots that are not there right now (waited for, checked every second)."""
+        return self._folders.unavailable
+
+    @property
+    def open_for_writing(self) -> frozenset[Path]:
+        """Files whose last inotify event was a write with no close-after-write since."""
+        return frozenset(self._open)
+
     async def run(self) -> None:
-        """Watch until cancelled."""
+        """Watch until cancelled; a folder that is missing or goes away never ends this."""
         try:
-            await self._start_observer()  # before the scan, so nothing slips in between
+            await asyncio.to_thread(self._folders.create_missing)
+            await self._start_observer()
+            await self._check_folders()  # watches before the scan, so nothing slips in between
             log.info("watch_started", roots=[str(r) for r in self.roots])
             await self._step(full=True)
             next_full = self._clock.monotonic() + self._rescan_seconds
+            next_check = self._clock.monotonic() + FOLDER_CHECK_SECONDS
             while True:
-                await self._idle(next_full)
-                if self._observer is not None and not self._observer.alive:
-                    log.error("watch_observer_died")
-                    await self._stop_observer()
-                    await self._start_observer()
-                    self._full_requested = True
-                full = self._full_requested or self._clock.monotonic() >= next_full
+                await self._idle(min(next_full, next_check))
+                now = self._clock.monotonic()
+                full = self._full_requested or now >= next_full
+                if full or now >= next_check:
+                    next_check = now + FOLDER_CHECK_SECONDS
+                    full = await self._check_folders(retry_refused=full) or full
                 if full:
                     self._full_requested = False
                     next_full = self._clock.monotonic() + self._rescan_seconds
-                await self._step(full=full)
+                if full or self._touched or self._events_lost or self._pairing.has_pending():
+                    await self._step(full=full)
         finally:
             await self._stop_observer()
             log.info("watch_stopped")
 
     async def _start_observer(self) -> None:
-        """Start inotify; without it (disabled, or e.g. out of inotify watches) rescans only."""
-        if self._use_observer:
-            observer = FolderObserver(
-                self._roots.paths,
-                loop=asyncio.get_running_loop(),
-                notify=self._notify,
-                on_overflow=self._overflowed,
-            )
-            try:
-                await asyncio.to_thread(observer.start)
-            except OSError as exc:
-                log.error(
-                    "watch_observer_failed", error=str(exc), rescan_seconds=self._rescan_seconds
-                )
-                await asyncio.to_thread(observer.stop)
-            else:
-                self._observer = observer
-                return
-        await asyncio.to_thread(self._make_roots)
+        """Start inotify's threads; without them (disabled, or failed) full rescans only."""
+        if not self._use_observer:
+            return
+        observer = FolderObserver(
+            loop=asyncio.get_running_loop(), notify=self._notify, on_overflow=self._overflowed
+        )
+        try:
+            await asyncio.to_thread(observer.start)
+        except Exception as exc:  # supervisor: rescans still find every clip
+            log.error("watch_observer_failed", error=str(exc), rescan_seconds=self._rescan_seconds)
+            await asyncio.to_thread(observer.stop)
+        else:
+            self._observer = observer
+
+    async def _check_folders(self, retry_refused: bool = False) -> bool:
+        """Check the roots and their watches (restarting a dead observer); True when a full
+        rescan is due. Never raises: a failure is logged and the next check tries again."""
+        try:
+            async with self._lock:
+                if self._observer is not None and not self._observer.alive:
+                    log.error("watch_observer_died")
+                    await self._stop_observer()
+                    await self._start_observer()
+                    self._events_lost = True
+                observer = self._observer
+                back = await asyncio.to_thread(self._folders.sync, observer, retry_refused)
+                if back:
+                    self._events_lost = True  # what was written while unwatched is unknown
+                return back
+        except Exception as exc:  # supervisor: a folder problem must not stop the watching
+            log.exception("watch_folder_check_failed", error=str(exc))
+            return False
 
     async def _stop_observer(self) -> None:
         observer, self._observer = self._observer, None
@@ -147,9 +185,10 @@ class ClipWatcher:
         ``on_ready`` is not called: the caller handles what is returned. A pair returned here
         is not returned again by this watcher unless its files change.
         """
-        await asyncio.to_thread(self._make_roots)
         async with self._lock:
-            ready, problems = await asyncio.to_thread(self._compute, {}, True)
+            await asyncio.to_thread(self._folders.create_missing)
+            await asyncio.to_thread(self._folders.sync, None)
+            ready, problems = await asyncio.to_thread(self._compute, {}, {}, True)
             await self._report(problems)
         return ready
 
@@ -161,25 +200,30 @@ class ClipWatcher:
 
     def _overflowed(self) -> None:
         log.warning("watch_events_lost", cause="inotify queue overflow")
+        self._events_lost = True
         self.request_rescan()
 
-    def _notify(self, path: Path, is_dir: bool) -> None:
+    def _notify(self, path: Path, is_dir: bool, writing: bool | None) -> None:
+        if not is_dir:
+            if writing and path in self._open:
+                return  # one more write of a file being written: polling follows it
+            if writing:
+                self._open.add(path)
+            else:
+                self._open.discard(path)
+            self._writes[path] = writing
         self._touched[path] = self._touched.get(path, False) or is_dir
         self._wake.set()
 
-    def _make_roots(self) -> None:
-        for root in self._roots.paths:
-            root.mkdir(parents=True, exist_ok=True)
-
-    async def _idle(self, next_full: float) -> None:
-        """Wait for an event, the next poll of pending pairs, or the next full rescan."""
+    async def _idle(self, deadline: float) -> None:
+        """Wait for an event, the next poll of pending pairs, or the next check or rescan."""
         self._wake.clear()
         if self._touched or self._full_requested:
             return
         if self._pairing.has_pending():
             timeout = POLL_SECONDS
         else:
-            timeout = max(0.0, next_full - self._clock.monotonic())
+            timeout = max(0.0, deadline - self._clock.monotonic())
         try:
             async with asyncio.timeout(timeout):
                 await self._wake.wait()
@@ -196,7 +240,10 @@ class ClipWatcher:
     async def _pass(self, *, full: bool) -> None:
         async with self._lock:
             touched, self._touched = self._touched, {}
-            ready, problems = await asyncio.to_thread(self._compute, touched, full)
+            writes, self._writes = self._writes, {}
+            ready, problems = await asyncio.to_thread(self._compute, touched, writes, full)
+            writing = self._pairing.writing_paths()
+            self._open = {p for p in self._open if p in writing or p in self._writes}
             await self._report(problems)
             for clip in ready:
                 await self._deliver(clip)
@@ -217,21 +264,30 @@ class ClipWatcher:
             except Exception:
                 log.exception("watch_on_problem_failed", path=str(path), reason=reason)
 
-    def _compute(self, touched: dict[Path, bool], full: bool) -> _Step:
+    def _compute(
+        self, touched: dict[Path, bool], writes: dict[Path, bool | None], full: bool
+    ) -> _Step:
         """Look at the disk, update the pairing, decide. Runs in a worker thread."""
         started = self._clock.monotonic()
+        if self._events_lost:
+            self._events_lost = False
+            self._pairing.forget_writes()
+        down = frozenset(self._folders.unavailable)
         found = Findings()
         if full:
-            found.merge(self._scanner.scan_all())
+            found.merge(self._scanner.scan_all(skip=down))
             for path in self._pairing.known_paths() - found.states.keys():
-                found.merge(self._scanner.inspect(path))  # gone, or created after its folder
+                found.merge(self._inspect(path, False, down))  # gone, or created after its folder
         for path, is_dir in touched.items():
-            found.merge(self._scanner.inspect(path, is_dir))
+            found.merge(self._inspect(path, is_dir, down))
         for path in self._pairing.pending_paths() - found.states.keys():
-            found.merge(self._scanner.inspect(path))
+            found.merge(self._inspect(path, False, down))
         mono, wall = self._clock.monotonic(), self._clock.now().timestamp()
         for path, state in found.states.items():
             self._pairing.observe(path, state, mono=mono, wall=wall)
+        for path, writing in writes.items():
+            if found.states.get(path) is not None:
+                self._pairing.written(path, writing)
         if full:
             self._pairing.rearm()
         ready, problems = self._decide(mono)
@@ -244,6 +300,13 @@ class ClipWatcher:
                 seconds=round(self._clock.monotonic() - started, 3),
             )
         return ready, problems
+
+    def _inspect(self, path: Path, is_dir: bool, down: frozenset[Path]) -> Findings:
+        """``Scanner.inspect``, except under a root that is gone: no stat, the file is gone."""
+        root = self._roots.root_of(path)
+        if root is not None and root.path in down:
+            return Findings(states={path: None})
+        return self._scanner.inspect(path, is_dir)
 
     def _decide(self, mono: float) -> _Step:
         ready: list[ClipFiles] = []

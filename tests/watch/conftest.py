@@ -38,3 +38,11 @@ def plain_mp4(mp4_dir: Path) -> bytes:
 def fragmented_mp4(mp4_dir: Path) -> bytes:
     """A fragmented MP4 (empty moov, then moof/mdat pairs)."""
     return _make_mp4(mp4_dir / "frag.mp4", "-movflags", "+frag_keyframe+empty_moov")
+
+
+@pytest.fixture(scope="session")
+def frag_mp4(mp4_dir: Path) -> bytes:
+    """A 4 s fragmented H.264/AAC MP4, one moof/mdat pair per second, ending in mfra."""
+    from .fragmp4 import make_fragmented
+
+    return make_fragmented(mp4_dir / "frag4.mp4")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from atroposd.watch.mp4 import Mp4Check
 from atroposd.watch.pairing import FileState, Kind, Pairing, Problem, Ready, classify
 
 WALL = 1_700_000_000.0  # the wall clock at mono == 0
@@ -20,15 +21,16 @@ def st(size: int, written_at: float, ino: int = 1) -> FileState:
 
 
 class Checker:
-    """A scripted stand-in for mp4_problem that counts its calls."""
+    """A scripted stand-in for mp4_check that counts its calls."""
 
     def __init__(self) -> None:
         self.answer: str | None = None
+        self.open_ended = False
         self.calls = 0
 
-    def __call__(self, path: Path) -> str | None:
+    def __call__(self, path: Path) -> Mp4Check:
         self.calls += 1
-        return self.answer
+        return Mp4Check(self.answer, self.open_ended)
 
 
 @pytest.fixture
@@ -276,3 +278,57 @@ def test_caption_removed_after_emission_is_not_a_problem(check: Checker) -> None
     see(p, CAPTION, None, 1)
     assert p.poll(5, check) == []
     assert not p.has_pending()
+
+
+def test_a_file_open_for_writing_is_never_ready_until_closed(check: Checker) -> None:
+    """A modify with no close-after-write since: not ready, however long the pause (§4.8)."""
+    p = Pairing(settle_seconds=2.0)
+    see(p, VIDEO, st(100, -60), 0)
+    see(p, CAPTION, st(10, -60), 0)
+    p.written(VIDEO, True)
+    assert p.poll(3600, check) == []
+    assert p.writing_paths() == {VIDEO}
+    p.written(VIDEO, False)
+    assert p.poll(3600, check) == [Ready(VIDEO, CAPTION, None)]
+    assert p.writing_paths() == set()
+
+
+def test_a_caption_open_for_writing_holds_the_pair(check: Checker) -> None:
+    p = Pairing(settle_seconds=2.0)
+    see(p, VIDEO, st(100, -60), 0)
+    see(p, CAPTION, st(10, -60), 0)
+    p.written(CAPTION, True)
+    assert p.poll(100, check) == []
+    p.written(CAPTION, False)
+    assert p.poll(100, check) == [Ready(VIDEO, CAPTION, None)]
+
+
+def test_open_ended_fragmented_video_waits_the_longer_settle_unless_closed(
+    check: Checker,
+) -> None:
+    check.open_ended = True
+    p = Pairing(settle_seconds=2.0, fragmented_settle_seconds=30.0)
+    see(p, VIDEO, st(100, 0), 0)
+    see(p, CAPTION, st(10, -60), 0)
+    assert p.poll(29.9, check) == []
+    assert p.poll(30, check) == [Ready(VIDEO, CAPTION, None)]
+    other = D / "b.mp4"
+    see(p, other, st(100, 100), 100)
+    see(p, other.with_suffix(".txt"), st(10, 0), 100)
+    p.written(other, False)  # its writer's close was seen: the normal settle is enough
+    assert p.poll(102, check) == [Ready(other, other.with_suffix(".txt"), None)]
+
+
+def test_lost_events_and_new_files_forget_the_writer(check: Checker) -> None:
+    p = Pairing(settle_seconds=2.0)
+    see(p, VIDEO, st(100, -60), 0)
+    see(p, CAPTION, st(10, -60), 0)
+    p.written(VIDEO, True)
+    p.forget_writes()
+    assert p.writing_paths() == set()
+    p.written(VIDEO, True)
+    p.written(VIDEO, None)  # a new file at this path (created, moved in)
+    assert p.poll(10, check) == [Ready(VIDEO, CAPTION, None)]
+    p.written(D / "untracked.mp4", True)  # never statted: not kept
+    see(p, VIDEO, None, 11)
+    assert p.writing_paths() == set()
