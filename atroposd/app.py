@@ -222,6 +222,7 @@ class App:
             clock=self.clock,
             settle_seconds=s.settle_seconds,
             rescan_seconds=s.rescan_seconds,
+            fragmented_settle_seconds=s.fragmented_settle_seconds,
         )
         self.sv = Services(
             ledger, bus, intake, publisher, reconciler, archiver, watcher, providers, http

@@ -91,6 +91,7 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     settle_seconds: float = Field(2.0, gt=0, alias="SETTLE_SECONDS")
     rescan_seconds: float = Field(60.0, gt=0, alias="RESCAN_SECONDS")
+    fragmented_settle_seconds: float = Field(30.0, gt=0, alias="FRAGMENTED_SETTLE_SECONDS")
     reconcile_seconds: float = Field(60.0, gt=0, alias="RECONCILE_SECONDS")
     # A preference: each platform's chunk plan rounds and clamps it (providers/chunks.py).
     chunk_size: int = Field(8 * 1024 * 1024, ge=1, le=1 << 30, alias="UPLOAD_CHUNK_BYTES")

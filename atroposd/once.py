@@ -74,6 +74,7 @@ async def plan_only(app: App) -> int:
         on_problem=report,
         clock=app.clock,
         settle_seconds=s.settle_seconds,
+        fragmented_settle_seconds=s.fragmented_settle_seconds,
     )
     db = s.state_dir / "ledger.sqlite3"
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True) if db.exists() else None
