@@ -255,7 +255,8 @@ class YouTubeProvider:
             await save_ref(ref)
         start = offset
         while True:
-            if offset + self._chunk >= request.size and not ref.data.get(FINAL_SENT):
+            piece = YOUTUBE_PLAN.next_chunk(request.size, self._chunk, offset)
+            if piece.offset + piece.length >= request.size and not ref.data.get(FINAL_SENT):
                 ref = RemoteRef(SESSION, {**ref.data, FINAL_SENT: "1"})
                 await save_ref(ref)  # the next request may complete the video
             resp = await self._put_chunk(request, ref.data["uri"], offset)
