@@ -3,8 +3,10 @@
     python bench/soak.py [--posts 10000] [--batch 1000] [--concurrency 4] [--kib 64]
 
 Each post is a distinct small file planned in a real SQLite ledger (WAL, synchronous=FULL)
-and taken by ``Publisher.work`` through the YouTube provider to the emulator served in the
-same process over loopback (upload → poll → published → archived). Time is a fake clock: the
+and taken by ``Publisher.work`` through the YouTube provider to the emulator over loopback
+(upload → poll → published → archived). The emulator runs in a child process, so the RSS
+column is the daemon's side alone (the emulator keeps every post, as a platform does; its
+RSS is printed beside). Time is a fake clock: the
 publisher's poll waits move it instead of sleeping, so only real work is measured.
 
 For every batch it prints the wall time per post and the process's RSS at the batch's end;
@@ -19,12 +21,14 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
@@ -76,9 +80,9 @@ class Tokens:
         self._creds[account] = creds
 
 
-def rss_mib() -> float:
-    """This process's resident set now (VmRSS), MiB."""
-    with open("/proc/self/status") as handle:
+def rss_mib(pid: int | str = "self") -> float:
+    """A process's resident set now (VmRSS), MiB."""
+    with open(f"/proc/{pid}/status") as handle:
         for line in handle:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
@@ -105,6 +109,19 @@ def write_clip(folder: Path, index: int, kib: int) -> tuple[Drop, str, int]:
     return drop, hashlib.sha256(data).hexdigest(), len(data)
 
 
+def serve_emulator(storage: Path, conn: Connection) -> None:
+    """The emulator in its own process (it keeps every post, as a platform does)."""
+
+    async def serve() -> None:
+        server = EmulatorServer("127.0.0.1", 0, storage, processing_seconds=0.0)
+        await server.start()
+        conn.send(server.base_url)
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # until told to stop
+        await server.stop()
+
+    asyncio.run(serve())
+
+
 async def soak(args: argparse.Namespace, scratch: Path) -> int:
     clock = FakeClock()
 
@@ -112,8 +129,12 @@ async def soak(args: argparse.Namespace, scratch: Path) -> int:
         clock.advance(seconds)
         await asyncio.sleep(0)
 
-    server = EmulatorServer("127.0.0.1", 0, scratch / "emulator", processing_seconds=0.0)
-    await server.start()
+    ours, theirs = multiprocessing.Pipe()
+    emulator = multiprocessing.get_context("fork").Process(
+        target=serve_emulator, args=(scratch / "emulator", theirs), daemon=True
+    )
+    emulator.start()
+    base_url = str(ours.recv())
     conn = connect(scratch / "state" / "ledger.sqlite3")
     ledger = Ledger(conn, clock)
     async with httpx.AsyncClient(timeout=30.0) as http:
@@ -122,7 +143,7 @@ async def soak(args: argparse.Namespace, scratch: Path) -> int:
             credentials=Tokens(),
             clock=clock,
             sandbox=True,
-            sandbox_url=server.base_url,
+            sandbox_url=base_url,
             chunk_size=8 * 1024 * 1024,
             secrets={},
             overrides={},
@@ -144,7 +165,7 @@ async def soak(args: argparse.Namespace, scratch: Path) -> int:
         queue = scratch / "queue"
         queue.mkdir()
         hashes: dict[str, int] = {}
-        print(f"{'posts':>12}  {'ms/post':>8}  {'RSS MiB':>8}")
+        print(f"{'posts':>12}  {'ms/post':>8}  {'RSS MiB':>8}  {'emulator RSS MiB':>16}")
         rows: list[tuple[float, float]] = []
         for start in range(0, args.posts, args.batch):
             indices = range(start, min(start + args.batch, args.posts))
@@ -168,9 +189,13 @@ async def soak(args: argparse.Namespace, scratch: Path) -> int:
             await asyncio.gather(*(worker() for _ in range(args.concurrency)))
             per_post = (time.perf_counter() - began) * 1000 / len(indices)
             rows.append((per_post, rss_mib()))
-            print(f"{start + 1:>5}-{indices[-1] + 1:<6}  {per_post:>8.2f}  {rows[-1][1]:>8.1f}")
-        posts = (await http.get(f"{server.base_url}/_emulator/posts")).json()
-    await server.stop()
+            print(
+                f"{start + 1:>5}-{indices[-1] + 1:<6}  {per_post:>8.2f}  {rows[-1][1]:>8.1f}"
+                f"  {rss_mib(emulator.pid or 0):>16.1f}"
+            )
+        posts = (await http.get(f"{base_url}/_emulator/posts")).json()
+    ours.send("stop")
+    emulator.join(30)
     conn.close()
     seen = {p["sha256"] for p in posts}
     assert len(posts) == args.posts == len(seen) and seen == set(hashes), "posts do not match"
