@@ -31,6 +31,8 @@ def test_kill9_mid_upload_resumes_from_emulator_offset(ws: Workspace, emulator: 
         assert posts[0]["sha256"] == digest and posts[0]["bytes"] == size
         assert len(second.events("PLAN")) == 0  # planned once, by the first process
         assert len(first.events("PLAN")) == 1
+        # The time from the first byte, across the crash: the ledger remembers when it began.
+        assert isinstance(ok["seconds"], float) and ok["seconds"] > 0, ok
     finally:
         second.stop()
 
