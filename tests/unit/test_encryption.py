@@ -27,7 +27,7 @@ from atroposd.providers.chunks import MIB, SNAPCHAT_PLAN
 from atroposd.providers.encryption import CbcKey, EncryptedSlice, ciphertext_size
 from atroposd.providers.streams import MultipartBody, StreamPart, TextPart
 from tests.unit.multipart_server import serve
-from tests.unit.test_streams import sha256_file, write_random
+from tests.unit.streams_support import sha256_file, write_random
 
 KEY = CbcKey(bytes(range(32)), bytes(range(100, 116)))
 PART = 64 * 1024  # small parts, so small files still make many of them
@@ -192,7 +192,7 @@ def test_a_64_mib_encrypted_part_streams_in_constant_memory(server: str, tmp_pat
     assert sha256_file(path)  # the plaintext is untouched
 
 
-def test_a_rewritten_file_stops_the_chain_recomputation(tmp_path: Path) -> None:
+def test_a_rewritten_file_stops_an_encrypted_part(tmp_path: Path) -> None:
     path = write_random(tmp_path / "v.mp4", MIB)
     identity = FileIdentity.from_stat(path.stat())
     with path.open("r+b") as f:

@@ -21,33 +21,13 @@ from atroposd.providers._http import file_slice
 from atroposd.providers.chunks import MIB, X_PLAN
 from atroposd.providers.streams import MultipartBody, StreamPart, TextPart
 from tests.unit.multipart_server import serve
+from tests.unit.streams_support import sha256_file, slice_of, write_random
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     with serve() as url:
         yield url
-
-
-def write_random(path: Path, size: int, seed: int = 0) -> Path:
-    """``size`` bytes of noise plus every line-ending pattern a parser could trip on."""
-    pattern = b"\r\n--\r\n\r\n--x\r\r\n\n" * 64
-    with path.open("wb") as f:
-        written = 0
-        rng = hashlib.sha256(str(seed).encode()).digest()
-        while written < size:
-            piece = (rng * (MIB // 32))[: min(MIB, size - written)]
-            piece = pattern[: len(piece) // 8] + piece[len(piece) // 8 :]
-            rng = hashlib.sha256(rng).digest()
-            f.write(piece)
-            written += len(piece)
-    return path
-
-
-def slice_of(path: Path, offset: int, length: int) -> bytes:
-    with path.open("rb") as f:
-        f.seek(offset)
-        return f.read(length)
 
 
 def file_part(name: str, path: Path, offset: int, length: int, **kw: Any) -> StreamPart:
@@ -192,14 +172,6 @@ def test_a_64_mib_part_streams_in_constant_memory(server: str, tmp_path: Path) -
     assert found["parts"][1]["length"] == size
     assert found["parts"][1]["sha256"] == sha256_file(video)
     assert peak < 8 * MIB, f"client peak {peak / MIB:.1f} MiB for a 64 MiB body"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while piece := f.read(MIB):
-            digest.update(piece)
-    return digest.hexdigest()
 
 
 async def _collect(stream: AsyncIterator[bytes]) -> bytes:
