@@ -31,13 +31,14 @@ from atroposd.domain import ClipFiles
 from atroposd.watch.folders import FOLDER_CHECK_SECONDS, Folders
 from atroposd.watch.mp4 import Mp4Check, mp4_check
 from atroposd.watch.observer import FolderObserver
-from atroposd.watch.pairing import Pairing, Problem, Ready
+from atroposd.watch.pairing import Pairing, Problem, Ready, classify
 from atroposd.watch.roots import Roots
 from atroposd.watch.scan import Findings, Scanner
 
 log = structlog.get_logger(__name__)
 
 POLL_SECONDS = 0.25
+_MAX_OPEN = 10_000
 OnReady = Callable[[ClipFiles], Awaitable[None]]
 OnProblem = Callable[[Path, str], Awaitable[None]]
 _Step = tuple[list[ClipFiles], list[tuple[Path, str]]]
@@ -205,8 +206,10 @@ class ClipWatcher:
 
     def _notify(self, path: Path, is_dir: bool, writing: bool | None) -> None:
         if not is_dir:
-            if writing and path in self._open:
-                return  # one more write of a file being written: polling follows it
+            if writing and (path in self._open or classify(path.name) is None):
+                return  # one more write of a file being written (polling follows it), or a temp
+            if len(self._open) >= _MAX_OPEN:
+                self._open.clear()  # files deleted while open are never closed under their name
             if writing:
                 self._open.add(path)
             else:
@@ -242,8 +245,9 @@ class ClipWatcher:
             touched, self._touched = self._touched, {}
             writes, self._writes = self._writes, {}
             ready, problems = await asyncio.to_thread(self._compute, touched, writes, full)
-            writing = self._pairing.writing_paths()
-            self._open = {p for p in self._open if p in writing or p in self._writes}
+            if full:  # forget files gone while open (their close never comes under that name)
+                writing = self._pairing.writing_paths()
+                self._open = {p for p in self._open if p in writing or p in self._writes}
             await self._report(problems)
             for clip in ready:
                 await self._deliver(clip)
