@@ -275,32 +275,24 @@ class App:
         except OSError as exc:
             await self.problem(files.video, f"cannot read clip: {exc}")
             return
-        if not got.new and not got.rearmed and sv.archiver.ready(got.sha256, files.account):
+        if not got.new and not got.rearmed and got.known:
             self._duplicate(files, got.known, got.drop)
         for post in [*got.new, *got.rearmed]:
             if self.wanted(post.account, post.platform):
                 sv.publisher.kick(post.id)
 
     def _duplicate(self, files: ClipFiles, known: list[Post], drop: Drop) -> None:
-        """The content was already posted for this account: archive this copy, say so."""
-        first = self.sv.ledger.drop_of(known[0].id)
+        """The content is already planned for this account: this copy is never posted; it is
+        archived with the clip once that is published (retried like the clip itself)."""
+        sha, first = known[0].clip_sha256, self.sv.ledger.drop_of(known[0].id)
         if first.video_path == files.video:  # its own files, seen again before archiving
-            for post in known:  # the same bytes, maybe restored or touched: a new identity
-                self.sv.ledger.set_fields(post.id, **drop.fields())
-            self.sv.reconciler.recheck(known[0].clip_sha256, files.account)
-            self.sv.archiver.maybe_clear(known[0].clip_sha256, files.account, known[0].id)
+            if self.sv.archiver.ready(sha, files.account):
+                for post in known:  # the same bytes, maybe restored or touched: a new identity
+                    self.sv.ledger.set_fields(post.id, **drop.fields())
+                self.sv.reconciler.recheck(sha, files.account)
+                self.sv.archiver.maybe_clear(sha, files.account, known[0].id)
             return
-        copy = Drop(files.video, files.caption, files.sidecar, files.root, files.rel, "", None)
-        moved = self.sv.archiver.clear(copy, known[0].clip_sha256)
-        log.warning(
-            "duplicate_clip",
-            account=files.account,
-            clip=files.rel,
-            same_as=first.clip_rel,
-            url=known[0].url,
-            action="already posted; not posted again; moved to archive",
-            to=[str(p) for p in moved],
-        )
+        self.sv.archiver.duplicate(drop, sha, files.account, first.clip_rel, known[0].url)
 
     def wanted(self, account: str, platform: str) -> bool:
         """True unless ``upload --once --account/--platform`` narrowed the run."""

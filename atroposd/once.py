@@ -131,6 +131,7 @@ async def upload_once(app: App, account: str | None, platform: str | None, dry_r
             await app.admit(files)
         touched = {p.id for p in sv.ledger.list_posts(ACTIVE) if app.wanted(p.account, p.platform)}
         await _settle(app, touched)
+        await sv.archiver.drain()  # files of published clips still moving to the archive
         return _summary(app, touched)
     finally:
         if bar is not None:

@@ -73,6 +73,7 @@ class Reconciler:
             self._ledger.mark_cleared(gone)
             after = batch[-1][0].id
             yield len(batch)
+        self._archiver.retry_copies()  # duplicates whose archiving failed
 
     def forget_gone_problems(self) -> int:
         """Forget reported problems of files no longer there, so a new file there is news."""

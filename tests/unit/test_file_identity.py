@@ -45,11 +45,11 @@ def test_identity_of_a_path_is_size_mtime_and_inode(tmp_path: Path) -> None:
 
 
 def test_identity_is_built_in_one_place() -> None:
-    """No module but domain.py (and the watcher's wider FileState) reads inode + mtime."""
+    """No module but domain.py (and the watcher's wider FileState) reads a file's mtime."""
     readers = sorted(
         str(p.relative_to(PACKAGE))
         for p in PACKAGE.rglob("*.py")
-        if re.search(r"\.st_ino\b", p.read_text(encoding="utf-8"))
+        if re.search(r"\.st_mtime(_ns)?\b", p.read_text(encoding="utf-8"))
     )
     assert readers == ["domain.py", "watch/scan.py"]
 
