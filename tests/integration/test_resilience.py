@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 
 from tests.support import Daemon, Emulator, Workspace, wait_for
@@ -107,3 +108,28 @@ def test_post_left_planned_by_a_crash_is_armed_by_the_sweep(
         assert len(emulator.posts()) == 1
     finally:
         daemon.stop()
+
+
+def test_watched_folder_gone_does_not_stop_posting(ws: Workspace, emulator: Emulator) -> None:
+    """An unmounted drive under UPLOAD_FOLDER must not take the publisher down with it."""
+    drive = ws.root / "drive"
+    queue = drive / "queue"
+    # The post waits 10 s as the platform asks: longer than a rescan (RESCAN_SECONDS=5), by
+    # which the watcher has met the missing folder (before supervision, the daemon exited).
+    emulator.fault("create", code=429, headers={"Retry-After": "10"})
+    daemon = Daemon(ws, extra_env={"UPLOAD_FOLDER": str(queue)})
+    try:
+        daemon.wait_event("daemon_started")
+        ws.drop("first", seed=106, folder=ws.out / "default" / "project")
+        daemon.wait_event("ERR")
+        shutil.rmtree(drive)
+        drive.write_text("the mount point is gone")  # the folder cannot be made again either
+        daemon.wait_event("OK", clip="default/project/first.mp4", timeout=60)  # posting goes on
+        assert daemon.proc.poll() is None
+        drive.unlink()  # the drive is back: a clip dropped there is posted
+        ws.drop("back", seed=107, folder=queue)
+        daemon.wait_event("OK", clip="back.mp4", timeout=120)
+        assert len(emulator.posts()) == 2
+    finally:
+        assert daemon.stop() == 0
+    assert "Traceback" not in "".join(daemon.raw) + "".join(daemon.stderr)
