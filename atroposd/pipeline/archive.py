@@ -46,6 +46,7 @@ class Archiver:
         self._skipped: set[Path] = set()
         self._copies: dict[Path, _Copy] = {}
         self._jobs: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._again: dict[tuple[str, str], int | None] = {}
         self._one_at_a_time = asyncio.Lock()
 
     def ready(self, sha256: str, account: str) -> bool:
@@ -136,11 +137,17 @@ class Archiver:
 
     def _start(self, sha256: str, account: str, post_id: int | None) -> None:
         key = (sha256, account)
-        if key in self._jobs:
-            return  # already at it; a later sweep looks again
+        if key in self._jobs:  # at it already: go again once it is done, for this post too
+            self._again[key] = post_id if post_id is not None else self._again.get(key)
+            return
         task = asyncio.create_task(self._job(sha256, account, post_id), name=f"archive-{sha256}")
         self._jobs[key] = task
-        task.add_done_callback(lambda _: self._jobs.pop(key, None))
+        task.add_done_callback(lambda _: self._done(key))
+
+    def _done(self, key: tuple[str, str]) -> None:
+        del self._jobs[key]
+        if key in self._again:
+            self._start(*key, self._again.pop(key))
 
     async def drain(self) -> None:
         """Wait until no clip is being archived (``upload --once`` before it exits)."""

@@ -244,3 +244,25 @@ def test_duplicate_whose_move_failed_is_tried_again(
     assert [ln["event"] for ln in logs] == ["duplicate_clip", "archive_failed", "clip_archived"]
     assert not copy.exists()
     assert sorted(listing(archive)) == ["again.mp4", "again.txt"]
+
+
+def test_clip_asked_for_while_its_duplicate_moves_is_archived_in_the_same_drain(
+    ledger: Ledger, queue: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "posted"
+    video = pair(queue, "first", seed=4)
+    copy = queue / "second.mp4"
+    shutil.copy(video, copy)
+    copy.with_suffix(".txt").write_text("Same clip\n")
+    sha, post_id = plan(ledger, video, queue)
+    publish(ledger, post_id)
+
+    async def main() -> None:
+        archiver = Archiver(ledger, archive, delete=False)
+        archiver.duplicate(drop_of(copy, queue), sha, "default", "first.mp4", None)
+        archiver.maybe_clear(sha, "default", post_id)  # while the duplicate's job runs
+        await archiver.drain()
+
+    asyncio.run(main())
+    assert sorted(listing(archive)) == ["first.mp4", "first.txt", "second.mp4", "second.txt"]
+    assert list(queue.iterdir()) == []
