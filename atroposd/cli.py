@@ -79,7 +79,7 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.command == "demo":
         from atroposd.demo import run_demo
 
-        return run_demo(args.dir.resolve(), args.clips, redactor)
+        return run_demo(args.dir.resolve(), args.clips, redactor, args.env_file)
     if args.command == "config-schema":
         print(json.dumps(upload_config_schema(), indent=2))
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 from atroposd.config import load_settings, load_upload_config
-from atroposd.log import Redactor
+from atroposd.log import Redactor, configure
 
 EXAMPLE = Path(__file__).resolve().parent / "data" / "upload_config.example.json"
 CAPTIONS = (
@@ -90,32 +91,67 @@ def make_clip(
     return target
 
 
-def prepare(folder: Path, clips: int) -> None:
-    """Create ``folder`` with a config and ``clips`` generated pairs in upload_queue/."""
+DEMO_FOLDERS = {  # the demo's own layout, whatever .env or the environment say
+    "UPLOAD_FOLDER": "upload_queue",
+    "OUT_ROOT": "out",
+    "STATE_DIR": ".atroposd",
+    "TOKENS_DIR": "tokens",
+    "ARCHIVE_DIR": "posted",
+    "UPLOAD_CONFIG": "upload_config.json",
+}
+
+
+def prepare(folder: Path, clips: int) -> tuple[list[str], list[str]]:
+    """Create ``folder`` with a config and up to ``clips`` pairs in upload_queue/.
+
+    Returns the stems made now and those left from an earlier run (queued or posted).
+    """
     queue = folder / "upload_queue"
     queue.mkdir(parents=True, exist_ok=True)
     config = folder / "upload_config.json"
     if not config.exists():
         shutil.copyfile(EXAMPLE, config)
+    made: list[str] = []
+    kept: list[str] = []
     for i in range(clips):
         stem = f"demo_clip_{i + 1}"
         if (queue / f"{stem}.mp4").exists() or (folder / "posted" / f"{stem}.mp4").exists():
+            kept.append(stem)
             continue
         make_clip(queue / f"{stem}.mp4", i)
         (queue / f"{stem}.txt").write_text(CAPTIONS[i % len(CAPTIONS)] + "\n", encoding="utf-8")
+        made.append(stem)
+    return made, kept
 
 
-def run_demo(folder: Path, clips: int, redactor: Redactor) -> int:
-    """Prepare the folder, then run the daemon there in sandbox until Ctrl-C."""
-    prepare(folder, clips)
-    os.chdir(folder)
+def _say(folder: Path, made: list[str], kept: list[str], env_file: Path) -> None:
+    queue = folder / "upload_queue"
+    news = f"{len(made)} new clip(s) in {queue}" if made else f"no new clips in {queue}"
+    if kept:
+        news += f"; {len(kept)} from an earlier run left as they were ({', '.join(kept)})"
+    source = f"settings from {env_file}" if env_file.is_file() else f"no {env_file}, defaults"
     print(
-        f"atroposd demo: {clips} clips in {folder / 'upload_queue'}; the daemon posts them to "
-        "the local emulator (sandbox). Drop more .mp4 + .txt pairs there; Ctrl-C stops.",
+        f"atroposd demo: {news}. Sandbox ({source}): the daemon posts to the local emulator. "
+        "Drop more .mp4 + .txt pairs there; Ctrl-C stops.",
         file=sys.stderr,
     )
-    environ = {**os.environ, "ENVIRONMENT": "sandbox"}
-    settings = load_settings(Path(".env"), environ)
+
+
+def run_demo(folder: Path, clips: int, redactor: Redactor, env_file: Path) -> int:
+    """Prepare the folder, then run the daemon there in sandbox until Ctrl-C.
+
+    ``env_file`` (./.env by default, read from where the command was run) gives the
+    sandbox URL, log level and tuning; the folders are always the demo folder's own.
+    """
+    env_file = env_file.absolute()
+    made, kept = prepare(folder, clips)
+    os.chdir(folder)
+    _say(folder, made, kept, env_file)
+    forced = {name: str(folder / rel) for name, rel in DEMO_FOLDERS.items()}
+    environ = {**os.environ, **forced, "ENVIRONMENT": "sandbox"}
+    environ.pop("SERVER_ENV", None)
+    settings = load_settings(env_file, environ)
+    configure(redactor, level=getattr(logging, settings.log_level.upper()))
     from atroposd.app import App
 
     asyncio.run(App(settings, load_upload_config(settings.upload_config), redactor).run())
