@@ -140,6 +140,7 @@ class Pairing:
         )
         self.fragmented_settle_seconds = fragmented_settle_seconds
         self._writes: dict[Path, bool] = {}  # True: open for writing; False: closed after write
+        self._held: dict[Path, bool] = {}  # quiet videos a writer holds open -> told the caller
         self._files: dict[Path, _Tracked] = {}
         self._by_stem: dict[Path, set[Path]] = {}  # <dir>/<stem> -> videos
         self._dirty: set[Path] = set()  # videos to evaluate at the next poll
@@ -178,13 +179,23 @@ class Pairing:
             self._writes.pop(path, None)
         else:
             self._writes[path] = writing
+        if not writing:
+            self._held.pop(path, None)
         stem = path.with_suffix("")
         self._dirty.update((path,) if kind is Kind.VIDEO else self._by_stem.get(stem, ()))
 
     def forget_writes(self) -> None:
         """Events were lost (overflow, observer restarted): every file's writer is unknown."""
         self._writes.clear()
+        self._held.clear()
         self._dirty.update(v for videos in self._by_stem.values() for v in videos)
+
+    def take_held(self) -> list[Path]:
+        """Videos found quiet for the settle period but still open for writing, each once
+        (until its writer closes it): worth a log line, since nothing else happens."""
+        new = [path for path, told in self._held.items() if not told]
+        self._held.update(dict.fromkeys(new, True))
+        return new
 
     def writing_paths(self) -> set[Path]:
         """The files a writer still has open, as far as the events tell."""
@@ -193,6 +204,7 @@ class Pairing:
     def _forget(self, path: Path, kind: Kind) -> None:
         del self._files[path]
         self._writes.pop(path, None)
+        self._held.pop(path, None)
         self._reported = {r for r in self._reported if r[0] != path}
         stem = path.with_suffix("")
         if kind is Kind.VIDEO:
@@ -258,6 +270,8 @@ class Pairing:
 
     def _evaluate(self, video: Path, mono: float, check: VideoCheck) -> Decision | _Wait | None:
         v = self._files[video]
+        if self._writes.get(video) and mono - v.quiet_since >= self.settle_seconds:
+            self._held.setdefault(video, False)
         if not self._quiet(video, v, mono):
             return _Wait.WAIT
         if v.state.size == 0:

@@ -295,6 +295,8 @@ class ClipWatcher:
         if full:
             self._pairing.rearm()
         ready, problems = self._decide(mono)
+        for path in self._pairing.take_held():
+            log.info("watch_waiting_for_writer", path=str(path), reason="still open for writing")
         problems = self._new_scan_problems(found.problems, full) + problems
         if full:
             self._scans += 1

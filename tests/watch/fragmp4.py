@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import struct
 import subprocess
+import threading
 from pathlib import Path
+from typing import BinaryIO
 
 from atroposd import demo
 
 FRAG_FLAGS = "frag_keyframe+empty_moov+default_base_moof"
 SECONDS = 4
 FRAGMENTS = 4  # one keyframe per second (-g 15 at 15 fps)
+PIECE = 64 * 1024
 
 
 def make_fragmented(out: Path) -> bytes:
@@ -90,3 +93,25 @@ def _moov(data: bytes) -> tuple[int, int]:
         if kind == "moov":
             return pos, size
     raise AssertionError("no moov box")
+
+
+class PausingWriter:
+    """Writes ``data`` in pieces, stops after ``cut`` bytes with the file open, resumes on cue."""
+
+    def __init__(self, path: Path, data: bytes, cut: int) -> None:
+        self.path, self.data, self.cut = path, data, cut
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+
+    def run(self) -> None:
+        with self.path.open("wb") as f:
+            self._write(f, 0, self.cut)
+            self.paused.set()
+            if not self.resume.wait(120):
+                raise AssertionError("never told to resume")
+            self._write(f, self.cut, len(self.data))
+
+    def _write(self, f: BinaryIO, start: int, end: int) -> None:
+        for at in range(start, end, PIECE):
+            f.write(self.data[at : min(at + PIECE, end)])
+            f.flush()

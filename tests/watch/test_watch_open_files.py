@@ -8,39 +8,13 @@ clock makes the pause as long as the test wants without waiting for it.
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 from atroposd.watch.watcher import ClipWatcher
 
-from .fragmp4 import SECONDS, fragment_ends, with_mehd, without_mfra
+from .fragmp4 import SECONDS, PausingWriter, fragment_ends, with_mehd, without_mfra
 from .helpers import FakeClock, Recorder, one_more_scan, running, wait_until
 from .test_watch_watcher import make_watcher
-
-PIECE = 64 * 1024
-
-
-class PausingWriter:
-    """Writes ``data`` in pieces, stops after ``cut`` bytes with the file open, resumes on cue."""
-
-    def __init__(self, path: Path, data: bytes, cut: int) -> None:
-        self.path, self.data, self.cut = path, data, cut
-        self.paused = threading.Event()
-        self.resume = threading.Event()
-
-    def run(self) -> None:
-        with self.path.open("wb") as f:
-            self._write(f, 0, self.cut)
-            self.paused.set()
-            if not self.resume.wait(120):
-                raise AssertionError("never told to resume")
-            self._write(f, self.cut, len(self.data))
-
-    def _write(self, f: object, start: int, end: int) -> None:
-        assert hasattr(f, "write") and hasattr(f, "flush")
-        for at in range(start, end, PIECE):
-            f.write(self.data[at : min(at + PIECE, end)])
-            f.flush()
 
 
 def test_a_copy_paused_at_a_fragment_boundary_is_ready_only_once_closed(

@@ -288,6 +288,9 @@ def test_a_file_open_for_writing_is_never_ready_until_closed(check: Checker) -> 
     p.written(VIDEO, True)
     assert p.poll(3600, check) == []
     assert p.writing_paths() == {VIDEO}
+    assert p.take_held() == [VIDEO]
+    assert p.poll(7200, check) == []
+    assert p.take_held() == []  # told once
     p.written(VIDEO, False)
     assert p.poll(3600, check) == [Ready(VIDEO, CAPTION, None)]
     assert p.writing_paths() == set()
