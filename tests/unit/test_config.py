@@ -267,3 +267,22 @@ def test_schema_is_a_json_schema_of_accounts() -> None:
     assert "accounts" in schema["properties"]
     assert "accounts" in schema.get("required", [])
     json.dumps(schema)  # serialisable as written to docs/
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("myspace", "unknown platform 'myspace'"),
+        ("tiktok", "platform 'tiktok' is planned but not built yet"),
+    ],
+)
+def test_unknown_platform_names_the_known_and_the_planned_ones(
+    tmp_path: Path, name: str, why: str
+) -> None:
+    data = _valid()
+    data["accounts"]["default"]["platforms"][name] = {"enabled": True}
+    (line,) = _error_for(tmp_path, data).splitlines()
+    assert f"accounts.default.platforms.{name}: {why}; known: youtube" in line, line
+    assert "Extra inputs are not permitted" not in line
+    for planned in ("instagram", "facebook", "tiktok", "snapchat", "x"):
+        assert planned in line.split("not built yet: ")[-1], line
