@@ -65,10 +65,10 @@ class Folders:
             except OSError as exc:
                 self._went_away(root, f"cannot create it: {exc.strerror or exc}")
 
-    def sync(self, observer: FolderObserver | None, retry_refused: bool = False) -> bool:
-        """Check every root, (re)watch those that need it; True when a full rescan is due
-        (a folder came back, or its watch was re-established and events may be missing)."""
-        rescan = False
+    def sync(self, observer: FolderObserver | None, retry_refused: bool = False) -> set[Path]:
+        """Check every root, (re)watch those that need it; the roots to rescan (a folder came
+        back, or its watch was re-established: events since then may be missing)."""
+        rescan: set[Path] = set()
         for root in self.roots:
             found = folder_id(root)
             if isinstance(found, str):
@@ -80,13 +80,18 @@ class Folders:
             before, self._ids[root] = self._ids.get(root), found
             if self._down.pop(root, None) is not None:
                 log.info("watch_folder_available", folder=str(root))
-                rescan = True
+                rescan.add(root)
             elif before not in (None, found):
                 log.info("watch_folder_replaced", folder=str(root))
-                rescan = True
-            if observer is not None and self._needs_watch(root, observer, before, retry_refused):
-                # A watch re-added on a folder we had: what happened in between is unseen.
-                rescan = (self._watch(root, observer) and before is not None) or rescan
+                rescan.add(root)
+            # A watch re-added on a folder we had: what happened in between is unseen.
+            if (
+                observer is not None
+                and self._needs_watch(root, observer, before, retry_refused)
+                and self._watch(root, observer)
+                and before is not None
+            ):
+                rescan.add(root)
         return rescan
 
     def _needs_watch(

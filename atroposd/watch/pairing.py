@@ -33,7 +33,7 @@ Caption and sidecar names are matched exactly (``.txt``, ``.json``); video suffi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -184,11 +184,13 @@ class Pairing:
         stem = path.with_suffix("")
         self._dirty.update((path,) if kind is Kind.VIDEO else self._by_stem.get(stem, ()))
 
-    def forget_writes(self) -> None:
-        """Events were lost (overflow, observer restarted): every file's writer is unknown."""
-        self._writes.clear()
-        self._held.clear()
-        self._dirty.update(v for videos in self._by_stem.values() for v in videos)
+    def forget_writes(self, under: Collection[Path]) -> None:
+        """Events were lost below these folders (overflow, watch re-added): their files'
+        writers are unknown now."""
+        for path in [p for p in self._writes if any(p.is_relative_to(u) for u in under)]:
+            del self._writes[path]
+            self._held.pop(path, None)
+            self._dirty.update(self._by_stem.get(path.with_suffix(""), ()))
 
     def take_held(self) -> list[Path]:
         """Videos found quiet for the settle period but still open for writing, each once

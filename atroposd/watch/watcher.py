@@ -84,7 +84,7 @@ class ClipWatcher:
         self._touched: dict[Path, bool] = {}  # path -> is a folder; filled by the observer
         self._writes: dict[Path, bool | None] = {}  # file -> its last event's writer signal
         self._open: set[Path] = set()  # files whose last event was a modify (loop's view)
-        self._events_lost = False
+        self._events_lost: set[Path] = set()  # roots whose events (writers' closes) were lost
         self._full_requested = False
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -162,12 +162,11 @@ class ClipWatcher:
                     log.error("watch_observer_died")
                     await self._stop_observer()
                     await self._start_observer()
-                    self._events_lost = True
+                    self._events_lost.update(self.roots)
                 observer = self._observer
                 back = await asyncio.to_thread(self._folders.sync, observer, retry_refused)
-                if back:
-                    self._events_lost = True  # what was written while unwatched is unknown
-                return back
+                self._events_lost |= back  # what was written there while unwatched is unknown
+                return bool(back)
         except Exception as exc:  # supervisor: a folder problem must not stop the watching
             log.exception("watch_folder_check_failed", error=str(exc))
             return False
@@ -201,7 +200,7 @@ class ClipWatcher:
 
     def _overflowed(self) -> None:
         log.warning("watch_events_lost", cause="inotify queue overflow")
-        self._events_lost = True
+        self._events_lost.update(self.roots)
         self.request_rescan()
 
     def _notify(self, path: Path, is_dir: bool, writing: bool | None) -> None:
@@ -274,8 +273,8 @@ class ClipWatcher:
         """Look at the disk, update the pairing, decide. Runs in a worker thread."""
         started = self._clock.monotonic()
         if self._events_lost:
-            self._events_lost = False
-            self._pairing.forget_writes()
+            lost, self._events_lost = self._events_lost, set()
+            self._pairing.forget_writes(lost)
         down = frozenset(self._folders.unavailable)
         found = Findings()
         if full:

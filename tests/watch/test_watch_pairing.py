@@ -327,7 +327,9 @@ def test_lost_events_and_new_files_forget_the_writer(check: Checker) -> None:
     see(p, VIDEO, st(100, -60), 0)
     see(p, CAPTION, st(10, -60), 0)
     p.written(VIDEO, True)
-    p.forget_writes()
+    p.forget_writes([Path("/elsewhere")])
+    assert p.writing_paths() == {VIDEO}
+    p.forget_writes([D.parent])
     assert p.writing_paths() == set()
     p.written(VIDEO, True)
     p.written(VIDEO, None)  # a new file at this path (created, moved in)
