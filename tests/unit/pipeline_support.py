@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,20 +76,13 @@ class Tokens:
 
 
 @dataclass
-class Rig:
-    """One test's ledger, publisher, providers and emulator."""
+class Desk:
+    """A real ledger file on a fake clock, and a queue folder of real clip pairs."""
 
     home: Path
     clip: Path
     clock: FakeClock
     ledger: Ledger
-    bus: Bus
-    archiver: Archiver
-    providers: dict[str, Provider]
-    ctl: httpx.AsyncClient
-    sent: list[httpx.Request]
-    disabled: set[str] = field(default_factory=set)
-    publisher: Publisher = field(init=False)
 
     @property
     def queue(self) -> Path:
@@ -98,11 +91,6 @@ class Rig:
     @property
     def archive(self) -> Path:
         return self.home / "posted"
-
-    def new_publisher(self, policy: RetryPolicy | None = None) -> Publisher:
-        """A publisher as a new daemon process builds it (after a crash), same ledger."""
-        self.publisher = _publisher(self, policy or RetryPolicy())
-        return self.publisher
 
     def drop(self, name: str, caption: str = "A clip\n\n#shorts") -> Drop:
         """Put a copy of the clip and its caption in the queue folder."""
@@ -146,16 +134,45 @@ class Rig:
         assert post is not None
         return post
 
+    def states(self, post_id: int) -> list[str]:
+        """The states a post went through, from its history."""
+        return [to for _, to, _ in self.ledger.history(post_id)]
+
+
+@contextlib.contextmanager
+def desk(home: Path, clip: Path) -> Iterator[Desk]:
+    """A ledger file under ``home`` on a fresh ``FakeClock``."""
+    clock = FakeClock()
+    conn = connect(home / "state" / "ledger.sqlite3")
+    try:
+        yield Desk(home, clip, clock, Ledger(conn, clock))
+    finally:
+        conn.close()
+
+
+@dataclass
+class Rig(Desk):
+    """One test's ledger, publisher, providers and emulator."""
+
+    bus: Bus
+    archiver: Archiver
+    providers: dict[str, Provider]
+    ctl: httpx.AsyncClient
+    sent: list[httpx.Request]
+    disabled: set[str] = field(default_factory=set)
+    publisher: Publisher = field(init=False)
+
+    def new_publisher(self, policy: RetryPolicy | None = None) -> Publisher:
+        """A publisher as a new daemon process builds it (after a crash), same ledger."""
+        self.publisher = _publisher(self, policy or RetryPolicy())
+        return self.publisher
+
     def request(self, post_id: int) -> UploadRequest:
         """The upload request the publisher builds for this post."""
         post = self.get(post_id)
         drop = self.ledger.drop_of(post_id)
         size = drop.video_path.stat().st_size
         return build_request(post, drop, size, self.providers[post.platform].capabilities, {})
-
-    def states(self, post_id: int) -> list[str]:
-        """The states a post went through, from its history."""
-        return [to for _, to, _ in self.ledger.history(post_id)]
 
     def calls(self, method: str, contains: str = "") -> list[httpx.Request]:
         """Requests the providers sent with ``method`` whose URL contains ``contains``."""
@@ -220,26 +237,23 @@ async def rig(home: Path, clip: Path, policy: RetryPolicy | None = None) -> Asyn
     async def record(request: httpx.Request) -> None:
         sent.append(request)
 
-    clock = FakeClock()
-    conn = connect(home / "state" / "ledger.sqlite3")
     try:
-        async with (
-            httpx.AsyncClient(timeout=10.0, event_hooks={"request": [record]}) as http,
-            httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as ctl,
-        ):
-            context = ProviderContext(
-                http, Tokens(), clock, True, server.base_url, CHUNK, SECRETS, {}
-            )
-            providers = {name: REGISTRY[name](context) for name in PLATFORMS}
-            ledger, bus = Ledger(conn, clock), Bus()
-            archiver = Archiver(ledger, home / "posted", delete=False)
-            the_rig = Rig(home, clip, clock, ledger, bus, archiver, providers, ctl, sent)
-            the_rig.new_publisher(policy)
-            try:
-                yield the_rig
-            finally:
-                await the_rig.publisher.drain()
-                await archiver.drain()
+        with desk(home, clip) as d:
+            async with (
+                httpx.AsyncClient(timeout=10.0, event_hooks={"request": [record]}) as http,
+                httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as ctl,
+            ):
+                context = ProviderContext(
+                    http, Tokens(), d.clock, True, server.base_url, CHUNK, SECRETS, {}
+                )
+                providers = {name: REGISTRY[name](context) for name in PLATFORMS}
+                archiver = Archiver(d.ledger, d.archive, delete=False)
+                the_rig = Rig(home, clip, d.clock, d.ledger, Bus(), archiver, providers, ctl, sent)
+                the_rig.new_publisher(policy)
+                try:
+                    yield the_rig
+                finally:
+                    await the_rig.publisher.drain()
+                    await archiver.drain()
     finally:
-        conn.close()
         await server.stop()
