@@ -167,8 +167,8 @@ class Archiver:
         for path, copy in list(self._copies.items()):
             if (copy.sha256, copy.account) != (sha256, account):
                 continue
-            if not await asyncio.to_thread(pending, copy.drop):
-                del self._copies[path]  # gone already (archived, moved or deleted by the user)
+            if not await asyncio.to_thread(_still_this_copy, copy.drop):
+                self._copies.pop(path, None)  # archived, moved, deleted or re-exported since
                 continue
             moved = await self.clear(copy.drop, sha256)
             self._said(copy.drop, account, moved, duplicate=True)
@@ -189,6 +189,11 @@ class Archiver:
 def _taken(drop: Drop) -> bool:
     """True when the video at the drop's path is now another version (re-exported)."""
     return drop.identity is not None and drop.video_path.exists() and not drop.intact()
+
+
+def _still_this_copy(drop: Drop) -> bool:
+    """True while a duplicate's files are in the watched folder and its video is unchanged."""
+    return pending(drop) and not _taken(drop)
 
 
 def pending(drop: Drop) -> bool:

@@ -4,6 +4,7 @@ a final name, the same name on a retry, duplicates archived with their clip and 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import threading
@@ -268,3 +269,27 @@ def test_clip_asked_for_while_its_duplicate_moves_is_archived_in_the_same_drain(
     asyncio.run(main())
     assert sorted(listing(archive)) == ["first.mp4", "first.txt", "second.mp4", "second.txt"]
     assert list(queue.iterdir()) == []
+
+
+def test_duplicate_replaced_by_another_video_before_its_clip_is_published_stays(
+    ledger: Ledger, queue: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "posted"
+    video = pair(queue, "first", seed=4)
+    copy = queue / "second.mp4"
+    shutil.copy(video, copy)
+    copy.with_suffix(".txt").write_text("Same clip\n")
+    sha, post_id = plan(ledger, video, queue)
+
+    async def main() -> None:
+        archiver = Archiver(ledger, archive, delete=False)
+        archiver.duplicate(drop_of(copy, queue), sha, "default", "first.mp4", None)
+        make_clip(tmp_path / "other.mp4", seed=5)
+        os.replace(tmp_path / "other.mp4", copy)  # a new export under the copy's name
+        publish(ledger, post_id)
+        archiver.maybe_clear(sha, "default", post_id)
+        await archiver.drain()
+
+    asyncio.run(main())
+    assert sorted(listing(archive)) == ["first.mp4", "first.txt"]
+    assert copy.exists() and copy.with_suffix(".txt").exists()  # the new export is its own clip
