@@ -92,26 +92,32 @@ class Desk:
     def archive(self) -> Path:
         return self.home / "posted"
 
-    def drop(self, name: str, caption: str = "A clip\n\n#shorts") -> Drop:
-        """Put a copy of the clip and its caption in the queue folder."""
+    def drop(
+        self, name: str, caption: str = "A clip\n\n#shorts", sidecar: str | None = None
+    ) -> Drop:
+        """Put a copy of the clip, its caption (and its sidecar's JSON) in the queue folder."""
         self.queue.mkdir(parents=True, exist_ok=True)
         video = self.queue / f"{name}.mp4"
         shutil.copyfile(self.clip, video)
         video.with_suffix(".txt").write_text(caption, encoding="utf-8")
+        if sidecar is not None:
+            video.with_suffix(".json").write_text(sidecar, encoding="utf-8")
         return Drop(
             video_path=video,
             caption_path=video.with_suffix(".txt"),
-            sidecar_path=None,
+            sidecar_path=video.with_suffix(".json") if sidecar is not None else None,
             root=self.queue,
             clip_rel=video.name,
             caption=caption,
-            sidecar_json=None,
+            sidecar_json=sidecar,
             identity=FileIdentity.of(video),
         )
 
-    def plan(self, name: str, platforms: tuple[str, ...] = PLATFORMS) -> list[Post]:
+    def plan(
+        self, name: str, platforms: tuple[str, ...] = PLATFORMS, sidecar: str | None = None
+    ) -> list[Post]:
         """Ready posts of a new drop, one per platform (what ``Intake.admit`` leaves)."""
-        drop = self.drop(name)
+        drop = self.drop(name, sidecar=sidecar)
         size = drop.video_path.stat().st_size
         # The ledger's key of the clip, one per name (the platforms hash the bytes they get).
         sha = hashlib.sha256(name.encode()).hexdigest()
