@@ -82,8 +82,10 @@ def test_same_video_under_another_name_is_not_posted_twice(
     daemon = Daemon(ws)
     try:
         daemon.wait_event("daemon_started")
-        first = ws.drop("original", seed=3)
-        data = first.read_bytes()
+        held = ws.drop("original", seed=3, folder=ws.root / "held")
+        data = held.read_bytes()  # read before the daemon can see (and archive) it
+        os.replace(held, ws.queue / "original.mp4")
+        os.replace(held.with_suffix(".txt"), ws.queue / "original.txt")
         daemon.wait_event("OK")
         wait_for(lambda: (ws.posted / "original.mp4").exists(), 10, "archive")
         copy_tmp = ws.root / "again.mp4.tmp"
