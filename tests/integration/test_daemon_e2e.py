@@ -87,7 +87,7 @@ def test_same_video_under_another_name_is_not_posted_twice(
         os.replace(held, ws.queue / "original.mp4")
         os.replace(held.with_suffix(".txt"), ws.queue / "original.txt")
         daemon.wait_event("OK")
-        wait_for(lambda: (ws.posted / "original.mp4").exists(), 10, "archive")
+        wait_for(lambda: (ws.posted / "original.mp4").exists(), 30, "archive")
         copy_tmp = ws.root / "again.mp4.tmp"
         copy_tmp.write_bytes(data)
         (ws.queue / "renamed copy.txt").write_text("Same clip, new name\n")
