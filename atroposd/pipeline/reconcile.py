@@ -17,7 +17,7 @@ from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 S = PostState
-BATCH = 50  # published posts per slice of the archiving pass (a few ms of the loop)
+BATCH = 25  # published posts per slice of the archiving pass (a few ms of the loop)
 
 
 def _replaced(drop: Drop) -> bool:
