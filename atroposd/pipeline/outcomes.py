@@ -109,8 +109,10 @@ class Outcomes:
             return decision, target
         # Bounded by the follower's processing deadline, not by an attempt count.
         wait = timedelta(seconds=self._policy.backoff(attempt))
-        note = f"uploaded; {'publish' if src is S.PUBLISHING else 'status check'} failed, " + (
-            "asking the platform again later"
+        note = (
+            "uploaded; publish failed, asking the platform before anything is sent again"
+            if src is S.PUBLISHING
+            else "uploaded; status check failed, checking again later"
         )
         return Decision(Next.RETRY, self._clock.now() + wait, note), src
 
