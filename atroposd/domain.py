@@ -52,9 +52,7 @@ TRANSITIONS: dict[PostState, frozenset[PostState]] = {
     S.UPLOADING: frozenset(
         {S.READY, S.PROCESSING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED}
     ),
-    S.PROCESSING: frozenset(
-        {S.PUBLISHING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PROCESSING}
-    ),
+    S.PROCESSING: frozenset({S.PUBLISHING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PROCESSING}),
     # A publishing post never goes back to an earlier step: whatever happens next, the platform
     # is asked first (status, recent posts) before a publish call is sent again.
     S.PUBLISHING: frozenset({S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PUBLISHING}),
