@@ -22,6 +22,7 @@ from atroposd.domain import ACTIVE, ClipFiles, Post
 from atroposd.errors import ConfigError, InputError
 from atroposd.log import Redactor
 from atroposd.pipeline.archive import Archiver
+from atroposd.pipeline.follow import Polling
 from atroposd.pipeline.intake import Intake
 from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
@@ -211,6 +212,7 @@ class App:
             self._options,
             self.enabled,
             find_copy=intake.copy_of,
+            polling=Polling(deadline=s.processing_deadline),
         )
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
         watcher = ClipWatcher(

@@ -95,7 +95,10 @@ class Settings(BaseModel):
     reconcile_seconds: float = Field(60.0, gt=0, alias="RECONCILE_SECONDS")
     # A preference: each platform's chunk plan rounds and clamps it (providers/chunks.py).
     chunk_size: int = Field(8 * 1024 * 1024, ge=1, le=1 << 30, alias="UPLOAD_CHUNK_BYTES")
-    max_attempts: int = Field(16, ge=1, alias="MAX_ATTEMPTS")
+    max_attempts: int = Field(16, ge=1, le=100, alias="MAX_ATTEMPTS")
+    processing_deadline: float = Field(
+        6 * 3600.0, gt=0, le=30 * 24 * 3600.0, alias="PROCESSING_DEADLINE_SECONDS"
+    )
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     platform_settings: dict[str, str] = Field(default_factory=dict)  # SETTING_NAMES found
 
