@@ -71,9 +71,16 @@ class _Forwarder(FileSystemEventHandler):
     def __init__(self, loop: asyncio.AbstractEventLoop, notify: Notify) -> None:
         self._loop = loop
         self._notify = notify
+        self._last_modified: bytes | str | None = None  # only this thread touches it
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         writing = {"modified": True, "closed": False}.get(event.event_type)
+        if writing:  # a copy is thousands of writes in a row: the first one says it all
+            if event.src_path == self._last_modified:
+                return
+            self._last_modified = event.src_path
+        else:
+            self._last_modified = None
         paths = [event.src_path]
         if event.event_type == "moved":
             paths.append(event.dest_path)  # the source is gone: a stat will tell
