@@ -79,6 +79,9 @@ def test_empty_values_mean_default(tmp_path: Path) -> None:
         ("SANDBOX_URL", "ftp://x"),
         ("DELETE_UPLOADED_CLIPS", "maybe"),
         ("MAX_ATTEMPTS", "0"),
+        ("MAX_ATTEMPTS", "101"),
+        ("PROCESSING_DEADLINE_SECONDS", "0"),
+        ("PROCESSING_DEADLINE_SECONDS", str(31 * 24 * 3600)),
     ],
 )
 def test_bad_value_in_environment_names_source_and_variable(name: str, value: str) -> None:
