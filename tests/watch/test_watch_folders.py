@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import structlog
 
+from atroposd.watch.folders import folder_id
 from atroposd.watch.watcher import ClipWatcher
 
 from .helpers import Recorder, one_more_scan, running, wait_until
@@ -147,3 +148,36 @@ def test_a_folder_missing_at_start_up_does_not_stop_the_watcher(
         asyncio.run(main())
     assert len(unavailable(logs, queue)) == 1
     assert [e["folder"] for e in logs if e["event"] == "watch_folder_available"] == [str(queue)]
+
+
+def test_a_folder_renamed_away_is_not_watched_under_its_old_name(
+    tmp_path: Path, faststart_mp4: bytes
+) -> None:
+    """inotify follows the renamed folder; its files are not in the queue any more, so they
+    must not be reported under the queue's name. Renamed back, its clips are found."""
+    rec = Recorder()
+    watcher = make_watcher(tmp_path, rec)
+    up = tmp_path / "upload_queue"
+    away = tmp_path / "upload_queue.unplugged"
+
+    async def main() -> None:
+        async with running(watcher):
+            up.rename(away)
+            await wait_until(lambda: watcher.unavailable_folders == (up,))
+            drop(away, "while_away", faststart_mp4)
+            await one_more_scan(watcher)
+            assert rec.ready == [] and rec.problems == []
+            away.rename(up)
+            await wait_until(lambda: len(rec.ready) == 1)
+
+    asyncio.run(main())
+    assert rec.ready[0].clip.video == up / "while_away.mp4"
+
+
+def test_folder_id_says_why_a_folder_cannot_be_watched(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    assert folder_id(tmp_path / "file") == "not a folder"
+    assert folder_id(tmp_path / "missing") == "No such file or directory"
+    assert folder_id(tmp_path / "file" / "below") == "Not a directory"
+    found = folder_id(tmp_path)
+    assert isinstance(found, tuple) and found[1] == tmp_path.stat().st_ino
