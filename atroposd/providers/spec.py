@@ -18,6 +18,15 @@ from atroposd.providers.base import Provider, ProviderContext
 
 # The platforms atroposd is built for (ARCHITECTURE.md), implemented or not yet.
 PLATFORM_NAMES = ("youtube", "instagram", "facebook", "tiktok", "snapchat", "x")
+# How users write them, for messages.
+TITLES = {
+    "youtube": "YouTube",
+    "instagram": "Instagram",
+    "facebook": "Facebook",
+    "tiktok": "TikTok",
+    "snapchat": "Snapchat",
+    "x": "X",
+}
 
 
 class PlatformAccount(BaseModel):

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from atroposd.errors import RateLimited, ReauthRequired, TransientError
 from atroposd.providers._http import guarded, json_body, retry_after
 from atroposd.providers.base import Credentials
+from atroposd.providers.spec import TITLES
 
 if TYPE_CHECKING:
     from atroposd.providers.auth.oauth2 import TokenEndpoint
@@ -91,7 +92,7 @@ def token_answer(
     hint = (
         "check the client id and secret in .env"
         if error in ("invalid_client", "unauthorized_client")
-        else f"account {account!r} must log in to {platform} again"
+        else f"account {account!r} must log in to {TITLES.get(platform, platform)} again"
     )
     raise ReauthRequired(
         f"token refresh: {error}: {description}; {hint}".replace(": ;", ";"),
