@@ -126,3 +126,19 @@ def test_different_files_already_in_the_archive_are_never_replaced(d: Desk) -> N
     assert sha256(d.archive / "again.1.mp4") == sha256(d.clip)
     assert (d.archive / "again.1.txt").read_bytes() == caption
     assert queue_files(d) == []
+
+
+@pytest.mark.parametrize("taken", ["again.txt", "again.mp4"])
+def test_an_archived_video_and_its_caption_keep_one_name(d: Desk, taken: str) -> None:
+    """When one name of the pair is taken in the archive by another clip's file, the pair
+    still lands under one name: a caption beside a video in the archive is its caption."""
+    d.archive.mkdir()
+    (d.archive / taken).write_bytes(b"another clip's file of that name")
+    [post] = d.plan("again", ("youtube",))
+    caption = (d.queue / "again.txt").read_bytes()
+    d.put(post.id, *TO_PUBLISHED)
+    assert clear(d, post.id) == ["clip_archived"]
+    assert (d.archive / taken).read_bytes() == b"another clip's file of that name"
+    videos = [p for p in d.archive.glob("again*.mp4") if sha256(p) == sha256(d.clip)]
+    assert len(videos) == 1
+    assert videos[0].with_suffix(".txt").read_bytes() == caption, sorted(archive_files(d))

@@ -214,7 +214,8 @@ def test_an_uploaded_post_is_never_failed_for_a_status_or_publish_problem(
     assert done.attention == attention
     if target is None:
         assert done.retry_at is not None and done.retry_at > now
-        assert done.retry_at - now <= timedelta(hours=1)  # asked again within the backoff cap
+        if case != "quota":  # (a quota reset may rightly be waited for instead)
+            assert done.retry_at - now <= timedelta(hours=1)  # asked again within the cap
     assert book.out.parked == set()
 
 

@@ -247,6 +247,25 @@ def test_publishing_after_a_crash_waits_until_the_platform_says_ready(run: Run) 
     run(scenario)
 
 
+@pytest.mark.parametrize("publish_sent", [False, True])
+def test_a_retried_two_step_post_asks_before_it_publishes(run: Run, publish_sent: bool) -> None:
+    """``atroposd retry`` of a post that waited for a human in ``publishing``: the handle is
+    kept, the media is never uploaded again, and it is published only if it was not."""
+
+    async def scenario(r: Rig) -> None:
+        post_id = await uploaded_then_crashed(r, publish_sent)
+        r.put(post_id, S.NEEDS_ATTENTION)
+        r.put(post_id, S.READY)  # what ``atroposd retry`` does, handle kept
+        done = await r.settle(post_id)
+        assert done.state is S.PUBLISHED, done.last_error
+        [item] = await r.posts("twostep")
+        assert done.remote_id == item["id"]
+        assert creates(r, "twostep") == 0
+        assert publishes(r) == (0 if publish_sent else 1)
+
+    run(scenario)
+
+
 def test_a_publish_whose_answer_was_lost_is_not_sent_again(run: Run) -> None:
     async def scenario(r: Rig) -> None:
         [post] = r.plan("lost", ("twostep",))
