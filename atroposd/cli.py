@@ -13,6 +13,7 @@ from pathlib import Path
 
 from atroposd import __version__
 from atroposd.config import load_settings, load_upload_config, upload_config_schema
+from atroposd.diskfull import DiskFullLines
 from atroposd.domain import PostState
 from atroposd.errors import ConfigError, LockedError, StartupError
 from atroposd.log import Redactor, configure
@@ -88,7 +89,8 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
         settings = load_settings(args.env_file)
     for warning in caught:
         print(f"atroposd: warning: {warning.message}", file=sys.stderr)
-    configure(redactor, level=getattr(logging, settings.log_level.upper()))
+    full = DiskFullLines(settings.state_dir)
+    configure(redactor, level=getattr(logging, settings.log_level.upper()), extra=(full,))
     config = load_upload_config(settings.upload_config)
     from atroposd.app import App
 

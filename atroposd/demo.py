@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from atroposd.config import load_settings, load_upload_config
+from atroposd.diskfull import DiskFullLines
 from atroposd.log import Redactor, configure
 
 EXAMPLE = Path(__file__).resolve().parent / "data" / "upload_config.example.json"
@@ -151,7 +152,8 @@ def run_demo(folder: Path, clips: int, redactor: Redactor, env_file: Path) -> in
     environ = {**os.environ, **forced, "ENVIRONMENT": "sandbox"}
     environ.pop("SERVER_ENV", None)
     settings = load_settings(env_file, environ)
-    configure(redactor, level=getattr(logging, settings.log_level.upper()))
+    full = DiskFullLines(settings.state_dir)
+    configure(redactor, level=getattr(logging, settings.log_level.upper()), extra=(full,))
     from atroposd.app import App
 
     asyncio.run(App(settings, load_upload_config(settings.upload_config), redactor).run())

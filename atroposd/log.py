@@ -202,8 +202,12 @@ def configure(
     stream: TextIO | None = None,
     json_lines: bool | None = None,
     level: int = logging.INFO,
+    extra: tuple[Any, ...] = (),
 ) -> None:
-    """Route structlog (and stdlib logging) to ``stream`` as JSON or console lines."""
+    """Route structlog (and stdlib logging) to ``stream`` as JSON or console lines.
+
+    ``extra`` processors see each line before its traceback is formatted.
+    """
     out = stream or sys.stdout
     if json_lines is None:
         json_lines = not out.isatty()
@@ -217,6 +221,7 @@ def configure(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            *extra,
             structlog.processors.format_exc_info,
             redactor,
             renderer,

@@ -7,6 +7,9 @@ import os
 import shutil
 import sqlite3
 
+import pytest
+
+from tests.mounts import fill, private_mounts, seen_by, tmpfs
 from tests.support import Daemon, Emulator, Workspace, wait_for
 
 
@@ -133,3 +136,31 @@ def test_watched_folder_gone_does_not_stop_posting(ws: Workspace, emulator: Emul
     finally:
         assert daemon.stop() == 0
     assert "Traceback" not in "".join(daemon.raw) + "".join(daemon.stderr)
+
+
+@pytest.mark.skipif(not private_mounts(), reason="no user namespaces with mounts here")
+def test_disk_full_under_state_dir_is_one_plain_line(ws: Workspace, emulator: Emulator) -> None:
+    """STATE_DIR on a small disk that fills up: no traceback per pass, no crash, no duplicate."""
+    ws.state.mkdir()  # the daemon sees a 2 MiB tmpfs of its own there
+    env = {"RECONCILE_SECONDS": "1", "LOG_LEVEL": "debug"}
+    daemon = Daemon(ws, extra_env=env, wrap=tmpfs(ws.state, "size=2m"))
+    try:
+        ws.drop("before", seed=108)
+        daemon.wait_event("OK", clip="before.mp4")
+        filler = seen_by(daemon.proc.pid, ws.state / "filler")
+        fill(filler)
+        since = len(daemon.lines)
+        ws.drop("during", seed=109)
+        (full,) = daemon.wait_event("disk_full", timeout=60)
+        assert full["message"] == f"disk full: cannot write the ledger in {ws.state}"
+        scans = len(daemon.events("watch_rescan_done"))  # a few passes while still full
+        daemon.wait_event("watch_rescan_done", count=scans + 2, timeout=60)
+        assert len(daemon.events("disk_full")) == 1
+        assert not [ln for ln in daemon.lines[since:] if "exception" in ln], "a traceback"
+        filler.unlink()  # room again: the clip that came meanwhile is posted, once
+        daemon.wait_event("OK", clip="during.mp4", timeout=90)
+        assert daemon.proc.poll() is None
+    finally:
+        assert daemon.stop() == 0
+    assert sorted(p["title"] for p in emulator.posts()) == ["Clip before", "Clip during"]
+    assert "Traceback" not in "".join(daemon.stderr)

@@ -6,15 +6,13 @@ before these checks a folder problem was a traceback and exit 1, restarted every
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
+from tests.mounts import private_mounts, tmpfs
 from tests.support import REPO, Daemon, Workspace
 
 UNIT = REPO / "systemd" / "atroposd.service"
@@ -62,27 +60,11 @@ def test_watched_folder_link_to_a_missing_drive(ws: Workspace) -> None:
     assert "missing (not mounted?)" in line
 
 
-def _private_mounts() -> bool:
-    """True when this machine lets an unprivileged user namespace mount a tmpfs."""
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", "mount -t tmpfs x /mnt"],
-        capture_output=True,
-    )
-    return probe.returncode == 0
-
-
-def read_only(path: Path) -> tuple[str, ...]:
-    """A ``Daemon`` wrap that mounts an empty read-only filesystem on ``path`` for the child."""
-    script = 'mount -t tmpfs -o ro,size=1m atroposd-test "$0" && exec "$@"'
-    return ("unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, str(path))
-
-
-@pytest.mark.skipif(not _private_mounts(), reason="no user namespaces with mounts here")
+@pytest.mark.skipif(not private_mounts(), reason="no user namespaces with mounts here")
 def test_state_dir_on_a_read_only_filesystem(ws: Workspace) -> None:
     ws.state.mkdir()  # the mount point; the daemon sees an empty read-only tmpfs there
-    line = _refused(Daemon(ws, ("run",), wrap=read_only(ws.state)), "STATE_DIR", str(ws.state))
+    run = Daemon(ws, ("run",), wrap=tmpfs(ws.state, "ro,size=1m"))
+    line = _refused(run, "STATE_DIR", str(ws.state))
     assert "not writable: Read-only file system" in line
 
 

@@ -14,7 +14,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(
         ("store", "bus", "render", "watch", "providers", "vault", "log", "emulator"), 1
     ),
-    **dict.fromkeys(("config", "pipeline", "preflight"), 2),
+    **dict.fromkeys(("config", "pipeline", "preflight", "diskfull"), 2),
     # The top is ordered: the composition root, then the commands built on it, then the CLI
     # that dispatches to them, then ``python -m atroposd``.
     "app": 3,
