@@ -184,8 +184,8 @@ class App:
         folder("UPLOAD_FOLDER", s.upload_folder, write=False)
         folder("OUT_ROOT", s.out_root, write=False)
         if not watched_only:
-            folder("STATE_DIR", s.state_dir, write=True)
-            folder("TOKENS_DIR", s.tokens_dir, write=True)
+            folder("STATE_DIR", s.state_dir, write=True, private=True)
+            folder("TOKENS_DIR", s.tokens_dir, write=True, private=True)
 
     def build(self) -> Services:
         """Check the folders, take the state-dir lock and wire everything."""

@@ -19,7 +19,7 @@ MAX_ID = 2**63 - 1  # the largest SQLite INTEGER
 
 def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
     """Run one ledger command; 0 on success, 1 when the post cannot change."""
-    folder("STATE_DIR", settings.state_dir, write=True)
+    folder("STATE_DIR", settings.state_dir, write=True, private=True)
     ledger = Ledger(connect(settings.state_dir / "ledger.sqlite3"), SystemClock())
     if args.command == "posts":
         states = [S(args.state)] if args.state else None

@@ -30,10 +30,12 @@ def _why(exc: OSError) -> str:
     return reason
 
 
-def folder(name: str, path: Path, *, write: bool) -> None:
+def folder(name: str, path: Path, *, write: bool, private: bool = False) -> None:
     """Make sure ``path`` is (or can be made) a folder we can list, and write when asked.
 
-    ``name`` is the setting it comes from; the error names both and says what is wrong.
+    ``name`` is the setting it comes from; the error names both and says what is wrong. A
+    ``private`` folder (the ledger's, the tokens') is made 0700 whatever the umask, so the
+    umask can stay the user's own for the clips and folders made elsewhere.
     """
     where = f"{name} {path.absolute()}"
     if path.is_symlink() and not path.exists():
@@ -43,7 +45,7 @@ def folder(name: str, path: Path, *, write: bool) -> None:
     if path.exists() and not path.is_dir():
         raise StartupError(f"{where}: exists but is not a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700 if private else 0o777)
     except OSError as exc:
         raise StartupError(f"{where}: cannot create it: {_why(exc)}") from None
     try:

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.mounts import private_mounts, tmpfs
-from tests.support import REPO, Daemon, Workspace
+from tests.support import REPO, Daemon, Emulator, Workspace
 
 UNIT = REPO / "systemd" / "atroposd.service"
 
@@ -31,9 +31,45 @@ def _refused(run: Daemon, *names: str) -> str:
     return lines[0]
 
 
+def _unit() -> dict[str, list[str]]:
+    """The unit's ``Key=value`` lines (comments left out), values by key."""
+    keys: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", ";")):
+            key, _, value = line.partition("=")
+            keys.setdefault(key.strip(), []).append(value.strip())
+    return keys
+
+
 def test_the_unit_does_not_restart_on_exit_code_2() -> None:
-    text = UNIT.read_text()
-    assert "Restart=on-failure" in text and "RestartPreventExitStatus=2" in text
+    unit = _unit()
+    assert unit["Restart"] == ["on-failure"] and unit["RestartPreventExitStatus"] == ["2"]
+
+
+def test_the_user_unit_says_only_what_works_in_a_user_unit() -> None:
+    unit = _unit()
+    ordering = unit.get("After", []) + unit.get("Wants", []) + unit.get("Requires", [])
+    assert not [t for t in ordering if "network-online" in t], "no effect in a user unit"
+    assert unit["WantedBy"] == ["default.target"]
+    ops = (REPO / "docs" / "operations.md").read_text()
+    assert "loginctl enable-linger" in ops and "loginctl enable-linger" in UNIT.read_text()
+
+
+def test_under_the_units_umask_clips_stay_readable_and_secrets_private(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    (umask,) = _unit()["UMask"]
+    shell = ("sh", "-c", f'umask {umask} && exec "$@"', "sh")
+    ws.drop("shared", seed=91)
+    assert Daemon(ws, ("upload", "--once"), wrap=shell).wait() == 0
+    assert len(emulator.posts()) == 1
+    for made in (ws.posted, ws.posted / "shared.mp4", ws.posted / "shared.txt"):
+        assert made.stat().st_mode & 0o044 == 0o044, f"{made} is not readable by others"
+    for private in (ws.state, ws.root / "tokens"):
+        assert private.stat().st_mode & 0o777 == 0o700, f"{private} is not 0700"
+    for secret in (ws.root / "tokens").rglob("*"):
+        if secret.is_file():
+            assert secret.stat().st_mode & 0o077 == 0, f"{secret} is readable by others"
 
 
 def test_state_dir_that_is_a_file(ws: Workspace) -> None:
