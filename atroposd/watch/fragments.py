@@ -60,7 +60,7 @@ def fragment_end(f: BinaryIO, boxes: list[Box]) -> FragmentEnd:
         if movie.declared is None or not movie.timescale:
             return OPEN
         covered = _covered_seconds(f, boxes, movie)
-    except (ValueError, struct.error):
+    except (ValueError, IndexError, struct.error):
         return OPEN  # a box we cannot parse proves nothing either way
     if covered is None:
         return OPEN

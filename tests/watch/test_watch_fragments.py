@@ -8,6 +8,7 @@ without either the file is open-ended and only time (or the writer's close) can 
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,26 @@ def _write(tmp_path: Path, data: bytes) -> Path:
     path = tmp_path / "cut.mp4"
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize(
+    "moov_body",
+    [
+        b"",
+        struct.pack(">I4s", 8, b"mvhd"),  # an empty full box
+        struct.pack(">I4s", 8, b"mvex") + struct.pack(">I4s", 12, b"mehd") + b"\x01\x00\x00\x00",
+        struct.pack(">I4s", 9999, b"trak"),  # claims more than its parent holds
+    ],
+)
+def test_a_moov_that_cannot_be_parsed_proves_nothing(tmp_path: Path, moov_body: bytes) -> None:
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+    traf = box(b"traf", box(b"tfhd", b"\x00\x00\x00\x00" + b"\x00\x00\x00\x01"))
+    data = (
+        box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41")
+        + box(b"moov", moov_body)
+        + box(b"moof", traf)
+        + box(b"mdat", b"\x00" * 16)
+    )
+    assert check(tmp_path, data) == Mp4Check(problem=None, open_ended=True)
