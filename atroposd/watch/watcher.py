@@ -243,7 +243,10 @@ class ClipWatcher:
         async with self._lock:
             touched, self._touched = self._touched, {}
             writes, self._writes = self._writes, {}
-            ready, problems = await asyncio.to_thread(self._compute, touched, writes, full)
+            lost, self._events_lost = self._events_lost, set()
+            ready, problems = await asyncio.to_thread(
+                self._compute, touched, writes, full, frozenset(lost)
+            )
             if full:  # forget files gone while open (their close never comes under that name)
                 writing = self._pairing.writing_paths()
                 self._open = {p for p in self._open if p in writing or p in self._writes}
@@ -268,12 +271,16 @@ class ClipWatcher:
                 log.exception("watch_on_problem_failed", path=str(path), reason=reason)
 
     def _compute(
-        self, touched: dict[Path, bool], writes: dict[Path, bool | None], full: bool
+        self,
+        touched: dict[Path, bool],
+        writes: dict[Path, bool | None],
+        full: bool,
+        lost: frozenset[Path] = frozenset(),
     ) -> _Step:
-        """Look at the disk, update the pairing, decide. Runs in a worker thread."""
+        """Look at the disk, update the pairing, decide. Runs in a worker thread. ``lost``:
+        roots whose events were lost (their files' writers are unknown now)."""
         started = self._clock.monotonic()
-        if self._events_lost:
-            lost, self._events_lost = self._events_lost, set()
+        if lost:
             self._pairing.forget_writes(lost)
         down = frozenset(self._folders.unavailable)
         found = Findings()
