@@ -54,7 +54,7 @@ def test_each_bad_input_is_reported_once_and_left_in_place(
         ws.drop(odd, seed=36, caption="Awkward name, fine clip\n")
         ok = daemon.wait_event("OK")[0]
         assert ok["clip"] == f"{odd}.mp4"
-        assert (ws.posted / f"{odd}.mp4").exists()
+        wait_for(lambda: (ws.posted / f"{odd}.mp4").exists(), 30, "the good clip archived")
         assert len(emulator.posts()) == 1
         for path in expected:
             assert path.exists() or path.is_symlink(), f"{path} was touched"

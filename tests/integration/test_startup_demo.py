@@ -22,6 +22,7 @@ def test_demo_reads_the_env_file_and_reports_only_the_clips_it_made(ws: Workspac
         (started,) = first.wait_event("emulator_started", timeout=120)
         assert started["base_url"] == url  # the port .env named, not the default 8788
         first.wait_event("OK", clip="demo_clip_1.mp4", timeout=120)
+        first.wait_event("clip_archived", timeout=60)
     finally:
         assert first.stop() == 0
     said = "".join(first.stderr)
