@@ -27,10 +27,10 @@ from atroposd.pipeline.intake import Intake
 from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
 from atroposd.pipeline.retry import RetryPolicy
-from atroposd.preflight import folder, is_emulator, listening
+from atroposd.preflight import folder, is_emulator, listening, open_ledger
 from atroposd.providers import REGISTRY
 from atroposd.providers.base import Credentials, CredentialStore, Provider, ProviderContext
-from atroposd.store.db import StateLock, connect
+from atroposd.store.db import StateLock
 from atroposd.store.ledger import Drop, Ledger
 from atroposd.vault import Vault, sandbox_key
 from atroposd.watch.watcher import ClipWatcher
@@ -192,7 +192,7 @@ class App:
         s = self.settings
         self.check_folders()
         self._lock.acquire()
-        ledger = Ledger(connect(s.state_dir / "ledger.sqlite3"), self.clock)
+        ledger = Ledger(open_ledger(s.state_dir), self.clock)
         vault = RedactingStore(Vault(s.tokens_dir, self._fernet_key(), s.sandbox), self.redactor)
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, read=120.0, write=120.0), follow_redirects=False

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from atroposd import __version__
 from atroposd.config import load_settings, load_upload_config, upload_config_schema
-from atroposd.diskfull import DiskFullLines
+from atroposd.diskfull import DiskFullLines, is_disk_full
 from atroposd.domain import PostState
 from atroposd.errors import ConfigError, LockedError, StartupError
 from atroposd.log import Redactor, configure
@@ -69,6 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        # Exit 1, not 2: the unit restarts the daemon, and it goes on once there is room.
+        where = exc.filename if isinstance(exc, OSError) and exc.filename else "a file"
+        print(f"atroposd: disk full: cannot write {where}", file=sys.stderr)
+        return 1
 
 
 def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:

@@ -9,8 +9,7 @@ import sys
 from atroposd.clock import SystemClock
 from atroposd.config import Settings
 from atroposd.domain import PostState
-from atroposd.preflight import folder
-from atroposd.store.db import connect
+from atroposd.preflight import folder, open_ledger
 from atroposd.store.ledger import Ledger
 
 S = PostState
@@ -20,7 +19,7 @@ MAX_ID = 2**63 - 1  # the largest SQLite INTEGER
 def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
     """Run one ledger command; 0 on success, 1 when the post cannot change."""
     folder("STATE_DIR", settings.state_dir, write=True, private=True)
-    ledger = Ledger(connect(settings.state_dir / "ledger.sqlite3"), SystemClock())
+    ledger = Ledger(open_ledger(settings.state_dir), SystemClock())
     if args.command == "posts":
         states = [S(args.state)] if args.state else None
         posts = ledger.list_posts(states)

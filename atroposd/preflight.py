@@ -9,13 +9,16 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sqlite3
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
+from atroposd.diskfull import is_disk_full
 from atroposd.errors import StartupError
+from atroposd.store.db import connect
 
 HEALTH = "/_emulator/health"
 
@@ -53,12 +56,41 @@ def folder(name: str, path: Path, *, write: bool, private: bool = False) -> None
     except OSError as exc:
         raise StartupError(f"{where}: cannot read it: {_why(exc)}") from None
     if write:
-        try:
-            fd, probe = tempfile.mkstemp(prefix=".atroposd-probe-", dir=path)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise StartupError(f"{where}: not writable: {_why(exc)}") from None
+        _probe(where, path)
+
+
+def _probe(where: str, path: Path) -> None:
+    """Write one byte in ``path``; a full disk is an OSError (exit 1: it may clear)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".atroposd-probe-", dir=path)
+    except OSError as exc:
+        raise StartupError(f"{where}: not writable: {_why(exc)}") from None
+    try:
+        os.write(fd, b"\n")
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
+        raise StartupError(f"{where}: not writable: {_why(exc)}") from None
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+
+
+def open_ledger(state_dir: Path) -> sqlite3.Connection:
+    """The ledger's connection; a file that is not a usable ledger is a ``StartupError``.
+
+    A full disk is not: it may clear by itself, so it is left to end the run with exit 1.
+    """
+    path = state_dir / "ledger.sqlite3"
+    try:
+        return connect(path)
+    except sqlite3.DatabaseError as exc:
+        if is_disk_full(exc):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
+        raise StartupError(
+            f"STATE_DIR {state_dir.absolute()}: cannot open the ledger {path.name}: {exc} "
+            "(restore it from a backup, or move it away to start an empty one)"
+        ) from None
 
 
 def listening(url: str) -> bool:

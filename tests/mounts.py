@@ -24,9 +24,15 @@ def private_mounts() -> bool:
     return probe.returncode == 0
 
 
-def tmpfs(path: Path, options: str) -> tuple[str, ...]:
-    """A ``Daemon`` wrap that mounts an empty tmpfs with ``options`` on ``path`` for the child."""
-    script = f'mount -t tmpfs -o {options} atroposd-test "$0" && exec "$@"'
+def tmpfs(path: Path, options: str, full: bool = False) -> tuple[str, ...]:
+    """A ``Daemon`` wrap that mounts an empty tmpfs with ``options`` on ``path`` for the child.
+
+    With ``full`` a hidden file takes all of its room before the child starts.
+    """
+    script = f'mount -t tmpfs -o {options} atroposd-test "$0" || exit 32\n'
+    if full:
+        script += 'cat /dev/zero > "$0/.filler" 2>/dev/null\n'
+    script += 'exec "$@"'
     return ("unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, str(path))
 
 

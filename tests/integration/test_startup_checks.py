@@ -104,6 +104,26 @@ def test_state_dir_on_a_read_only_filesystem(ws: Workspace) -> None:
     assert "not writable: Read-only file system" in line
 
 
+def test_a_ledger_that_is_not_a_database(ws: Workspace) -> None:
+    ws.state.mkdir()
+    (ws.state / "ledger.sqlite3").write_bytes(b"this is not an SQLite file at all" * 100)
+    for args in (("run",), ("posts",)):
+        line = _refused(Daemon(ws, args), "STATE_DIR", str(ws.state), "cannot open the ledger")
+        assert "file is not a database" in line
+
+
+@pytest.mark.skipif(not private_mounts(), reason="no user namespaces with mounts here")
+def test_a_full_disk_at_start_is_one_line_and_exit_1(ws: Workspace) -> None:
+    """Exit 1, so the unit tries again later: a full disk may clear by itself."""
+    ws.state.mkdir()
+    run = Daemon(ws, ("run",), wrap=tmpfs(ws.state, "size=64k", full=True))
+    code = run.wait(60)
+    err = "".join(run.stderr)
+    assert code == 1, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"atroposd: disk full: cannot write {ws.state}"), line
+
+
 class _NotTheEmulator(BaseHTTPRequestHandler):
     """Some other web server: it implements no method at all (HTTP 501 to everything)."""
 

@@ -12,9 +12,10 @@ PACKAGE = Path(atroposd.__file__).resolve().parent
 LAYERS: dict[str, int] = {
     **dict.fromkeys(("errors", "domain", "captions", "clock"), 0),
     **dict.fromkeys(
-        ("store", "bus", "render", "watch", "providers", "vault", "log", "emulator"), 1
+        ("store", "bus", "render", "watch", "providers", "vault", "log", "emulator", "diskfull"),
+        1,
     ),
-    **dict.fromkeys(("config", "pipeline", "preflight", "diskfull"), 2),
+    **dict.fromkeys(("config", "pipeline", "preflight"), 2),
     # The top is ordered: the composition root, then the commands built on it, then the CLI
     # that dispatches to them, then ``python -m atroposd``.
     "app": 3,
