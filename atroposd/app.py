@@ -18,7 +18,7 @@ import structlog
 from atroposd.bus import Bus
 from atroposd.clock import Clock, SystemClock
 from atroposd.config import Settings, UploadConfig, missing_platform_ids, platform_id
-from atroposd.domain import ACTIVE, ClipFiles, Post
+from atroposd.domain import ACTIVE, ClipFiles
 from atroposd.errors import ConfigError, InputError
 from atroposd.log import Redactor
 from atroposd.pipeline.archive import Archiver
@@ -31,7 +31,7 @@ from atroposd.preflight import folder, is_emulator, listening, open_ledger
 from atroposd.providers import REGISTRY
 from atroposd.providers.base import Credentials, CredentialStore, Provider, ProviderContext
 from atroposd.store.db import StateLock
-from atroposd.store.ledger import Drop, Ledger
+from atroposd.store.ledger import Ledger
 from atroposd.vault import Vault, sandbox_key
 from atroposd.watch.watcher import ClipWatcher
 
@@ -211,7 +211,7 @@ class App:
             archiver,
             self._options,
             self.enabled,
-            find_copy=intake.copy_of,
+            whereabouts=intake.where,
             polling=Polling(deadline=s.processing_deadline),
         )
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
@@ -278,23 +278,10 @@ class App:
             await self.problem(files.video, f"cannot read clip: {exc}")
             return
         if not got.new and not got.rearmed and got.known:
-            self._duplicate(files, got.known, got.drop)
+            sv.archiver.seen_again(got.drop, got.known)
         for post in [*got.new, *got.rearmed]:
             if self.wanted(post.account, post.platform):
                 sv.publisher.kick(post.id)
-
-    def _duplicate(self, files: ClipFiles, known: list[Post], drop: Drop) -> None:
-        """The content is already planned for this account: this copy is never posted; it is
-        archived with the clip once that is published (retried like the clip itself)."""
-        sha, first = known[0].clip_sha256, self.sv.ledger.drop_of(known[0].id)
-        if first.video_path == files.video:  # its own files, seen again before archiving
-            if self.sv.archiver.ready(sha, files.account):
-                for post in known:  # the same bytes, maybe restored or touched: a new identity
-                    self.sv.ledger.set_fields(post.id, **drop.fields())
-                self.sv.reconciler.recheck(sha, files.account)
-                self.sv.archiver.maybe_clear(sha, files.account, known[0].id)
-            return
-        self.sv.archiver.duplicate(drop, sha, files.account, first.clip_rel, known[0].url)
 
     def wanted(self, account: str, platform: str) -> bool:
         """True unless ``upload --once --account/--platform`` narrowed the run."""

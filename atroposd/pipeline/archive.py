@@ -18,7 +18,8 @@ from pathlib import Path
 
 import structlog
 
-from atroposd.domain import PostState
+from atroposd.domain import Post, PostState
+from atroposd.pipeline.files import pending, replaced, still_this_copy
 from atroposd.pipeline.move import Cleared, clear_files
 from atroposd.store.ledger import Drop, Ledger
 
@@ -63,7 +64,7 @@ class Archiver:
         if sha256 is not None and self._shared(sha256, drop):
             return []
         async with self._one_at_a_time:
-            if await asyncio.to_thread(_taken, drop):
+            if await asyncio.to_thread(replaced, drop):
                 self._skip(drop)
                 return []
             done = await asyncio.to_thread(clear_files, drop, self._dir, self._delete)
@@ -105,6 +106,24 @@ class Archiver:
         account. Returns at once: the files move in the background (``drain`` waits)."""
         if self.ready(sha256, account):
             self._start(sha256, account, post_id)
+
+    def seen_again(self, drop: Drop, known: list[Post]) -> None:
+        """The content at ``drop`` is already planned for its account (``known`` posts).
+
+        Its own files seen again before archiving (restored, touched): the posts take their
+        new identity and, once done, the files are archived. A copy under another name is
+        never posted: it is archived with the clip once that is published.
+        """
+        sha, account = known[0].clip_sha256, known[0].account
+        first = self._ledger.drop_of(known[0].id)
+        if first.video_path != drop.video_path:
+            self.duplicate(drop, sha, account, first.clip_rel, known[0].url)
+            return
+        if self.ready(sha, account):
+            for post in known:  # the same bytes, maybe restored or touched: a new identity
+                self._ledger.set_fields(post.id, **drop.fields())
+            self._ledger.recheck_files(sha, account)
+            self.maybe_clear(sha, account, known[0].id)
 
     def duplicate(
         self, copy: Drop, sha256: str, account: str, same_as: str, url: str | None
@@ -167,7 +186,7 @@ class Archiver:
         for path, copy in list(self._copies.items()):
             if (copy.sha256, copy.account) != (sha256, account):
                 continue
-            if not await asyncio.to_thread(_still_this_copy, copy.drop):
+            if not await asyncio.to_thread(still_this_copy, copy.drop):
                 self._copies.pop(path, None)  # archived, moved, deleted or re-exported since
                 continue
             moved = await self.clear(copy.drop, sha256)
@@ -184,21 +203,3 @@ class Archiver:
                 **about,
                 **{"files" if self._delete else "to": [str(p) for p in done]},
             )
-
-
-def _taken(drop: Drop) -> bool:
-    """True when the video at the drop's path is now another version (re-exported)."""
-    return drop.identity is not None and drop.video_path.exists() and not drop.intact()
-
-
-def _still_this_copy(drop: Drop) -> bool:
-    """True while a duplicate's files are in the watched folder and its video is unchanged."""
-    return pending(drop) and not _taken(drop)
-
-
-def pending(drop: Drop) -> bool:
-    """True while any of the drop's files is still in the watched folder."""
-    return any(
-        p is not None and p.exists()
-        for p in (drop.video_path, drop.caption_path, drop.sidecar_path)
-    )

@@ -9,21 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from atroposd.clock import Clock
-from atroposd.domain import ACTIVE, Attention, ClipFiles, FileIdentity, Post, PostState
+from atroposd.domain import ClipFiles, FileIdentity, Post, PostState
 from atroposd.errors import InputError
+from atroposd.pipeline.files import Whereabouts, trim
 from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 HASH_PIECE = 4 * 1024 * 1024
 CAPTION_MAX_BYTES = 64 * 1024  # a caption longer than this is an error, not a caption
-CACHE_ENTRIES = 20_000  # hashes and copies remembered; a restart rescans anyway
-REARMABLE = frozenset({Attention.FILE, Attention.SUPERSEDED})  # parked for the file alone
 
 
 class PlatformOverride(BaseModel):
@@ -128,15 +126,14 @@ class Intake:
         platforms_for: Callable[[str], list[str]],
         known: set[str],
         clock: Clock,
+        whereabouts: Whereabouts | None = None,
     ) -> None:
         self._ledger = ledger
         self._platforms_for = platforms_for
         self._known = known
         self._clock = clock
         self._hashes: dict[tuple[str, FileIdentity], str] = {}
-        # Where each (clip, account) was last seen, copies included: a superseded post can
-        # go on from a copy of its version that the watcher will not deliver again.
-        self._copies: dict[tuple[str, str], list[Drop]] = {}
+        self.where = whereabouts or Whereabouts(ledger)  # the file rules (files.py)
 
     async def _hash(self, path: Path) -> tuple[str, FileIdentity]:
         """SHA-256 and identity of the video."""
@@ -144,12 +141,8 @@ class Intake:
         key = (str(path), identity)
         if key not in self._hashes:
             self._hashes[key] = (await asyncio.to_thread(sha256_file, path))[0]
-            _trim(self._hashes)
+            trim(self._hashes)
         return self._hashes[key], identity
-
-    def copy_of(self, sha256: str, account: str) -> Drop | None:
-        """An intact copy of this clip seen in the watched folders, if any."""
-        return next((c for c in self._copies.get((sha256, account), []) if c.intact()), None)
 
     def _platforms(
         self, files: ClipFiles, sidecar: SidecarModel | None, planned: set[str]
@@ -176,54 +169,6 @@ class Intake:
         if when is not None and when <= self._clock.now():
             raise InputError(f"{files.sidecar}: publish_at {when.isoformat()} is in the past")
         return platforms
-
-    def _rearm(self, known: list[Post], drop: Drop) -> list[Post]:
-        """Point unfinished posts whose video moved, or was touched, at this drop.
-
-        The same content has reappeared (renamed, moved, copied back, touched): posts that
-        waited on the old path continue from here, and posts parked because their file
-        vanished, changed or was superseded are re-armed. A copy beside an intact original
-        changes nothing; posts waiting for a human for other reasons stay as they are.
-        """
-        rearmed = []
-        for post in known:
-            waits_for_file = post.state is PostState.NEEDS_ATTENTION and post.attention in REARMABLE
-            if post.state not in ACTIVE and not waits_for_file:
-                continue
-            old = self._ledger.drop_of(post.id)
-            if old.video_path == drop.video_path and old.identity in (drop.identity, None):
-                if old.identity is None:  # planned before identities were recorded
-                    self._ledger.set_fields(post.id, **drop.fields())
-                continue
-            if old.video_path != drop.video_path and old.intact():
-                continue
-            again = self._repoint(post, old, drop)
-            rearmed += [again] if again is not None else []
-        return rearmed
-
-    def _repoint(self, post: Post, old: Drop, drop: Drop) -> Post | None:
-        """Move a post's files to ``drop``; re-arm it when it was parked for its file."""
-        self._ledger.set_fields(post.id, **drop.fields())
-        about = {
-            "account": post.account,
-            "platform": post.platform,
-            "clip": drop.clip_rel,
-            "post_id": post.id,
-        }
-        if old.video_path != drop.video_path:
-            log.info("clip_moved", **about, was=old.clip_rel)
-        if post.state is not PostState.NEEDS_ATTENTION:
-            return post
-        log.info("post_rearmed", **about, reason=post.attention)
-        return self._ledger.transition(
-            post.id,
-            [post.state],
-            PostState.READY,
-            note="the video is back",
-            attempts=0,
-            retry_at=None,
-            attention=None,
-        )
 
     async def admit(self, files: ClipFiles) -> Admitted:
         """Plan posts for ``files`` (raises ``InputError`` for unusable input)."""
@@ -264,55 +209,6 @@ class Intake:
             self._ledger.transition(
                 post.id, [PostState.PLANNED], PostState.READY, note="no render needed"
             )
-        copies = self._copies.setdefault((sha, files.account), [])
-        _trim(self._copies)
-        copies[:] = [*[c for c in copies if c.video_path != drop.video_path][-7:], drop]
-        others = self._supersede(sha, files.account, drop)
-        return Admitted(sha, new, known, self._rearm(known, drop) + others, drop)
-
-    def _supersede(self, sha: str, account: str, drop: Drop) -> list[Post]:
-        """Park waiting posts of an older version of the file at the same path.
-
-        Not final: when a copy of the older version was seen elsewhere (or turns up later),
-        the post is re-armed from there. Returns the posts re-armed that way.
-        """
-        rearmed: list[Post] = []
-        for post in self._ledger.posts_at(drop.video_path):
-            if post.clip_sha256 == sha or post.account != account:
-                continue
-            why = "superseded: a new version of the file was dropped at the same path"
-            done = self._ledger.transition(
-                post.id,
-                [PostState.PLANNED, PostState.READY],
-                PostState.NEEDS_ATTENTION,
-                note=why,
-                last_error=why,
-                attention=Attention.SUPERSEDED,
-            )
-            if done is None:
-                continue
-            log.warning(
-                "post_superseded",
-                account=account,
-                platform=post.platform,
-                clip=drop.clip_rel,
-                post_id=post.id,
-                by_sha256=sha,
-            )
-            copy = next(
-                (
-                    c
-                    for c in self._copies.get((post.clip_sha256, account), [])
-                    if c.video_path != drop.video_path and c.intact()
-                ),
-                None,
-            )
-            again = self._repoint(done, self._ledger.drop_of(post.id), copy) if copy else None
-            rearmed += [again] if again is not None else []
-        return rearmed
-
-
-def _trim(cache: dict[Any, Any], keep: int = CACHE_ENTRIES) -> None:
-    """Forget the oldest entries of an in-memory cache, so months of clips stay bounded."""
-    while len(cache) > keep:
-        del cache[next(iter(cache))]
+        self.where.seen(sha, files.account, drop)
+        others = self.where.supersede(sha, files.account, drop)
+        return Admitted(sha, new, known, self.where.rearm(known, drop) + others, drop)

@@ -11,9 +11,10 @@ import structlog
 
 from atroposd.bus import Bus, PostDue, UploadProgressed
 from atroposd.clock import Clock
-from atroposd.domain import FileIdentity, Post, PostState
+from atroposd.domain import Post, PostState
 from atroposd.errors import InputError, SourceChanged
 from atroposd.pipeline.archive import Archiver
+from atroposd.pipeline.files import Whereabouts, unchanged_size
 from atroposd.pipeline.follow import Follower, Polling, Sleep
 from atroposd.pipeline.intake import read_caption
 from atroposd.pipeline.outcomes import Outcomes
@@ -34,17 +35,6 @@ OptionsFor = Callable[[str, str], Mapping[str, object]]
 Enabled = Callable[[str, str], bool]
 
 
-def unchanged_size(drop: Drop) -> int:
-    """The video's size, after checking it is still the file that was planned."""
-    now = FileIdentity.of(drop.video_path)
-    if drop.identity is not None and now != drop.identity:
-        raise SourceChanged(
-            f"{drop.video_path}: the video was replaced or rewritten after it was planned; "
-            "the new version is planned on its own"
-        )
-    return now.size
-
-
 class Publisher:
     """Runs one task per due post, bounded per platform by ``capabilities.concurrency``."""
 
@@ -58,7 +48,7 @@ class Publisher:
         archiver: Archiver,
         options_for: OptionsFor,
         enabled: Enabled,
-        find_copy: Callable[[str, str], Drop | None] = lambda sha256, account: None,
+        whereabouts: Whereabouts | None = None,
         polling: Polling = Polling(),  # noqa: B008 - frozen
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -68,7 +58,7 @@ class Publisher:
         self._clock = clock
         self._options_for = options_for
         self._enabled = enabled
-        self._find_copy = find_copy
+        self._where = whereabouts or Whereabouts(ledger)  # the file rules (files.py)
         self._limits = {
             n: asyncio.Semaphore(p.capabilities.concurrency) for n, p in providers.items()
         }
@@ -231,13 +221,8 @@ class Publisher:
         same bytes are now (its new place, or a copy seen earlier), else give up the attempt."""
         if not isinstance(exc, SourceChanged | FileNotFoundError):
             return False
-        now = self._ledger.drop_of(post.id)
-        if now == drop or not now.intact():
-            copy = self._find_copy(post.clip_sha256, post.account)
-            if copy is None:
-                return False
-            self._ledger.set_fields(post.id, **copy.fields())  # a copy of the same bytes
-            log.info("clip_moved", **self._out.about(post), was=drop.clip_rel)
+        if not self._where.moved_during_upload(post, drop):
+            return False
         when = self._clock.now()
         done = self._ledger.transition(
             post.id,

@@ -11,18 +11,14 @@ import structlog
 
 from atroposd.clock import Clock
 from atroposd.domain import Post, PostState
-from atroposd.pipeline.archive import Archiver, pending
+from atroposd.pipeline.archive import Archiver
+from atroposd.pipeline.files import pending, replaced
 from atroposd.pipeline.publisher import Publisher
-from atroposd.store.ledger import Drop, Ledger
+from atroposd.store.ledger import Ledger
 
 log = structlog.get_logger("atroposd")
 S = PostState
 BATCH = 25  # published posts per slice of the archiving pass (a few ms of the loop)
-
-
-def _replaced(drop: Drop) -> bool:
-    """A newer version of the video is at the drop's path: its files are the newer clip's."""
-    return drop.identity is not None and drop.video_path.exists() and not drop.intact()
 
 
 class Reconciler:
@@ -65,7 +61,7 @@ class Reconciler:
         while batch := self._ledger.uncleared(S.PUBLISHED, after, BATCH):
             gone = []
             for post, drop in batch:
-                if pending(drop) and not _replaced(drop):
+                if pending(drop) and not replaced(drop):
                     self._archiver.maybe_clear(post.clip_sha256, post.account, post.id)
                     if pending(drop):
                         continue  # moving (or failed): looked at again at the next sweep
