@@ -10,19 +10,22 @@ the final name, never a new file per attempt.
 The target is ``archive/<path in the watched folder>``. When a file is already there, an
 identical one means an earlier attempt got that far (the source is then just removed) and
 a different one is another clip's, so ``name.1.ext``, ``name.2.ext``... are looked at the
-same way. A retry of the same clip therefore always lands on the same name.
+same way, for the whole pair at once: a clip's video and caption keep one name. A retry of
+the same clip lands on the same name, also when the video went ahead alone (found again by
+the size and modification time the move kept).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atroposd.domain import FileIdentity
 from atroposd.store.ledger import Drop
 
 PIECE = 1024 * 1024
@@ -40,28 +43,31 @@ class Cleared:
 def clear_files(drop: Drop, archive_dir: Path, delete: bool) -> Cleared:
     """Archive (or delete) the drop's files that are still there, video first.
 
-    Stops at the first failure, so the rest of the pair stays with the video.
+    The files of one clip keep one name in the archive (``a.1.mp4`` beside ``a.1.txt``), also
+    when a retry finds the video already there. Stops at the first failure, so the rest of the
+    pair stays with the video.
     """
     done = Cleared()
-    for source in (drop.video_path, drop.caption_path, drop.sidecar_path):
-        if source is None or not source.exists():
-            continue
+    sources = [p for p in (drop.video_path, drop.caption_path, drop.sidecar_path) if p]
+    present = [p for p in sources if p.exists()]
+    n = 0 if delete else _pair_index(drop, archive_dir, present)
+    for source in present:
         try:
             if delete:
                 source.unlink()
                 done.moved.append(source)
             else:
-                done.moved.append(move(source, archive_dir / source.relative_to(drop.root)))
+                target = _nth(archive_dir / source.relative_to(drop.root), n)
+                done.moved.append(place(source, target))
         except OSError as exc:
             done.failed, done.error = source, f"{type(exc).__name__}: {exc}"
             break
     return done
 
 
-def move(source: Path, wanted: Path) -> Path:
-    """Move ``source`` to ``wanted`` (or the first free or identical ``name.N``); the target."""
-    target, there = _target(source, wanted)
-    if there:  # an earlier attempt copied it and stopped before removing the source
+def place(source: Path, target: Path) -> Path:
+    """Move ``source`` to ``target`` (which is free, or already holds the same bytes)."""
+    if target.exists():  # an earlier attempt copied it and stopped before removing the source
         source.unlink()
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -76,21 +82,43 @@ def move(source: Path, wanted: Path) -> Path:
     return target
 
 
-def _candidates(wanted: Path) -> Iterator[Path]:
-    yield wanted
-    n = 0
-    while True:
-        n += 1
-        yield wanted.with_name(f"{wanted.stem}.{n}{wanted.suffix}")
+def _nth(wanted: Path, n: int) -> Path:
+    """``wanted`` itself for 0, else ``name.n.ext``."""
+    return wanted if n == 0 else wanted.with_name(f"{wanted.stem}.{n}{wanted.suffix}")
 
 
-def _target(source: Path, wanted: Path) -> tuple[Path, bool]:
-    """The first candidate that is free (False) or already holds these bytes (True)."""
-    for candidate in _candidates(wanted):
+def _fits(source: Path, target: Path) -> bool:
+    """``target`` is free, or already holds ``source``'s bytes."""
+    return not target.exists() or same_bytes(source, target)
+
+
+def _where_video_went(drop: Drop, wanted: Path) -> int | None:
+    """The index of an archived copy of the drop's video moved by an earlier attempt.
+
+    A move keeps the size and modification time (a rename, or ``copystat``), which the post
+    recorded when it was planned.
+    """
+    if drop.identity is None:
+        return None
+    for n in itertools.count():
+        candidate = _nth(wanted, n)
         if not candidate.exists():
-            return candidate, False
-        if same_bytes(source, candidate):
-            return candidate, True
+            return None
+        there = FileIdentity.of(candidate)
+        if (there.size, there.mtime_ns) == (drop.identity.size, drop.identity.mtime_ns):
+            return n
+    return None  # pragma: no cover - the loop ends at the first free name
+
+
+def _pair_index(drop: Drop, archive_dir: Path, present: list[Path]) -> int:
+    """The first ``n`` at which every file still to move fits (free or identical)."""
+    if drop.video_path not in present:  # moved by an earlier attempt: follow it
+        went = _where_video_went(drop, archive_dir / drop.video_path.relative_to(drop.root))
+        if went is not None:
+            return went
+    for n in itertools.count():
+        if all(_fits(p, _nth(archive_dir / p.relative_to(drop.root), n)) for p in present):
+            return n
     raise AssertionError("unreachable")  # pragma: no cover - the candidates never end
 
 

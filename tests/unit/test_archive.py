@@ -177,7 +177,8 @@ def test_another_clip_at_the_target_name_is_kept_and_this_one_numbered(
     sha, post_id = plan(ledger, video, queue)
     publish(ledger, post_id)
     run_clear(ledger, archive, sha, post_id)
-    assert sorted(listing(archive)) == ["a2.1.mp4", "a2.mp4", "a2.txt"]
+    # The pair keeps one name: the caption goes beside its own video, not beside the other's.
+    assert sorted(listing(archive)) == ["a2.1.mp4", "a2.1.txt", "a2.mp4"]
     assert sha256(archive / "a2.1.mp4") == data
 
 
