@@ -294,3 +294,18 @@ def test_duplicate_replaced_by_another_video_before_its_clip_is_published_stays(
     asyncio.run(main())
     assert sorted(listing(archive)) == ["first.mp4", "first.txt"]
     assert copy.exists() and copy.with_suffix(".txt").exists()  # the new export is its own clip
+
+
+def test_retry_after_the_video_went_ahead_puts_the_caption_beside_it(
+    ledger: Ledger, queue: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "posted"
+    archive.mkdir()
+    video = pair(queue, "a3")
+    (archive / "a3.mp4").write_bytes(b"another clip's video of that name")
+    sha, post_id = plan(ledger, video, queue)
+    publish(ledger, post_id)
+    os.rename(video, archive / "a3.1.mp4")  # an earlier attempt moved the video, then died
+    run_clear(ledger, archive, sha, post_id)
+    assert sorted(listing(archive)) == ["a3.1.mp4", "a3.1.txt", "a3.mp4"]
+    assert sorted(listing(queue)) == []
