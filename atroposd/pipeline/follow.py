@@ -18,6 +18,7 @@ import structlog
 
 from atroposd.clock import Clock
 from atroposd.domain import Attention, Post, PostState
+from atroposd.errors import QuotaExhausted
 from atroposd.pipeline.outcomes import Outcomes
 from atroposd.pipeline.request import build_request
 from atroposd.providers.base import Provider, RemotePhase, RemoteRef, RemoteStatus, UploadResult
@@ -63,21 +64,28 @@ class Follower:
         limit = timedelta(seconds=self._polling.deadline)
         return since is not None and self._clock.now() - since > limit
 
+    def _stuck(self, post: Post, last: str) -> bool:
+        """Past the deadline in this step: the post waits for a human instead of more polls."""
+        if not self._overdue(post):
+            return False
+        why = (
+            f"still {post.state.value} on the platform after {self._polling.deadline / 3600:g} h"
+            f" ({last}); check it there, then retry or cancel"
+        )
+        self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention", Attention.STUCK)
+        return True
+
     async def follow(self, provider: Provider, post: Post) -> None:
         """Poll ``status`` until published, publishing once the platform says ``READY``."""
         delay, missing, answered = self._polling.first, 0, False
         while True:
-            if self._overdue(post):
-                why = (
-                    f"still {post.state.value} on the platform after "
-                    f"{self._polling.deadline / 3600:g} h; check it there, then retry or cancel"
-                )
-                self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention", Attention.STUCK)
-                return
             ref = RemoteRef.from_json(post.remote_ref or "{}")
             try:
                 status = await provider.status(post.account, ref)
             except Exception as exc:
+                # Waiting for a quota reset is not being stuck: the platform said when.
+                if not isinstance(exc, QuotaExhausted) and self._stuck(post, str(exc)):
+                    return
                 self._out.failed(post, exc, post.state, False)
                 return
             if status.phase is RemotePhase.PUBLISHED:
@@ -101,6 +109,8 @@ class Follower:
             if missing >= MISSING_POLLS:
                 why = "uploaded, but the platform does not list the video; check it by hand"
                 self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention")
+                return
+            if self._stuck(post, f"the platform says {status.phase.value}"):
                 return
             await self._sleep(delay)
             delay = min(delay * 1.5, self._polling.cap)

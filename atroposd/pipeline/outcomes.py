@@ -107,6 +107,8 @@ class Outcomes:
             return decision, S.NEEDS_ATTENTION
         if decision.next is Next.ATTENTION:
             return decision, target
+        if decision.next is Next.PARK:  # quota: ask again once it resets, in the same step
+            return decision, src
         # Bounded by the follower's processing deadline, not by an attempt count.
         wait = timedelta(seconds=self._policy.backoff(attempt))
         note = (

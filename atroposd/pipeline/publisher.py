@@ -11,7 +11,7 @@ import structlog
 
 from atroposd.bus import Bus, PostDue, UploadProgressed
 from atroposd.clock import Clock
-from atroposd.domain import Post, PostState
+from atroposd.domain import ACTIVE, Post, PostState
 from atroposd.errors import InputError, SourceChanged
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.files import Whereabouts, unchanged_size
@@ -69,8 +69,15 @@ class Publisher:
 
     @property
     def parked(self) -> set[int]:
-        """Posts waiting on a platform's quota reset (``upload --once`` does not wait)."""
-        return self._out.parked
+        """Posts waiting on a platform's quota reset (``upload --once`` does not wait).
+
+        A post cancelled or superseded meanwhile (by the CLI, another process) is dropped.
+        """
+        for post_id in list(self._out.parked):
+            post = self._ledger.get(post_id)
+            if post is None or post.state not in ACTIVE:
+                self._out.parked.discard(post_id)
+        return set(self._out.parked)
 
     @property
     def busy(self) -> frozenset[int]:

@@ -7,10 +7,12 @@ where the post waits.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,11 @@ import structlog
 
 from atroposd.domain import Attention, PostState
 from atroposd.pipeline.retry import RetryPolicy
+from atroposd.providers.base import RemotePhase, RemoteRef
 from tests.providers.harness import Harness, make_request, media_requests, run
 from tests.providers.pipeline import Pipeline
 from tests.providers.test_youtube_conformance import YOUTUBE
-from tests.support import REPO, Emulator
+from tests.support import REPO, Emulator, google_error
 
 S = PostState
 Drive = Callable[[Callable[[Harness], object]], None]
@@ -175,5 +178,54 @@ def test_caption_edited_after_the_first_byte_is_reported_too_late(drive: Drive) 
         [post] = await h.posts()
         assert post["caption"] == h.request.description
         assert [e for e in logs if e["event"] == "caption_edit_too_late"], logs
+
+    drive(scenario)
+
+
+def test_quota_out_while_processing_waits_for_the_reset_not_for_a_human(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        quota = google_error(403, "quotaExceeded", "You have exceeded your quota.", "youtube.quota")
+        await h.fault("poll", "status", code=403, body=quota)
+        h.pipeline = Pipeline.build(h.provider, h.pipeline.home / "q", deadline_s=2.0)
+        planned = h.pipeline.plan(h.request, "youtube")
+        await h.pipeline.publisher.work(planned.id)
+        parked = h.pipeline.ledger.get(planned.id)
+        assert parked is not None and parked.state is S.PROCESSING, parked
+        assert parked.retry_at is not None and parked.attempts == 0, parked
+        assert parked.retry_at - h.pipeline.clock.now() > timedelta(hours=1)  # the reset
+        ref = RemoteRef.from_json(parked.remote_ref or "")
+        for _ in range(200):  # hours pass: the platform has long finished processing
+            if (await h.provider.status("alice", ref)).phase is RemotePhase.PUBLISHED:
+                break
+            await asyncio.sleep(0.02)
+        done = await h.pipeline.drive(planned.id, 15.0)  # after the reset, past the deadline
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        assert len(await h.posts()) == 1
+
+    drive(scenario)
+
+
+def test_status_failing_past_the_deadline_waits_for_a_human(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("poll", "status", code=503, times=100_000)
+        h.pipeline = Pipeline.build(h.provider, h.pipeline.home / "s", deadline_s=30.0)
+        done = await h.post()
+        assert done.state is S.NEEDS_ATTENTION, (done.state, done.last_error)
+        assert done.attention == Attention.STUCK
+        assert "503" in (done.last_error or ""), done.last_error
+
+    drive(scenario)
+
+
+def test_a_parked_post_cancelled_by_the_cli_is_no_longer_counted_as_parked(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        quota = google_error(403, "quotaExceeded", "You have exceeded your quota.", "youtube.quota")
+        await h.fault("session", "status", code=403, body=quota)
+        planned = h.pipeline.plan(h.request, "youtube")
+        await h.pipeline.publisher.work(planned.id)
+        assert h.pipeline.publisher.parked == {planned.id}
+        cancelled = h.pipeline.ledger.transition(planned.id, [S.READY], S.CANCELLED)  # the CLI
+        assert cancelled is not None
+        assert h.pipeline.publisher.parked == set()
 
     drive(scenario)
