@@ -18,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -39,7 +42,8 @@ from tests.providers.harness import (
     media_requests,
     run,
 )
-from tests.support import Emulator
+from tests.providers.pipeline import Pipeline
+from tests.support import REPO, Emulator, wait_for
 
 Conform = Callable[[Scenario], None]
 
@@ -166,6 +170,52 @@ class ProviderConformance:
             assert post["id"] == done.remote_id
 
         conform(scenario)
+
+    def test_kill_9_between_the_commit_and_its_answer_posts_once(
+        self, emulator: Emulator, media: Path, tmp_path: Path
+    ) -> None:
+        """A real process, killed with SIGKILL while the platform holds back the answer to the
+        request that made the post (last chunk, publish call). The next process asks first."""
+        binding, home = self.binding, tmp_path / "home"
+        size, chunk = media.stat().st_size, binding.chunk_size
+        emulator.faults(
+            {
+                "platform": binding.name,
+                "step": binding.commit.step,
+                "nth": binding.commit.nth(size, chunk),
+                "action": "commit_then_hang",
+                "hold": 60.0,
+            }
+        )
+        where = f"{type(self).__module__}:{type(self).__name__}"
+        args = ["tests.providers.crash_child", where, emulator.url, str(media), str(home)]
+        child = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            post_id = int((child.stdout or io.StringIO()).readline())
+            wait_for(emulator.posts, 60.0, "the commit on the platform")
+            assert child.poll() is None, "the child finished: the answer was not held back"
+        finally:
+            child.kill()  # SIGKILL: nothing after the commit was recorded
+            child.wait(30)
+            if child.stdout:
+                child.stdout.close()
+
+        async def scenario(h: Harness) -> None:
+            h.pipeline.close()
+            h.pipeline = Pipeline.build(h.provider, home, binding.publish_deadline_s)
+            stopped = h.pipeline.ledger.get(post_id)
+            assert stopped is not None and stopped.state is not PostState.PUBLISHED, stopped
+            done = await h.pipeline.drive(post_id, binding.publish_deadline_s)
+            assert done.state is PostState.PUBLISHED, (done.state, done.last_error)
+            post = await one_post_of(h)
+            assert post["id"] == done.remote_id
+
+        run(binding, emulator, make_request(media), scenario)
 
     # -- 4 ------------------------------------------------------------------------------------
 
