@@ -21,6 +21,7 @@ from atroposd.captions import Counting, TextLimit
 from atroposd.clock import Clock
 from atroposd.errors import PermanentError, ProviderError, TransientError
 from atroposd.providers._http import file_slice, json_body
+from atroposd.providers.auth import OAuth2Tokens, TokenEndpoint
 from atroposd.providers.base import (
     Capabilities,
     CredentialStore,
@@ -34,7 +35,6 @@ from atroposd.providers.base import (
     UploadResult,
 )
 from tests.providers.twostep.errors import NAME, classify
-from tests.providers.twostep.oauth import RotatingOAuth
 
 MEDIA = "twostep_media"
 PHASES = {
@@ -70,7 +70,14 @@ class TwoStepProvider:
         self._base = base_url.rstrip("/")
         self._clock = clock
         self._chunk = chunk_size
-        self._auth = RotatingOAuth(http, f"{self._base}/oauth/token", credentials, clock)
+        endpoint = TokenEndpoint(NAME, f"{self._base}/oauth/token", "twostep-app", "app-secret")
+        self._auth = OAuth2Tokens(
+            http,
+            endpoint,
+            credentials,
+            clock,
+            classify=lambda resp, step: classify(resp, step, clock.now()),
+        )
 
     def _error(self, response: httpx.Response, step: str) -> ProviderError:
         return classify(response, step, self._clock.now())
