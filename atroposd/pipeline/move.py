@@ -57,8 +57,7 @@ def clear_files(drop: Drop, archive_dir: Path, delete: bool) -> Cleared:
                 source.unlink()
                 done.moved.append(source)
             else:
-                target = _nth(archive_dir / source.relative_to(drop.root), n)
-                done.moved.append(place(source, target))
+                done.moved.append(place(source, _at(drop, archive_dir, source, n)))
         except OSError as exc:
             done.failed, done.error = source, f"{type(exc).__name__}: {exc}"
             break
@@ -67,8 +66,10 @@ def clear_files(drop: Drop, archive_dir: Path, delete: bool) -> Cleared:
 
 def place(source: Path, target: Path) -> Path:
     """Move ``source`` to ``target`` (which is free, or already holds the same bytes)."""
-    if target.exists():  # an earlier attempt copied it and stopped before removing the source
-        source.unlink()
+    if target.exists():
+        if not same_bytes(source, target):  # taken meanwhile: never drop the user's file
+            raise FileExistsError(errno.EEXIST, "another file is already there", str(target))
+        source.unlink()  # an earlier attempt copied it and stopped before removing the source
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -85,6 +86,11 @@ def place(source: Path, target: Path) -> Path:
 def _nth(wanted: Path, n: int) -> Path:
     """``wanted`` itself for 0, else ``name.n.ext``."""
     return wanted if n == 0 else wanted.with_name(f"{wanted.stem}.{n}{wanted.suffix}")
+
+
+def _at(drop: Drop, archive_dir: Path, source: Path, n: int) -> Path:
+    """Where ``source`` goes in the archive under index ``n``."""
+    return _nth(archive_dir / source.relative_to(drop.root), n)
 
 
 def _fits(source: Path, target: Path) -> bool:
@@ -114,10 +120,10 @@ def _pair_index(drop: Drop, archive_dir: Path, present: list[Path]) -> int:
     """The first ``n`` at which every file still to move fits (free or identical)."""
     if drop.video_path not in present:  # moved by an earlier attempt: follow it
         went = _where_video_went(drop, archive_dir / drop.video_path.relative_to(drop.root))
-        if went is not None:
+        if went is not None and all(_fits(p, _at(drop, archive_dir, p, went)) for p in present):
             return went
     for n in itertools.count():
-        if all(_fits(p, _nth(archive_dir / p.relative_to(drop.root), n)) for p in present):
+        if all(_fits(p, _at(drop, archive_dir, p, n)) for p in present):
             return n
     raise AssertionError("unreachable")  # pragma: no cover - the candidates never end
 
