@@ -130,3 +130,4 @@ class Post:
     created_at: datetime
     updated_at: datetime
     attention: str | None = None  # why it needs attention: login, file, superseded, ...
+    publish_accepted_at: datetime | None = None  # the platform took the publish call

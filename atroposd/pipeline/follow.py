@@ -77,7 +77,10 @@ class Follower:
 
     async def follow(self, provider: Provider, post: Post) -> None:
         """Poll ``status`` until published, publishing once the platform says ``READY``."""
-        delay, missing, answered = self._polling.first, 0, False
+        # Once the platform took the publish call it is never sent again, whatever its
+        # listing says meanwhile (recorded in the ledger, so also after a restart).
+        delay, missing = self._polling.first, 0
+        answered = post.publish_accepted_at is not None
         while True:
             ref = RemoteRef.from_json(post.remote_ref or "{}")
             try:
@@ -151,12 +154,19 @@ class Follower:
         try:
             result = await provider.publish(request, ref, save)
         except Exception as exc:
+            # Every publish attempt is an ambiguous call that costs quota: bounded too.
+            if not isinstance(exc, QuotaExhausted) and self._stuck(post, str(exc)):
+                return None
             self._out.failed(post, exc, S.PUBLISHING, False)
             return None
         return self._answered(post, result)
 
     def _answered(self, post: Post, result: UploadResult) -> Post | None:
-        fields: dict[str, Any] = {"remote_id": result.remote_id, "url": result.url or post.url}
+        fields: dict[str, Any] = {
+            "remote_id": result.remote_id,
+            "url": result.url or post.url,
+            "publish_accepted_at": self._clock.now(),
+        }
         if result.ref is not None:
             fields["remote_ref"] = result.ref.to_json()
         log.info("publish_sent", **self._out.about(post), remote_id=result.remote_id)

@@ -112,7 +112,8 @@ class Outcomes:
         # Bounded by the follower's processing deadline, not by an attempt count.
         wait = timedelta(seconds=self._policy.backoff(attempt))
         note = (
-            "uploaded; publish failed, asking the platform before anything is sent again"
+            "uploaded; publishing: no clear answer, the platform is asked again before "
+            "anything is sent again"
             if src is S.PUBLISHING
             else "uploaded; status check failed, checking again later"
         )

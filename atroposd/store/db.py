@@ -83,6 +83,11 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE retry_at IS NOT NULL
         AND (length(retry_at) != 32 OR substr(retry_at, 27) != '+00:00');
     """,
+    # 5: when the platform accepted a post's publish call: from then on the publish is never
+    # sent again, whatever the platform's listing says (it may lag the answer)
+    """
+    ALTER TABLE posts ADD COLUMN publish_accepted_at TEXT;
+    """,
 )
 
 

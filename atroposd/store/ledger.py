@@ -32,6 +32,7 @@ _POST_FIELDS = frozenset(
         "video_inode",
         "attention",
         "caption",
+        "publish_accepted_at",
     }
 )
 
@@ -104,6 +105,7 @@ def _post(row: sqlite3.Row) -> Post:
         created_at=_dt(row["created_at"]) or datetime.min,
         updated_at=_dt(row["updated_at"]) or datetime.min,
         attention=row["attention"],
+        publish_accepted_at=_dt(row["publish_accepted_at"]),
     )
 
 
