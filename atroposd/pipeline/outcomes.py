@@ -119,6 +119,11 @@ class Outcomes:
         )
         return Decision(Next.RETRY, self._clock.now() + wait, note), src
 
+    def _holds(self, post: Post) -> bool:
+        """True when a platform handle was saved for the post (bytes may have reached it)."""
+        fresh = self._ledger.get(post.id)
+        return fresh is not None and fresh.remote_ref is not None
+
     @staticmethod
     def _attention(exc: Exception) -> Attention:
         if isinstance(exc, ReauthRequired):
@@ -138,6 +143,11 @@ class Outcomes:
         message = str(exc) or type(exc).__name__
         attempts = attempt if decision.next is not Next.PARK else post.attempts
         attention = self._attention(exc) if target is S.NEEDS_ATTENTION else None
+        if target is S.FAILED and not isinstance(exc, PermanentError) and self._holds(post):
+            # Given up, but the platform may hold the upload (even complete: a lost answer to
+            # the last chunk). Not "failed": a human checks, and a retry asks first.
+            target, attention = S.NEEDS_ATTENTION, Attention.OUTCOME_UNKNOWN
+            decision = Decision(Next.ATTENTION, None, f"{decision.note}; the platform may hold it")
         done = self._ledger.transition(
             post.id,
             [src],
