@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("retry", "re-arm a failed/parked post"), ("cancel", "cancel a post")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("post_id", type=int)
+    res = sub.add_parser(
+        "resolve", help="say what became of a post whose outcome is unknown (you checked)"
+    )
+    res.add_argument("post_id", type=int)
+    said = res.add_mutually_exclusive_group(required=True)
+    said.add_argument("--posted", metavar="URL_OR_ID", help="it is on the platform: this one")
+    said.add_argument(
+        "--not-posted", action="store_true", help="it is not there: upload it again from scratch"
+    )
     emu = sub.add_parser("emulator", help="serve the local platform emulator")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8788)

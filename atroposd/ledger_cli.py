@@ -1,4 +1,5 @@
-"""``posts``, ``retry`` and ``cancel``: read and nudge the ledger from the command line."""
+"""``posts``, ``retry``, ``cancel`` and ``resolve``: read and nudge the ledger from the command
+line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 from atroposd.clock import SystemClock
 from atroposd.config import Settings
-from atroposd.domain import PostState
+from atroposd.domain import Post, PostState
 from atroposd.preflight import folder, open_ledger
 from atroposd.store.ledger import Ledger
 
@@ -52,7 +53,9 @@ def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
     if post is None:
         print(f"atroposd: no post with id {args.post_id}", file=sys.stderr)
         return 1
-    if args.command == "retry":
+    if args.command == "resolve":
+        done = _resolve(ledger, post.id, args.posted, args.not_posted)
+    elif args.command == "retry":
         # Every state keeps its saved handle (session, video id): bytes may have reached the
         # platform before it gave up, and the handle is how the publisher asks it what
         # became of them before anything is sent again.
@@ -80,3 +83,39 @@ def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print(f"post {post.id}: {post.state.value} -> {done.state.value}")
     return 0
+
+
+def _resolve(ledger: Ledger, post_id: int, posted: str | None, not_posted: bool) -> Post | None:
+    """A human checked the platform: record the post it found, or start over from scratch.
+
+    The way out of ``needs_attention`` when the outcome is unknown (a lost answer to the last
+    chunk or the publish call): ``retry`` would only ask the platform again.
+    """
+    if not_posted:
+        return ledger.transition(
+            post_id,
+            [S.NEEDS_ATTENTION, S.FAILED],
+            S.READY,
+            note="resolved by hand: not on the platform; uploading again",
+            remote_ref=None,
+            remote_id=None,
+            url=None,
+            bytes_sent=0,
+            attempts=0,
+            retry_at=None,
+            attention=None,
+            publish_accepted_at=None,
+        )
+    value = (posted or "").strip()
+    is_url = value.startswith(("http://", "https://"))
+    return ledger.transition(
+        post_id,
+        [S.NEEDS_ATTENTION],
+        S.PUBLISHED,
+        note="resolved by hand: found on the platform",
+        remote_id=value.rstrip("/").rsplit("/", 1)[-1] if is_url else value,
+        url=value if is_url else None,
+        retry_at=None,
+        attention=None,
+        last_error=None,
+    )

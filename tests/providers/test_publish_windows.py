@@ -51,15 +51,15 @@ def creates(h: Harness) -> int:
     return sum(1 for r in h.sent if r.method == "POST" and "uploadType=resumable" in str(r.url))
 
 
-def retry_with_the_cli(pipeline: Pipeline, post_id: int) -> None:
-    """``atroposd retry <id>``, the real command, on the pipeline's ledger file."""
+def the_cli(pipeline: Pipeline, *args: str) -> None:
+    """A real ``atroposd`` ledger command (``retry``, ``resolve``) on the pipeline's ledger."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATROPOS", "SANDBOX"))}
     config = REPO / "atroposd" / "data" / "upload_config.example.json"
     env.update(
         ENVIRONMENT="sandbox", STATE_DIR=str(pipeline.home / "state"), UPLOAD_CONFIG=str(config)
     )
     done = subprocess.run(
-        [sys.executable, "-m", "atroposd", "--env-file", os.devnull, "retry", str(post_id)],
+        [sys.executable, "-m", "atroposd", "--env-file", os.devnull, *args],
         env=env,
         cwd=pipeline.home,
         capture_output=True,
@@ -67,6 +67,11 @@ def retry_with_the_cli(pipeline: Pipeline, post_id: int) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+def retry_with_the_cli(pipeline: Pipeline, post_id: int) -> None:
+    """``atroposd retry <id>``: back to ready, the handle kept."""
+    the_cli(pipeline, "retry", str(post_id))
     post = pipeline.ledger.get(post_id)
     assert post is not None and post.state is S.READY, post
 
@@ -88,6 +93,11 @@ def test_session_gone_after_every_byte_was_sent_is_not_uploaded_again(drive: Dri
         assert again.attention == Attention.OUTCOME_UNKNOWN
         assert creates(h) == 1, "a second upload session was opened: possibly a second video"
         assert await h.posts() == []
+        # The user checked the channel: it is not there. Only then is it uploaded again.
+        the_cli(h.pipeline, "resolve", str(first.id), "--not-posted")
+        last = await h.pipeline.drive(first.id, 15.0)
+        assert last.state is S.PUBLISHED, (last.state, last.last_error)
+        assert creates(h) == 2 and len(await h.posts()) == 1
 
     drive(scenario)
 
@@ -231,5 +241,23 @@ def test_a_parked_post_cancelled_by_the_cli_is_no_longer_counted_as_parked(drive
         cancelled = h.pipeline.ledger.transition(planned.id, [S.READY], S.CANCELLED)  # the CLI
         assert cancelled is not None
         assert h.pipeline.publisher.parked == set()
+
+    drive(scenario)
+
+
+def test_an_unknown_outcome_found_on_the_platform_is_recorded_by_hand(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("commit", "commit_then_drop")  # the video exists; nobody heard
+        await h.fault("query", "status", code=503, times=50)
+        h.pipeline = Pipeline.build(
+            h.provider, h.pipeline.home / "r", 15.0, RetryPolicy(max_attempts=1)
+        )
+        first = await h.post()
+        assert first.state is S.NEEDS_ATTENTION, (first.state, first.last_error)
+        [video] = await h.posts()
+        the_cli(h.pipeline, "resolve", str(first.id), "--posted", video["id"])
+        done = h.pipeline.ledger.get(first.id)
+        assert done is not None and done.state is S.PUBLISHED and done.remote_id == video["id"]
+        assert creates(h) == 1 and len(await h.posts()) == 1
 
     drive(scenario)
