@@ -31,6 +31,7 @@ from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
 S = PostState
+WORKED = (S.READY, S.UPLOADING, S.PROCESSING, S.PUBLISHING)  # states a worker moves on
 OptionsFor = Callable[[str, str], Mapping[str, object]]
 Enabled = Callable[[str, str], bool]
 
@@ -114,8 +115,24 @@ class Publisher:
             await self.work(post_id)
         except Exception as exc:  # supervisor: a bug in one post must not stop the others
             log.exception("post_worker_crashed", post_id=post_id, error=str(exc))
+            self._park_after_crash(post_id, exc)
         finally:
             self._busy.discard(post_id)
+
+    def _park_after_crash(self, post_id: int, exc: Exception) -> None:
+        """A worker died outside any step's own handling: the post waits for a human (``bug``)
+        instead of the sweep repeating, every minute, a step that may have committed."""
+        try:
+            post = self._ledger.get(post_id)
+            if post is not None and post.state in (
+                S.READY,
+                S.UPLOADING,
+                S.PROCESSING,
+                S.PUBLISHING,
+            ):
+                self._out.failed(post, exc, post.state, False)
+        except Exception as again:  # the ledger itself is failing: the sweep tries later
+            log.error("post_park_failed", post_id=post_id, error=str(again))
 
     async def work(self, post_id: int) -> None:
         """Take a post one step further according to its state in the ledger."""

@@ -261,3 +261,21 @@ def test_an_unknown_outcome_found_on_the_platform_is_recorded_by_hand(drive: Dri
         assert creates(h) == 1 and len(await h.posts()) == 1
 
     drive(scenario)
+
+
+def test_a_worker_that_dies_outside_a_step_parks_its_post(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        planned = h.pipeline.plan(h.request, "youtube")
+        ledger = h.pipeline.ledger
+        for to in (S.UPLOADING, S.PROCESSING):  # a row left without its handle (a bug)
+            assert ledger.transition(planned.id, [ledger.get(planned.id).state], to)  # type: ignore[union-attr]
+        with structlog.testing.capture_logs() as logs:
+            h.pipeline.publisher.kick(planned.id)
+            await h.pipeline.publisher.drain()
+        done = ledger.get(planned.id)
+        assert done is not None and done.state is S.NEEDS_ATTENTION, done
+        assert done.attention == Attention.BUG
+        assert [e for e in logs if e["event"] == "post_worker_crashed"], logs
+        assert h.sent == [], "the broken step was sent to the platform"
+
+    drive(scenario)
