@@ -18,7 +18,7 @@ import structlog
 from atroposd.bus import Bus
 from atroposd.clock import Clock, SystemClock
 from atroposd.config import Settings, UploadConfig, missing_platform_ids, platform_id
-from atroposd.domain import ACTIVE, ClipFiles
+from atroposd.domain import ACTIVE, FINISH_ON_STOP, ClipFiles
 from atroposd.errors import ConfigError, InputError
 from atroposd.log import Redactor
 from atroposd.pipeline.archive import Archiver
@@ -36,6 +36,7 @@ from atroposd.vault import Vault, sandbox_key
 from atroposd.watch.watcher import ClipWatcher
 
 log = structlog.get_logger("atroposd")
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 class RedactingStore:
@@ -294,7 +295,11 @@ class App:
             log.warning("clip_problem", path=str(path), reason=reason, action="left in place")
 
     async def close(self, sv: Services) -> None:
-        """Release the network client, the emulator and the lock."""
+        """Let what must not be cut finish (a token refresh whose answer may rotate the login,
+        an archive move), for a few seconds; then release the client, the emulator, the lock."""
+        unfinished = [t for t in asyncio.all_tasks() if t.get_name().startswith(FINISH_ON_STOP)]
+        if unfinished:
+            await asyncio.wait(unfinished, timeout=SHUTDOWN_GRACE_SECONDS)
         await sv.http.aclose()
         if self._emulator is not None:
             await self._emulator.stop()

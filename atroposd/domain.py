@@ -11,6 +11,9 @@ from pathlib import Path
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v"})
 CAPTION_SUFFIX = ".txt"
 SIDECAR_SUFFIX = ".json"
+# Task-name prefix of work a shutdown lets finish (bounded): a token refresh whose answer may
+# carry a rotated refresh token, an archive move.
+FINISH_ON_STOP = "finish-on-stop:"
 
 
 class Attention(StrEnum):

@@ -10,6 +10,8 @@ when the rule was installed (1-based), and on the ``times - 1`` following ones. 
                       (a chunk's body is not read)
 ``commit_then_drop``  do the work completely (store the chunk, publish...), then close the
                       connection without answering: the client cannot know it succeeded
+``commit_then_delay`` do the work completely, then answer after ``hold`` seconds (the
+                      answer is on its way while the client may be stopped)
 ``commit_then_hang``  do the work completely, then hold the answer for ``hold`` seconds
                       before closing without answering (a client killed meanwhile never
                       learns the outcome)
@@ -40,6 +42,7 @@ class FaultAction(StrEnum):
     DROP = "drop"
     COMMIT_THEN_DROP = "commit_then_drop"
     COMMIT_THEN_HANG = "commit_then_hang"
+    COMMIT_THEN_DELAY = "commit_then_delay"
 
 
 class FaultRule(BaseModel):
@@ -160,6 +163,9 @@ async def run_step(
     if rule.action is FaultAction.DROP:
         raise Drop
     response = await work()
+    if rule.action is FaultAction.COMMIT_THEN_DELAY:
+        await asyncio.sleep(rule.hold)
+        return response
     if rule.action in (FaultAction.COMMIT_THEN_DROP, FaultAction.COMMIT_THEN_HANG):
         await request.discard()  # the work may not have read the body (e.g. a rejection)
         if rule.action is FaultAction.COMMIT_THEN_HANG:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import structlog
 
-from atroposd.domain import Post, PostState
+from atroposd.domain import FINISH_ON_STOP, Post, PostState
 from atroposd.pipeline.files import pending, replaced, still_this_copy
 from atroposd.pipeline.move import Cleared, clear_files
 from atroposd.store.ledger import Drop, Ledger
@@ -159,7 +159,9 @@ class Archiver:
         if key in self._jobs:  # at it already: go again once it is done, for this post too
             self._again[key] = post_id if post_id is not None else self._again.get(key)
             return
-        task = asyncio.create_task(self._job(sha256, account, post_id), name=f"archive-{sha256}")
+        task = asyncio.create_task(
+            self._job(sha256, account, post_id), name=f"{FINISH_ON_STOP}archive-{sha256}"
+        )
         self._jobs[key] = task
         task.add_done_callback(lambda _: self._done(key))
 

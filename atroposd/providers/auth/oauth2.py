@@ -34,6 +34,7 @@ from authlib.common.urls import add_params_to_qs
 from authlib.oauth2.auth import ClientAuth, encode_client_secret_basic
 
 from atroposd.clock import Clock
+from atroposd.domain import FINISH_ON_STOP
 from atroposd.errors import ProviderError, ReauthRequired, TransientError
 from atroposd.providers._http import guarded
 from atroposd.providers.auth.grants import GRANTS, request_token, token_answer
@@ -97,6 +98,7 @@ class OAuth2Tokens:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._cache: dict[str, Credentials] = {}
         self._unsaved: dict[str, Credentials] = {}  # refreshed, but the vault write failed
+        self._inflight: set[asyncio.Future[Credentials]] = set()  # refreshes under way
 
     @property
     def platform(self) -> str:
@@ -170,6 +172,22 @@ class OAuth2Tokens:
         return await guarded(self._ep.platform, step, lambda: build(auth))
 
     async def _refresh(self, account: str, creds: Credentials) -> Credentials:
+        """Exchange and store, shielded: once the request is out the platform may have rotated
+        the refresh token, so the answer is stored even if the caller is cancelled meanwhile
+        (a shutdown); dropping it would end the login."""
+        task = asyncio.create_task(
+            self._exchange(account, creds), name=f"{FINISH_ON_STOP}token-refresh-{account}"
+        )
+        self._inflight.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Future[Credentials]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a caller cancelled meanwhile may never await it
+
+    async def _exchange(self, account: str, creds: Credentials) -> Credentials:
         platform = self._ep.platform
         secrets = (creds.refresh_token, creds.access_token, self._ep.client_secret)
         try:
