@@ -78,10 +78,6 @@ class Reconciler:
             self._ledger.forget_problems(path)
         return len(gone)
 
-    def recheck(self, sha256: str, account: str) -> None:
-        """Look at this clip's files again at the next sweep (they came back)."""
-        self._ledger.recheck_files(sha256, account)
-
     async def step(self) -> None:
         """One full pass; the event loop gets a turn between slices of the archiving pass."""
         for _ in self._archive_slices():

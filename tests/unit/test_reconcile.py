@@ -177,7 +177,7 @@ def test_files_that_came_back_are_looked_at_again(world: World) -> None:
         rec, archiver = world.reconciler()
         looked = rec.finish_archiving()
         assert looked == 0
-        rec.recheck(sha, "default")
+        world.ledger.recheck_files(sha, "default")
         looked = rec.finish_archiving()
         await archiver.drain()
         return looked

@@ -221,7 +221,6 @@ class YouTubeProvider:
         progress: Progress | None = None,
     ) -> UploadResult:
         """Create or resume the session, then send the remaining bytes in chunks."""
-        ref, offset = None, 0
         if resume is not None and resume.kind == VIDEO:  # already uploaded: never send it again
             vid = resume.data["id"]
             return UploadResult(
@@ -232,27 +231,51 @@ class YouTubeProvider:
                 ref=resume,
                 resumed_from=request.size,
             )
-        if resume is not None and resume.kind == SESSION:
-            resp = await self._query(request.account, resume.data["uri"], request.size)
-            if resp.status_code in (200, 201):
-                return self._done(resp, request.size, resume, request.size)
-            if resp.status_code == 308:
-                ref, offset = resume, self._stored(resp)
-            elif resp.status_code != 404:
-                raise self._error(resp, "query upload session")
-            elif resume.data.get(FINAL_SENT):
-                # Every byte went out and the answer was lost; the session is gone now, so the
-                # video may exist. A new session could post it twice: a human checks.
-                raise OutcomeUnknown(
-                    "the whole video was sent but the upload session expired before its answer "
-                    "was recorded; check the channel's recent uploads, then retry or cancel",
-                    platform=NAME,
-                    code="sessionExpiredAfterFinalChunk",
-                )
+        found = await self._resume(request, resume) if resume is not None else None
+        if isinstance(found, UploadResult):
+            return found
+        ref, offset = found or (None, 0)
         if ref is None:
             uri = await self._create_session(request)
             ref = RemoteRef(SESSION, {"uri": uri, "size": str(request.size)})
             await save_ref(ref)
+        return await self._send_from(request, ref, offset, save_ref, progress)
+
+    async def _resume(
+        self, request: UploadRequest, resume: RemoteRef
+    ) -> UploadResult | tuple[RemoteRef, int] | None:
+        """Ask a saved session what it holds: complete (the result), partial (where to go on
+        from), or gone (None: a new session, unless the last chunk may have completed it)."""
+        if resume.kind != SESSION:
+            return None
+        resp = await self._query(request.account, resume.data["uri"], request.size)
+        if resp.status_code in (200, 201):
+            return self._done(resp, request.size, resume, request.size)
+        if resp.status_code == 308:
+            return resume, self._stored(resp)
+        if resp.status_code != 404:
+            raise self._error(resp, "query upload session")
+        if resume.data.get(FINAL_SENT):
+            # Every byte went out and the answer was lost; the session is gone now, so the
+            # video may exist. A new session could post it twice: a human checks.
+            raise OutcomeUnknown(
+                "the whole video was sent but the upload session expired before its answer "
+                "was recorded; check the channel's recent uploads, then "
+                "`atroposd resolve ID --posted URL` or `--not-posted`",
+                platform=NAME,
+                code="sessionExpiredAfterFinalChunk",
+            )
+        return None
+
+    async def _send_from(
+        self,
+        request: UploadRequest,
+        ref: RemoteRef,
+        offset: int,
+        save_ref: SaveRef,
+        progress: Progress | None,
+    ) -> UploadResult:
+        """PUT the chunks from ``offset`` on, following the server's ``Range``."""
         start = offset
         while True:
             piece = YOUTUBE_PLAN.next_chunk(request.size, self._chunk, offset)
