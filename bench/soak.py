@@ -122,75 +122,88 @@ def serve_emulator(storage: Path, conn: Connection) -> None:
     asyncio.run(serve())
 
 
-async def soak(args: argparse.Namespace, scratch: Path) -> int:
-    clock = FakeClock()
+def build_publisher(
+    http: httpx.AsyncClient, ledger: Ledger, clock: FakeClock, base_url: str, scratch: Path
+) -> Publisher:
+    """The publisher as ``app.py`` wires it, over the YouTube provider; waits move the clock."""
 
     async def sleep(seconds: float) -> None:
         clock.advance(seconds)
         await asyncio.sleep(0)
 
+    ctx = ProviderContext(
+        http=http,
+        credentials=Tokens(),
+        clock=clock,
+        sandbox=True,
+        sandbox_url=base_url,
+        chunk_size=8 * 1024 * 1024,
+        secrets={},
+        overrides={},
+    )
+    options: Mapping[str, object] = {}
+    return Publisher(
+        ledger,
+        {"youtube": REGISTRY["youtube"](ctx)},
+        Bus(),
+        clock,
+        RetryPolicy(),
+        Archiver(ledger, scratch / "posted", delete=False),
+        lambda account, platform: options,
+        lambda account, platform: True,
+        polling=Polling(first=0.5, cap=30.0),
+        sleep=sleep,
+    )
+
+
+async def batch(
+    publisher: Publisher, ledger: Ledger, folder: Path, indices: range, args: argparse.Namespace
+) -> dict[str, int]:
+    """Plan one batch of distinct clips and publish them with ``args.concurrency`` workers."""
+    hashes: dict[str, int] = {}
+    work: asyncio.Queue[int] = asyncio.Queue()
+    for index in indices:
+        drop, digest, size = write_clip(folder, index, args.kib)
+        hashes[digest] = index
+        [post], _ = ledger.plan(digest, size, ACCOUNT, ["youtube"], drop)
+        ready = ledger.transition(post.id, [PostState.PLANNED], PostState.READY)
+        assert ready is not None
+        work.put_nowait(post.id)
+
+    async def worker() -> None:
+        while not work.empty():
+            post_id = work.get_nowait()
+            await publisher.work(post_id)
+            post = ledger.get(post_id)
+            assert post is not None and post.state is PostState.PUBLISHED, post
+
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    return hashes
+
+
+async def soak(args: argparse.Namespace, scratch: Path) -> int:
     ours, theirs = multiprocessing.Pipe()
     emulator = multiprocessing.get_context("fork").Process(
         target=serve_emulator, args=(scratch / "emulator", theirs), daemon=True
     )
     emulator.start()
     base_url = str(ours.recv())
+    clock = FakeClock()
     conn = connect(scratch / "state" / "ledger.sqlite3")
     ledger = Ledger(conn, clock)
+    (scratch / "queue").mkdir()
+    hashes: dict[str, int] = {}
+    rows: list[tuple[float, float]] = []
+    print(f"{'posts':>12}  {'ms/post':>8}  {'RSS MiB':>8}  {'emulator RSS MiB':>16}")
     async with httpx.AsyncClient(timeout=30.0) as http:
-        ctx = ProviderContext(
-            http=http,
-            credentials=Tokens(),
-            clock=clock,
-            sandbox=True,
-            sandbox_url=base_url,
-            chunk_size=8 * 1024 * 1024,
-            secrets={},
-            overrides={},
-        )
-        youtube = REGISTRY["youtube"](ctx)
-        options: Mapping[str, object] = {}
-        publisher = Publisher(
-            ledger,
-            {"youtube": youtube},
-            Bus(),
-            clock,
-            RetryPolicy(),
-            Archiver(ledger, scratch / "posted", delete=False),
-            lambda account, platform: options,
-            lambda account, platform: True,
-            polling=Polling(first=0.5, cap=30.0),
-            sleep=sleep,
-        )
-        queue = scratch / "queue"
-        queue.mkdir()
-        hashes: dict[str, int] = {}
-        print(f"{'posts':>12}  {'ms/post':>8}  {'RSS MiB':>8}  {'emulator RSS MiB':>16}")
-        rows: list[tuple[float, float]] = []
+        publisher = build_publisher(http, ledger, clock, base_url, scratch)
         for start in range(0, args.posts, args.batch):
             indices = range(start, min(start + args.batch, args.posts))
             began = time.perf_counter()
-            work: asyncio.Queue[int] = asyncio.Queue()
-            for index in indices:
-                drop, digest, size = write_clip(queue, index, args.kib)
-                hashes[digest] = index
-                [post], _ = ledger.plan(digest, size, ACCOUNT, ["youtube"], drop)
-                ready = ledger.transition(post.id, [PostState.PLANNED], PostState.READY)
-                assert ready is not None
-                work.put_nowait(post.id)
-
-            async def worker(work: asyncio.Queue[int] = work) -> None:
-                while not work.empty():
-                    post_id = work.get_nowait()
-                    await publisher.work(post_id)
-                    post = ledger.get(post_id)
-                    assert post is not None and post.state is PostState.PUBLISHED, post
-
-            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-            per_post = (time.perf_counter() - began) * 1000 / len(indices)
-            rows.append((per_post, rss_mib()))
+            hashes |= await batch(publisher, ledger, scratch / "queue", indices, args)
+            rows.append(((time.perf_counter() - began) * 1000 / len(indices), rss_mib()))
             print(
-                f"{start + 1:>5}-{indices[-1] + 1:<6}  {per_post:>8.2f}  {rows[-1][1]:>8.1f}"
+                f"{start + 1:>5}-{indices[-1] + 1:<6}  {rows[-1][0]:>8.2f}  {rows[-1][1]:>8.1f}"
                 f"  {rss_mib(emulator.pid or 0):>16.1f}"
             )
         posts = (await http.get(f"{base_url}/_emulator/posts")).json()
