@@ -158,7 +158,7 @@ class ProviderConformance:
             planned = h.pipeline.plan(h.request, h.provider.name)
             worker = asyncio.create_task(h.pipeline.drive(planned.id, 30.0))
             while not await h.posts():  # committed on the platform, answer held back
-                assert not worker.done(), worker
+                assert not worker.done(), "the commit was never reached: the post settled first"
                 await asyncio.sleep(0.02)
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

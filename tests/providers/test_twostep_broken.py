@@ -37,6 +37,8 @@ def test_a_provider_that_never_publishes_fails_the_suite(
 ) -> None:
     conform: Conform = lambda body: run(BROKEN, emulator, make_request(media), body)  # noqa: E731
     suite = type("BrokenSuite", (ProviderConformance,), {"binding": BROKEN})()
-    with pytest.raises(AssertionError):
+    # It fails because the post never gets past the platform's "ready": it waits for a human
+    # (stuck) or the commit (the publish call) is never reached; not for any other reason.
+    with pytest.raises(AssertionError, match=r"NEEDS_ATTENTION|never reached"):
         getattr(suite, scenario)(conform)
     assert emulator.posts() == [], "the broken provider got a post onto the platform"
