@@ -8,7 +8,8 @@
     ├── StartupError             a folder or SANDBOX_URL cannot work as set up (exit code 2)
     └── ProviderError            anything a platform told us, classified at the HTTP edge
         ├── TransientError       retry the same step later (5xx, network, short throttling)
-        │   └── RateLimited      the platform gave its own wait signal (Retry-After...)
+        │   ├── RateLimited      the platform gave its own wait signal (Retry-After...)
+        │   └── Unreachable      no connection at all (offline, DNS): nothing was sent
         ├── AuthExpired          access token rejected: refresh once, then retry
         ├── ReauthRequired       refresh token dead or revoked: park in needs_attention
         ├── QuotaExhausted       daily cap reached: park until ``retry_at``
@@ -74,6 +75,11 @@ class TransientError(ProviderError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class Unreachable(TransientError):
+    """No connection could be made (offline, DNS, refused): nothing reached the platform, so
+    being offline for a night never fails a post."""
 
 
 class RateLimited(TransientError):

@@ -19,6 +19,7 @@ from atroposd.errors import (
     ReauthRequired,
     SessionLost,
     TransientError,
+    Unreachable,
 )
 
 
@@ -94,10 +95,13 @@ class RetryPolicy:
         retryable = isinstance(error, TransientError | SessionLost | AuthExpired | OSError)
         if not retryable and isinstance(error, ProviderError):
             return Decision(Next.FAIL, None, "not retryable")
-        if attempt >= self.max_attempts:
+        offline = isinstance(error, Unreachable)
+        if attempt >= self.max_attempts and not offline:
             return Decision(Next.FAIL, None, f"gave up after {attempt} attempts")
         wait = self.backoff(attempt)
         if isinstance(error, TransientError) and error.retry_after is not None:
             wait = min(max(error.retry_after, 0.0), 24 * 3600.0)
         when = now + timedelta(seconds=wait)
+        if offline:  # nothing reached the platform: never given up on, however long it takes
+            return Decision(Next.RETRY, when, f"cannot reach the platform; trying in {wait:.0f}s")
         return Decision(Next.RETRY, when, f"retry {attempt + 1} in {wait:.1f}s")

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from atroposd.domain import FileIdentity
-from atroposd.errors import SourceChanged, TransientError
+from atroposd.errors import SourceChanged, TransientError, Unreachable
 
 PIECE = 1024 * 1024  # stream chunks from disk in 1 MiB pieces: constant memory (httpx#3733)
 T = TypeVar("T")
@@ -51,6 +51,12 @@ async def guarded(platform: str, step: str, call: Callable[[], Awaitable[T]]) ->
     """Run one HTTP call; network failures become ``TransientError`` naming the step."""
     try:
         return await call()
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise Unreachable(
+            f"{step}: cannot reach {platform} ({type(exc).__name__}); offline?",
+            platform=platform,
+            code="unreachable",
+        ) from None
     except httpx.TimeoutException as exc:
         raise TransientError(
             f"{step}: timed out ({type(exc).__name__})", platform=platform, code="timeout"
