@@ -77,12 +77,22 @@ def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
         )
     if done is None:
         print(
-            f"atroposd: post {post.id} is {post.state.value}; cannot {args.command} it",
+            f"atroposd: post {post.id} is {post.state.value}; {_why_not(args.command, post)}",
             file=sys.stderr,
         )
         return 1
     print(f"post {post.id}: {post.state.value} -> {done.state.value}")
     return 0
+
+
+def _why_not(command: str, post: Post) -> str:
+    """Why ``command`` cannot change the post, and what the user can do instead."""
+    if command == "cancel" and post.state in (S.UPLOADING, S.PROCESSING, S.PUBLISHING):
+        return (
+            "too late to cancel: the platform may already have its bytes; once it is "
+            "published, delete it on the platform"
+        )
+    return f"cannot {command} it"
 
 
 def _resolve(ledger: Ledger, post_id: int, posted: str | None, not_posted: bool) -> Post | None:

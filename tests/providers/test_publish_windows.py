@@ -51,8 +51,9 @@ def creates(h: Harness) -> int:
     return sum(1 for r in h.sent if r.method == "POST" and "uploadType=resumable" in str(r.url))
 
 
-def the_cli(pipeline: Pipeline, *args: str) -> None:
-    """A real ``atroposd`` ledger command (``retry``, ``resolve``) on the pipeline's ledger."""
+def the_cli(pipeline: Pipeline, *args: str, code: int = 0) -> str:
+    """A real ``atroposd`` ledger command (``retry``, ``resolve``) on the pipeline's ledger;
+    its stderr."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATROPOS", "SANDBOX"))}
     config = REPO / "atroposd" / "data" / "upload_config.example.json"
     env.update(
@@ -66,7 +67,8 @@ def the_cli(pipeline: Pipeline, *args: str) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
+    return done.stderr
 
 
 def retry_with_the_cli(pipeline: Pipeline, post_id: int) -> None:
@@ -277,5 +279,20 @@ def test_a_worker_that_dies_outside_a_step_parks_its_post(drive: Drive) -> None:
         assert done.attention == Attention.BUG
         assert [e for e in logs if e["event"] == "post_worker_crashed"], logs
         assert h.sent == [], "the broken step was sent to the platform"
+
+    drive(scenario)
+
+
+def test_cancel_after_the_upload_started_says_it_is_too_late_and_changes_nothing(
+    drive: Drive,
+) -> None:
+    async def scenario(h: Harness) -> None:
+        planned = h.pipeline.plan(h.request, "youtube")
+        ledger = h.pipeline.ledger
+        assert ledger.transition(planned.id, [S.READY], S.UPLOADING)
+        said = the_cli(h.pipeline, "cancel", str(planned.id), code=1)
+        assert "too late to cancel" in said and "delete it on the platform" in said
+        post = ledger.get(planned.id)
+        assert post is not None and post.state is S.UPLOADING
 
     drive(scenario)
