@@ -40,6 +40,13 @@ class Polling:
     deadline: float = 6 * 3600.0  # seconds in processing/publishing before needs_attention
 
 
+def _span(seconds: float) -> str:
+    """``6 h``, ``90 min``, ``2 s``: a deadline as people say it."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds / 60:.3g} min" if seconds >= 60 else f"{seconds:.3g} s"
+
+
 class Follower:
     """Takes an uploaded post (``processing`` or ``publishing``) to ``published``."""
 
@@ -69,7 +76,7 @@ class Follower:
         if not self._overdue(post):
             return False
         why = (
-            f"still {post.state.value} on the platform after {self._polling.deadline / 3600:g} h"
+            f"still {post.state.value} on the platform after {_span(self._polling.deadline)}"
             f" ({last}); check it there, then retry or cancel"
         )
         self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention", Attention.STUCK)

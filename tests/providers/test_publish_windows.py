@@ -155,7 +155,7 @@ def test_processing_that_never_ends_waits_for_a_human_after_the_deadline(drive: 
         assert done.attention == Attention.STUCK
         polls = [r for r in h.sent if r.method == "GET"]
         assert 0 < len(polls) < 100, f"{len(polls)} status polls for a 2 s deadline"
-        assert "still processing" in (done.last_error or "")
+        assert "still processing on the platform after 2 s" in (done.last_error or "")
 
     drive(scenario)
 
