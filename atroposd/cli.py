@@ -119,7 +119,9 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
         from atroposd.providers import REGISTRY
 
         if args.platform is not None and args.platform not in REGISTRY:
-            raise ConfigError(f"--platform {args.platform}: unknown (known: {sorted(REGISTRY)})")
+            raise ConfigError(
+                f"--platform {args.platform}: unknown (known: {', '.join(sorted(REGISTRY))})"
+            )
         if args.account is not None and args.account not in config.accounts:
             raise ConfigError(f"--account {args.account}: not in {settings.upload_config}")
         return asyncio.run(upload_once(app, args.account, args.platform, args.dry_run))

@@ -57,7 +57,9 @@ def parse_sidecar(path: Path, known: set[str]) -> SidecarModel:
         model = SidecarModel.model_validate(raw)
         for name, block in (model.model_extra or {}).items():
             if name not in known:
-                raise InputError(f"{path}: unknown key {name!r} (platforms: {sorted(known)})")
+                raise InputError(
+                    f"{path}: unknown key {name!r} (platforms: {', '.join(sorted(known))})"
+                )
             PlatformOverride.model_validate(block)
         for name in model.platforms or []:
             if name not in known:
