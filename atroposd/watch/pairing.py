@@ -12,9 +12,12 @@ polls with the current monotonic time. A pair is ready when:
   modify with no close-after-write since means a writer still has the file open, whatever
   its size and times say,
 * the injected video check (``mp4_check``) passes. A fragmented video that does not prove its
-  own end (``open_ended``: no ``mfra``, no ``mehd``) must also have been quiet for
-  ``fragmented_settle_seconds`` unless its writer's close-after-write was seen (a file found
-  only by a scan: the daemon started mid-copy, events were lost, or a ``mv`` brought it in).
+  own end (``open_ended``: no trailing ``mfra``, no ``mehd`` its fragments reach) must also
+  have been quiet for ``fragmented_settle_seconds``, whether or not its writer's
+  close-after-write was seen: a copy written in two parts (``curl -C -``, ``wget -c``,
+  ``cat seg >> out.mp4``) closes the file at a fragment boundary and appends the rest later.
+  A fragmented video that proves its end needs only ``settle_seconds``; one whose ``mehd``
+  declares more than its fragments cover fails the check (``video incomplete``, never ready).
 
 Problems are reported once per (path, reason) until the path disappears, then the video is
 parked until one of its files changes:
@@ -283,12 +286,8 @@ class Pairing:
             if mono - v.quiet_since >= self.incomplete_seconds:
                 return Problem(video, f"video incomplete: {found.problem}")
             return _Wait.WAIT
-        if (  # no close-after-write seen: only time can tell
-            found.open_ended
-            and video not in self._writes
-            and mono - v.quiet_since < self.fragmented_settle_seconds
-        ):
-            return _Wait.WAIT
+        if found.open_ended and mono - v.quiet_since < self.fragmented_settle_seconds:
+            return _Wait.WAIT  # closed or not, more fragments may be appended: only time tells
         caption_path = video.with_suffix(CAPTION_SUFFIX)
         caption = self._files.get(caption_path)
         if caption is None:

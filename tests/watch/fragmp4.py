@@ -115,3 +115,21 @@ class PausingWriter:
         for at in range(start, end, PIECE):
             f.write(self.data[at : min(at + PIECE, end)])
             f.flush()
+
+
+class HeldWrite:
+    """Writes ``data`` (``mode`` "wb" to start a file, "ab" to append to it) and keeps the file
+    open until ``release`` is set, then closes it: the test can wait until the watcher has seen
+    the write, and then the close, with no race between them."""
+
+    def __init__(self, path: Path, data: bytes, mode: str) -> None:
+        self.path, self.data, self.mode = path, data, mode
+        self.release = threading.Event()
+
+    def run(self) -> None:
+        with self.path.open(self.mode) as f:
+            for at in range(0, len(self.data), PIECE):
+                f.write(self.data[at : at + PIECE])
+                f.flush()
+            if not self.release.wait(120):
+                raise AssertionError("never told to close")
