@@ -32,6 +32,7 @@ from atroposd.providers import REGISTRY
 from atroposd.providers.base import Credentials, CredentialStore, Provider, ProviderContext
 from atroposd.store.db import StateLock
 from atroposd.store.ledger import Ledger
+from atroposd.store.locks import FolderLocks
 from atroposd.vault import Vault, sandbox_key
 from atroposd.watch.watcher import ClipWatcher
 
@@ -116,6 +117,8 @@ class App:
         self.redactor = redactor
         self.clock = clock or SystemClock()
         self._lock = StateLock(settings.state_dir)
+        watched = (("UPLOAD_FOLDER", settings.upload_folder), ("OUT_ROOT", settings.out_root))
+        self._folder_locks = FolderLocks(watched)  # one daemon per watched folder too
         self._emulator: Any = None
         self.sv: Services
         self.only: tuple[str | None, str | None] = (None, None)
@@ -189,10 +192,15 @@ class App:
             folder("TOKENS_DIR", s.tokens_dir, write=True, private=True)
 
     def build(self) -> Services:
-        """Check the folders, take the state-dir lock and wire everything."""
+        """Check the folders, take the state-dir and watched-folder locks, wire everything."""
         s = self.settings
         self.check_folders()
         self._lock.acquire()
+        try:
+            self._folder_locks.acquire()
+        except BaseException:
+            self._lock.release()
+            raise
         ledger = Ledger(open_ledger(s.state_dir), self.clock)
         vault = RedactingStore(Vault(s.tokens_dir, self._fernet_key(), s.sandbox), self.redactor)
         http = httpx.AsyncClient(
@@ -303,6 +311,7 @@ class App:
         await sv.http.aclose()
         if self._emulator is not None:
             await self._emulator.stop()
+        self._folder_locks.release()
         self._lock.release()
 
     async def run(self) -> None:

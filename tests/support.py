@@ -249,5 +249,5 @@ def google_error(code: int, reason: str, message: str, domain: str = "global") -
 
 
 def iter_files(root: Path) -> Iterator[Path]:
-    """Every regular file under ``root``."""
-    return (p for p in root.rglob("*") if p.is_file())
+    """Every regular file under ``root`` (but a running daemon's watched-folder lock)."""
+    return (p for p in root.rglob("*") if p.is_file() and p.name != ".atroposd.lock")

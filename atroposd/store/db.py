@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 from pathlib import Path
 from typing import IO
 
 from atroposd.errors import LockedError
+from atroposd.store.locks import Busy, drop, take
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: clips, posts (one per clip x account x platform), their history, reported problems
@@ -131,26 +130,16 @@ class StateLock:
     def acquire(self) -> None:
         """Take the lock or raise ``LockedError`` naming the holder's pid."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held for the process lifetime
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
+            self._file = take(self.path)
+        except Busy as busy:
             raise LockedError(
-                f"another atroposd (pid {holder}) is already using {self.path.parent}; "
+                f"another atroposd (pid {busy.holder}) is already using {self.path.parent}; "
                 "stop it first or set STATE_DIR to another folder"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._file = handle
 
     def release(self) -> None:
         """Drop the lock."""
         if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
+            drop(self._file)
             self._file = None
