@@ -80,7 +80,13 @@ class RetryPolicy:
             )
         if isinstance(error, InputError | FileNotFoundError):
             why = str(error) if isinstance(error, InputError) else "the video file is gone"
-            return Decision(Next.ATTENTION, None, f"needs attention: {why}; drop it again")
+            # Putting the same bytes back (any name in the queue) re-arms the post by itself.
+            return Decision(
+                Next.ATTENTION,
+                None,
+                f"needs attention: {why}; put that version back to post it, "
+                "or `atroposd cancel` this post if it is not wanted",
+            )
         if isinstance(error, PermanentError):
             return Decision(Next.FAIL, None, "rejected, not retried")
         if not isinstance(error, AtroposError | OSError):
