@@ -91,7 +91,15 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.command == "emulator":
         from atroposd.emulator import serve
 
-        serve(args.host, args.port, args.storage)
+        try:
+            serve(args.host, args.port, args.storage)
+        except OSError as exc:  # e.g. the port is taken (a daemon's in-process emulator)
+            print(
+                f"atroposd: cannot serve the emulator on {args.host}:{args.port}: "
+                f"{exc.strerror or exc} (another emulator, or a daemon's own, may be there)",
+                file=sys.stderr,
+            )
+            return 2
         return 0
     if args.command == "demo":
         from atroposd.demo import run_demo

@@ -133,3 +133,11 @@ def test_post_ids_beyond_the_ledger_range_are_no_such_post(ws: Workspace) -> Non
             err = "".join(run.stderr)
             assert code == 1, err
             assert f"no post with id {int(post_id)}" in err and "Traceback" not in err
+
+
+def test_emulator_on_a_taken_port_is_one_line_and_exit_2(ws: Workspace, emulator: Emulator) -> None:
+    port = emulator.url.rsplit(":", 1)[1]
+    second = Daemon(ws, ("emulator", "--port", port))
+    assert second.wait() == 2
+    said = "".join(second.stderr)
+    assert f"cannot serve the emulator on 127.0.0.1:{port}" in said and "Traceback" not in said
