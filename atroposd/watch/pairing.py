@@ -144,6 +144,7 @@ class Pairing:
         self.fragmented_settle_seconds = fragmented_settle_seconds
         self._writes: dict[Path, bool] = {}  # True: open for writing; False: closed after write
         self._held: dict[Path, bool] = {}  # quiet videos a writer holds open -> told the caller
+        self._open_ended: dict[Path, bool] = {}  # waiting the fragmented settle -> told
         self._files: dict[Path, _Tracked] = {}
         self._by_stem: dict[Path, set[Path]] = {}  # <dir>/<stem> -> videos
         self._dirty: set[Path] = set()  # videos to evaluate at the next poll
@@ -166,6 +167,7 @@ class Pairing:
             old.state = state
             return
         self._files[path] = _Tracked(state, mono - state.age(wall))
+        self._open_ended.pop(path, None)
         if kind is Kind.VIDEO:
             self._by_stem.setdefault(path.with_suffix(""), set()).add(path)
             self._dirty.add(path)
@@ -202,6 +204,13 @@ class Pairing:
         self._held.update(dict.fromkeys(new, True))
         return new
 
+    def take_open_ended(self) -> list[Path]:
+        """Videos quiet for the settle period that must wait ``fragmented_settle_seconds``
+        (fragmented, nothing proves their end), each once per content: worth a log line."""
+        new = [path for path, told in self._open_ended.items() if not told]
+        self._open_ended.update(dict.fromkeys(new, True))
+        return new
+
     def writing_paths(self) -> set[Path]:
         """The files a writer still has open, as far as the events tell."""
         return {path for path, writing in self._writes.items() if writing}
@@ -210,6 +219,7 @@ class Pairing:
         del self._files[path]
         self._writes.pop(path, None)
         self._held.pop(path, None)
+        self._open_ended.pop(path, None)
         self._reported = {r for r in self._reported if r[0] != path}
         stem = path.with_suffix("")
         if kind is Kind.VIDEO:
@@ -287,6 +297,7 @@ class Pairing:
                 return Problem(video, f"video incomplete: {found.problem}")
             return _Wait.WAIT
         if found.open_ended and mono - v.quiet_since < self.fragmented_settle_seconds:
+            self._open_ended.setdefault(video, False)
             return _Wait.WAIT  # closed or not, more fragments may be appended: only time tells
         caption_path = video.with_suffix(CAPTION_SUFFIX)
         caption = self._files.get(caption_path)

@@ -301,8 +301,7 @@ class ClipWatcher:
         if full:
             self._pairing.rearm()
         ready, problems = self._decide(mono)
-        for path in self._pairing.take_held():
-            log.info("watch_waiting_for_writer", path=str(path), reason="still open for writing")
+        self._log_waits()
         problems = self._new_scan_problems(found.problems, full) + problems
         if full:
             self._scans += 1
@@ -312,6 +311,18 @@ class ClipWatcher:
                 seconds=round(self._clock.monotonic() - started, 3),
             )
         return ready, problems
+
+    def _log_waits(self) -> None:
+        """One line per video that waits for more than the settle period, and why."""
+        for path in self._pairing.take_held():
+            log.info("watch_waiting_for_writer", path=str(path), reason="still open for writing")
+        for path in self._pairing.take_open_ended():
+            log.info(
+                "watch_waiting_for_end",
+                path=str(path),
+                reason="fragmented MP4 with no mfra and no mehd: nothing proves its end",
+                quiet_seconds=self._pairing.fragmented_settle_seconds,
+            )
 
     def _inspect(self, path: Path, is_dir: bool, down: frozenset[Path]) -> Findings:
         """``Scanner.inspect``, except under a root that is gone: no stat, the file is gone."""

@@ -11,6 +11,8 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+from atroposd.watch.mp4 import mp4_check
+from atroposd.watch.pairing import FileState, Pairing, Ready
 from atroposd.watch.watcher import ClipWatcher
 
 from .fragmp4 import SECONDS, HeldWrite, PausingWriter, fragment_ends, with_mehd, without_mfra
@@ -167,6 +169,34 @@ def test_closed_short_of_its_mehd_is_never_ready_until_appended(
     assert [(s.size, s.problem) for s in rec.ready] == [(len(full), None)]
     why = "truncated: the fragments cover 2.0 s of the 4.0 s its mehd declares"
     assert rec.problems == [(video, f"video incomplete: {why}")]
+
+
+def test_the_longer_wait_is_told_once_per_content(tmp_path: Path, frag_mp4: bytes) -> None:
+    data = without_mfra(frag_mp4)
+    cut = fragment_ends(data)[1]
+    video, caption = tmp_path / "rec.mp4", tmp_path / "rec.txt"
+    caption.write_text("caption")
+    p = Pairing(settle_seconds=2.0, fragmented_settle_seconds=30.0)
+
+    def see(path: Path, mono: float) -> None:
+        st = path.stat()
+        state = FileState(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        p.observe(path, state, mono=mono, wall=st.st_mtime_ns / 1e9)  # written just now
+
+    video.write_bytes(data[:cut])
+    see(caption, 0)
+    see(video, 0)
+    p.written(video, False)
+    assert p.poll(1, mp4_check) == [] and p.take_open_ended() == []  # within the settle
+    assert p.poll(10, mp4_check) == [] and p.take_open_ended() == [video]
+    assert p.poll(20, mp4_check) == [] and p.take_open_ended() == []
+    with video.open("ab") as f:
+        f.write(data[cut:])
+    see(video, 25)
+    p.written(video, False)
+    assert p.poll(30, mp4_check) == [] and p.take_open_ended() == [video]  # new content
+    assert p.poll(55, mp4_check) == [Ready(video, caption, None)]
+    assert p.take_open_ended() == []
 
 
 def test_found_by_a_rescan_short_of_its_mehd_is_not_ready(tmp_path: Path, frag_mp4: bytes) -> None:
