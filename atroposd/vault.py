@@ -11,13 +11,17 @@ import json
 import os
 import secrets
 import tempfile
-from datetime import datetime
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
+import structlog
 from cryptography.fernet import Fernet, InvalidToken
 
 from atroposd.errors import ConfigError, ReauthRequired
 from atroposd.providers.base import Credentials
+
+log = structlog.get_logger("atroposd")
 
 
 def sandbox_key(state_dir: Path) -> str:
@@ -45,32 +49,33 @@ class Vault:
             ) from None
         self._dir = tokens_dir
         self._sandbox = sandbox
+        self._sandbox_lock = threading.Lock()
 
     def _path(self, account: str, platform: str) -> Path:
         return self._dir / account / f"{platform}.json.enc"
 
     def load(self, account: str, platform: str) -> Credentials:
         """The stored credentials; sandbox accounts get generated ones on first use."""
+        if self._sandbox:
+            with self._sandbox_lock:  # readers at once: one makes them, the others read them
+                return self._sandbox_load(account, platform)
         path = self._path(account, platform)
         if not path.exists():
-            if self._sandbox:
-                creds = Credentials(
-                    access_token="", refresh_token=f"sandbox:{account}:{secrets.token_hex(8)}"
-                )
-                self.save(account, platform, creds)
-                return creds
             raise ReauthRequired(
                 f"no {platform} login stored for account {account!r} (expected {path})",
                 platform=platform,
             )
         try:
-            raw = json.loads(self._fernet.decrypt(path.read_bytes()))
+            return self._read(path)
         except (InvalidToken, ValueError):
             raise ReauthRequired(
                 f"{path}: cannot decrypt with TOKEN_FERNET_KEY (wrong key or damaged file); "
                 "the file is left untouched",
                 platform=platform,
             ) from None
+
+    def _read(self, path: Path) -> Credentials:
+        raw = json.loads(self._fernet.decrypt(path.read_bytes()))
         expires = raw.get("expires_at")
         return Credentials(
             access_token=raw.get("access_token", ""),
@@ -78,6 +83,37 @@ class Vault:
             expires_at=datetime.fromisoformat(expires) if expires else None,
             extra=raw.get("extra", {}),
         )
+
+    def _fresh(self, account: str, platform: str) -> Credentials:
+        """New sandbox credentials (the emulator takes ``sandbox:<account>:…``), saved."""
+        creds = Credentials(
+            access_token="", refresh_token=f"sandbox:{account}:{secrets.token_hex(8)}"
+        )
+        self.save(account, platform, creds)
+        return creds
+
+    def _sandbox_load(self, account: str, platform: str) -> Credentials:
+        """Sandbox has no real login: missing credentials are made; a file the key cannot
+        read (made with the sandbox key of another STATE_DIR) is moved aside, never deleted
+        (it may be a production login in a shared TOKENS_DIR), and new ones take its place."""
+        path = self._path(account, platform)
+        try:
+            return self._read(path)
+        except FileNotFoundError:
+            return self._fresh(account, platform)
+        except (InvalidToken, ValueError):
+            pass
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        aside = path.with_name(f"{path.name}.undecryptable-{stamp}")
+        os.replace(path, aside)
+        log.warning(
+            "sandbox_tokens_regenerated",
+            account=account,
+            platform=platform,
+            reason="cannot decrypt with this sandbox key (made with another STATE_DIR's?)",
+            kept_as=str(aside),
+        )
+        return self._fresh(account, platform)
 
     def save(self, account: str, platform: str, creds: Credentials) -> None:
         """Encrypt and write atomically (unique temp name, fsync, rename, fsync dir), 0600."""
