@@ -45,6 +45,7 @@ class Archiver:
         self._dir = archive_dir
         self._delete = delete
         self._skipped: set[Path] = set()
+        self._failing: dict[Path, str | None] = {}  # video -> the archive error last logged
         self._copies: dict[Path, _Copy] = {}
         self._jobs: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._again: dict[tuple[str, str], int | None] = {}
@@ -72,14 +73,21 @@ class Archiver:
         return done.moved
 
     def _report(self, drop: Drop, done: Cleared) -> None:
-        if done.failed is not None:
-            log.error(
-                "archive_failed",
-                clip=drop.clip_rel,
-                path=str(done.failed),
-                error=done.error,
-                action="left in place with its pair; tried again at a later sweep or restart",
-            )
+        if done.failed is None:
+            self._failing.pop(drop.video_path, None)
+            return
+        if self._failing.get(drop.video_path) == done.error:
+            return  # said already; the sweep keeps trying quietly until it works or changes
+        self._failing[drop.video_path] = done.error
+        while len(self._failing) > COPIES_KEPT:
+            del self._failing[next(iter(self._failing))]
+        log.error(
+            "archive_failed",
+            clip=drop.clip_rel,
+            path=str(done.failed),
+            error=done.error,
+            action="left in place with its pair; tried again quietly at every sweep",
+        )
 
     def _skip(self, drop: Drop) -> None:
         if drop.video_path not in self._skipped:

@@ -49,11 +49,14 @@ def child_plan(tmp_path: Path, clip: Path, archive: Path, steps: list[Any]) -> d
 def assert_full_then_archived(
     reports: list[dict[str, Any]], clip: Path, size: int, error: str, sweeps: int
 ) -> None:
-    """Every full sweep fails cleanly; the sweep after the room came back archives once."""
-    for report in reports[:sweeps]:
-        assert [ln["event"] for ln in report["logs"]] == ["archive_failed"], report
-        assert error in report["logs"][0]["error"]
-        assert report["logs"][0]["path"] == str(clip)
+    """Every full sweep fails cleanly (said once); the sweep after the room came back archives
+    once."""
+    for n, report in enumerate(reports[:sweeps]):
+        # Said once; the same failure at the next sweeps is retried quietly (no line a minute).
+        assert [ln["event"] for ln in report["logs"]] == (["archive_failed"] if n == 0 else [])
+        if n == 0:
+            assert error in report["logs"][0]["error"]
+            assert report["logs"][0]["path"] == str(clip)
         assert not report["files"], f"left in the archive: {report['files']}"
         assert report["queue"] == {"c.mp4": size, "c.txt": 7}  # the pair, untouched
     last = reports[sweeps]
