@@ -6,8 +6,13 @@ STATE_DIR is relative to it) with the same UPLOAD_FOLDER posted each clip a seco
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+from atroposd.errors import LockedError
+from atroposd.store.locks import FOLDER_LOCK, FolderLocks
 from tests.mounts import private_mounts, tmpfs
 from tests.support import Daemon, Emulator, Workspace, wait_for
 
@@ -78,3 +83,22 @@ def test_a_read_only_watched_folder_is_a_warning_not_a_refusal(ws: Workspace) ->
         assert run.events("watch_folder_not_locked", setting="OUT_ROOT") == []
     finally:
         assert run.stop() == 0
+
+
+def test_one_folder_named_twice_is_locked_once(tmp_path: Path) -> None:
+    """OUT_ROOT equal to (or a link to) UPLOAD_FOLDER: one daemon must not refuse itself."""
+    queue = tmp_path / "queue"
+    queue.mkdir()
+    (tmp_path / "link").symlink_to(queue)
+    mine = FolderLocks([("UPLOAD_FOLDER", queue), ("OUT_ROOT", tmp_path / "link")])
+    mine.acquire()
+    try:
+        assert (queue / FOLDER_LOCK).read_text() == str(os.getpid())
+        other = FolderLocks([("OUT_ROOT", tmp_path / "link")])
+        with pytest.raises(LockedError, match=f"OUT_ROOT {tmp_path / 'link'}: .*pid {os.getpid()}"):
+            other.acquire()
+    finally:
+        mine.release()
+    again = FolderLocks([("UPLOAD_FOLDER", queue)])
+    again.acquire()  # released: free again
+    again.release()
