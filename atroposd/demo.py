@@ -129,7 +129,10 @@ def _say(folder: Path, made: list[str], kept: list[str], env_file: Path) -> None
     queue = folder / "upload_queue"
     news = f"{len(made)} new clip(s) in {queue}" if made else f"no new clips in {queue}"
     if kept:
-        news += f"; {len(kept)} from an earlier run left as they were ({', '.join(kept)})"
+        news += (
+            f"; {len(kept)} from an earlier run left where they are, queued or posted "
+            f"({', '.join(kept)})"
+        )
     source = f"settings from {env_file}" if env_file.is_file() else f"no {env_file}, defaults"
     print(
         f"atroposd demo: {news}. Sandbox ({source}): the daemon posts to the local emulator. "

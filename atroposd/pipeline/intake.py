@@ -158,10 +158,13 @@ class Intake:
             if planned:
                 return platforms  # seen before (restart, move): nothing new to check
             where = files.sidecar if sidecar and sidecar.platforms is not None else files.video
-            raise InputError(
-                f"{where}: no platform to post to (account {files.account!r} "
-                f"enables {enabled or 'none'} in upload_config.json)"
+            says = (
+                f"enables {', '.join(enabled)}"
+                if enabled
+                else "has no platform enabled (a typo in the folder name? the accounts are "
+                "named in upload_config.json)"
             )
+            raise InputError(f"{where}: no platform to post to (account {files.account!r} {says})")
         when = sidecar.publish_at if sidecar is not None else None
         if when is not None and when.tzinfo is None:
             raise InputError(

@@ -140,7 +140,9 @@ class Publisher:
         if post is not None and post.state is S.UPLOADING:
             # Only one worker per post exists in this process and the state dir is locked, so
             # an upload no worker holds was cut short by a previous process: resume it.
-            log.info("upload_resumed", **self._out.about(post), bytes_sent=post.bytes_sent)
+            # Where it goes on from is the platform's answer (``upload_done``'s resumed_from);
+            # the ledger's byte count is only as fresh as its last progress write.
+            log.info("upload_resumed", **self._out.about(post))
             post = self._ledger.transition(
                 post.id,
                 [S.UPLOADING],

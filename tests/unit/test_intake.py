@@ -105,6 +105,7 @@ def test_an_account_with_no_platform_enabled_is_told_so(inbox: Inbox) -> None:
     with pytest.raises(InputError, match="no platform to post to") as err:
         admit(inbox.intake(), files)
     assert str(files.video) in str(err.value)
+    assert "'carol' has no platform enabled (a typo in the folder name?" in str(err.value)
     assert inbox.d.ledger.list_posts() == []
 
 
