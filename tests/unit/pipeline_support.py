@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,3 +263,20 @@ async def rig(home: Path, clip: Path, policy: RetryPolicy | None = None) -> Asyn
                     await archiver.drain()
     finally:
         await server.stop()
+
+
+Scenario = Callable[[Rig], Awaitable[None]]
+Run = Callable[[Scenario], None]
+
+
+def runner(tmp_path: Path, clip: Path) -> Run:
+    """Run a scenario against a fresh rig on its own event loop (the tests' ``run`` fixture)."""
+
+    def go(scenario: Scenario) -> None:
+        async def main() -> None:
+            async with rig(tmp_path, clip) as r:
+                await scenario(r)
+
+        asyncio.run(main())
+
+    return go

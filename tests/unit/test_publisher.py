@@ -6,8 +6,7 @@ waits in the ledger, and what was (not) sent.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,9 @@ import structlog.testing
 
 from atroposd.domain import Attention, PostState
 from atroposd.providers.base import RemoteRef
-from tests.unit.pipeline_support import Rig, google_error, real_clip, rig
+from tests.unit.pipeline_support import Rig, Run, google_error, real_clip, runner
 
 S = PostState
-Scenario = Callable[[Rig], Awaitable[None]]
-Run = Callable[[Scenario], None]
 PACIFIC = ZoneInfo("America/Los_Angeles")
 CREATE = {"youtube": "/upload/youtube/v3/videos", "twostep": "/twostep/v1/media"}
 
@@ -34,14 +31,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def run(tmp_path: Path, clip: Path) -> Run:
-    def go(scenario: Scenario) -> None:
-        async def main() -> None:
-            async with rig(tmp_path, clip) as r:
-                await scenario(r)
-
-        asyncio.run(main())
-
-    return go
+    return runner(tmp_path, clip)
 
 
 def creates(r: Rig, platform: str) -> int:

@@ -3,8 +3,6 @@ stopped, exactly once, and finishes archiving; the real publisher, ledger and em
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,11 +12,9 @@ from atroposd.domain import PostState
 from atroposd.errors import TransientError
 from atroposd.pipeline.reconcile import Reconciler
 from atroposd.providers.base import RemoteRef
-from tests.unit.pipeline_support import ACCOUNT, CHUNK, Rig, real_clip, rig
+from tests.unit.pipeline_support import ACCOUNT, CHUNK, Rig, Run, real_clip, runner
 
 S = PostState
-Scenario = Callable[[Rig], Awaitable[None]]
-Run = Callable[[Scenario], None]
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +24,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def run(tmp_path: Path, clip: Path) -> Run:
-    def go(scenario: Scenario) -> None:
-        async def main() -> None:
-            async with rig(tmp_path, clip) as r:
-                await scenario(r)
-
-        asyncio.run(main())
-
-    return go
+    return runner(tmp_path, clip)
 
 
 def reconciler(r: Rig) -> Reconciler:
