@@ -109,8 +109,8 @@ class Workspace:
         self.posted = root / "posted"
         self.state = root / "state"
         self.queue.mkdir(parents=True)
-        config = json.loads((REPO / "atroposd" / "data" / "upload_config.example.json").read_text())
-        (root / "upload_config.json").write_text(json.dumps(config))
+        self.config_path = root / "upload_config.json"
+        self.use_platforms("youtube")
         self.env = {
             "ENVIRONMENT": "sandbox",
             "SANDBOX_URL": sandbox_url,
@@ -125,6 +125,18 @@ class Workspace:
             "RECONCILE_SECONDS": "5",
             "UPLOAD_CHUNK_BYTES": str(256 * 1024),
         }
+
+    def use_platforms(self, *names: str, **choices: dict[str, Any]) -> None:
+        """Post the default account's clips to ``names`` only (the example config's choices for
+        them, else just enabled; ``choices[name]`` adds to them). Tests start with YouTube alone.
+        """
+        config = json.loads((REPO / "atroposd" / "data" / "upload_config.example.json").read_text())
+        example = config["accounts"]["default"]["platforms"]
+        config["accounts"]["default"]["platforms"] = {
+            name: {**example.get(name, {"enabled": True}), **choices.get(name, {})}
+            for name in names
+        }
+        self.config_path.write_text(json.dumps(config))
 
     def drop(
         self,
