@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from twitter_text import parse_tweet
+
 ELLIPSIS = "…"
 _URL = re.compile(r"https?://\S+")
 _HASHTAG_LINE = re.compile(r"^(\s*#\w+)+\s*$")
@@ -18,6 +20,7 @@ class Counting(StrEnum):
     CHARS = "chars"  # Unicode code points
     UTF8_BYTES = "utf8_bytes"
     UTF16_UNITS = "utf16_units"
+    X_WEIGHTED = "x_weighted"  # X's weighted length (twitter-text v3: URLs 23, CJK/emoji 2)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class TextLimit:
     counting: Counting = Counting.CHARS
     forbidden: str = ""
     word_boundary: bool = False
+    max_hashtags: int | None = None  # e.g. Instagram: 30
+    max_mentions: int | None = None  # e.g. Instagram: 20
 
 
 def measure(text: str, counting: Counting) -> int:
@@ -36,7 +41,23 @@ def measure(text: str, counting: Counting) -> int:
         return len(text.encode("utf-8"))
     if counting is Counting.UTF16_UNITS:
         return len(text.encode("utf-16-le")) // 2
+    if counting is Counting.X_WEIGHTED:
+        return int(parse_tweet(text).weightedLength)
     return len(text)
+
+
+_HASHTAG = re.compile(r"(?<![\w#])#(\w+)")
+_MENTION = re.compile(r"(?<![\w@])@([\w.]+)")
+
+
+def hashtags(text: str) -> list[str]:
+    """The hashtags of ``text`` in order, without ``#`` (as platforms count them)."""
+    return _HASHTAG.findall(text)
+
+
+def mentions(text: str) -> list[str]:
+    """The @-mentions of ``text`` in order, without ``@``."""
+    return [m.rstrip(".") for m in _MENTION.findall(text)]
 
 
 def _strip_forbidden(text: str, forbidden: str) -> str:
