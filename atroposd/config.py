@@ -308,9 +308,15 @@ def platform_id(
     platform's declared ``.env`` fallback (``PlatformSpec.account_id``); else None.
     """
     acc = config.accounts.get(account)
+    spec = specs.get(platform)
+    if acc is not None and spec is not None and spec.id_field:
+        choices = getattr(acc.platforms, platform, None)
+        value = getattr(choices, spec.id_field, None) if choices is not None else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
     if acc is not None and platform in acc.ids:
         return acc.ids[platform]
-    fallback = specs[platform].account_id if platform in specs else None
+    fallback = spec.account_id if spec is not None else None
     if fallback and account == config.default_account:
         return settings.secret(fallback)
     return None
@@ -336,8 +342,11 @@ def missing_platform_ids(
                 fallback = (
                     f" (or {spec.account_id} in .env)" if account == config.default_account else ""
                 )
+                key = (
+                    f"platforms.{platform}.{spec.id_field}" if spec.id_field else f"ids.{platform}"
+                )
                 lines.append(
-                    f"{settings.upload_config}: accounts.{account}.ids.{platform}: required, "
+                    f"{settings.upload_config}: accounts.{account}.{key}: required, "
                     f"the account's own {platform} id{fallback}"
                 )
     return lines

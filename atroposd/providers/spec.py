@@ -48,6 +48,9 @@ class PlatformSpec:
     secrets: tuple[str, ...] = ()  # .env names never logged: client ids and secrets
     settings: tuple[str, ...] = ()  # plain .env values, e.g. endpoint overrides
     account_id: str | None = None  # .env fallback of the default account's platform id
+    # The field of ``account`` holding the account's own id (e.g. Instagram's "ig_user_id"):
+    # it wins over ``accounts.<a>.ids.<platform>`` and the .env fallback.
+    id_field: str | None = None
 
     def secret_names(self) -> tuple[str, ...]:
         """Every secret name, the account id fallback included (ids are not for logs)."""
