@@ -15,13 +15,15 @@ POST     /_emulator/reset        forget posts, uploads, faults, tokens, revocati
 POST     /_emulator/revoke       ``{"platform", "account"}``: refresh + access tokens die
 POST     /_emulator/expire_tokens  ``{"platform"}``: every access token now answers 401
 POST     /_emulator/expire_uploads ``{"platform"?}``: session URIs now answer 404
+*        /_emulator/<platform>/...  the platform's own controls (its ``control`` method),
+                                 e.g. ``POST /_emulator/facebook/reels_cap``
 =======  ======================  =====================================================
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -32,6 +34,7 @@ from atroposd.emulator.wire import Request, Response
 
 PREFIX = "/_emulator"
 _RULES = TypeAdapter(list[FaultRule])
+PlatformControl = Callable[[Request, str], Awaitable[Response]]
 
 
 def _bad(message: str) -> Response:
@@ -74,6 +77,9 @@ class Control:
         if key == ("POST", "/reset"):
             self._reset()
             return Response.json(200, {"ok": True})
+        own = self._platform_control(path)
+        if own is not None:  # ``/_emulator/<platform>/...``: the platform's own controls
+            return await own[0](request, own[1])
         try:
             return await self._with_body(request, key)
         except (ValueError, ValidationError) as exc:
@@ -107,6 +113,12 @@ class Control:
             raise ValueError("'account' is required")
         tokens.revoke(str(platform), account)
         return Response.json(200, {"ok": True})
+
+    def _platform_control(self, path: str) -> tuple[PlatformControl, str] | None:
+        """A platform's optional ``control(request, rest)`` for ``/<platform>/<rest>``."""
+        name, _, rest = path.strip("/").partition("/")
+        handler = getattr(self._platforms.get(name), "control", None)
+        return (handler, "/" + rest) if handler is not None and rest else None
 
     def _reset(self) -> None:
         self._ctx.faults.clear()
