@@ -21,6 +21,7 @@ from atroposd.emulator.faults import FaultEngine
 from atroposd.emulator.platform import Context, Platform
 from atroposd.emulator.store import Store
 from atroposd.emulator.wire import HttpServer, Request, Response
+from atroposd.emulator.x import X
 from atroposd.emulator.youtube import YouTube
 
 log = structlog.get_logger("atroposd.emulator")
@@ -68,6 +69,7 @@ class EmulatorServer:
         ctx = Context(Store(self._storage_dir), faults, lambda: self.base_url)
         youtube = YouTube(ctx, self._processing_seconds)
         mounted = [youtube, *(make(ctx) for make in self._extra)]
+        mounted.append(X(ctx, self._processing_seconds))
         self._platforms = {platform.name: platform for platform in mounted}
         for platform in self._platforms.values():
             faults.register(platform.name, platform.steps)
