@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from atroposd.providers import tiktok, youtube
+from atroposd.providers import snapchat, tiktok, youtube
 from atroposd.providers.base import Provider, ProviderContext
 from atroposd.providers.spec import PlatformModule, PlatformSpec
 
 PLATFORMS: dict[str, PlatformModule] = {
     "youtube": youtube,
     "tiktok": tiktok,
+    "snapchat": snapchat,
 }
 REGISTRY: dict[str, Callable[[ProviderContext], Provider]] = {
     name: module.build for name, module in PLATFORMS.items()
