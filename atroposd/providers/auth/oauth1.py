@@ -47,16 +47,26 @@ class OAuth1Keys:
 
 
 def oauth1_params(
-    keys: OAuth1Keys, nonce: str | None = None, timestamp: int | None = None
+    keys: OAuth1Keys,
+    nonce: str | None = None,
+    timestamp: int | None = None,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> list[tuple[str, str]]:
-    """The ``oauth_*`` protocol parameters of one request, before signing."""
+    """The ``oauth_*`` protocol parameters of one request, before signing.
+
+    ``oauth_token`` is left out when ``keys.token`` is empty (the request-token step of the
+    three-legged flow); ``extra`` adds protocol parameters such as ``oauth_callback`` or
+    ``oauth_verifier`` (RFC 5849 §2.1, §2.3).
+    """
+    token = [("oauth_token", keys.token)] if keys.token else []
     return [
         ("oauth_consumer_key", keys.consumer_key),
         ("oauth_nonce", nonce or secrets.token_hex(16)),
         ("oauth_signature_method", SIGNATURE_HMAC_SHA1),
         ("oauth_timestamp", str(int(time.time()) if timestamp is None else timestamp)),
-        ("oauth_token", keys.token),
+        *token,
         ("oauth_version", "1.0"),
+        *extra,
     ]
 
 
@@ -82,9 +92,10 @@ def oauth1_header(
     *,
     nonce: str | None = None,
     timestamp: int | None = None,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The ``Authorization: OAuth ...`` value for one request (``form``: urlencoded body)."""
-    oauth = oauth1_params(keys, nonce, timestamp)
+    oauth = oauth1_params(keys, nonce, timestamp, extra)
     signature = oauth1_signature(keys, method, url, oauth, form)
     headers = prepare_headers([*oauth, ("oauth_signature", signature)], {})
     return str(headers["Authorization"])
