@@ -20,6 +20,7 @@ from atroposd.emulator.control import PREFIX, Control
 from atroposd.emulator.faults import FaultEngine
 from atroposd.emulator.platform import Context, Platform
 from atroposd.emulator.store import Store
+from atroposd.emulator.tiktok import TikTok
 from atroposd.emulator.wire import HttpServer, Request, Response
 from atroposd.emulator.x import X
 from atroposd.emulator.youtube import YouTube
@@ -70,6 +71,7 @@ class EmulatorServer:
         youtube = YouTube(ctx, self._processing_seconds)
         mounted = [youtube, *(make(ctx) for make in self._extra)]
         mounted.append(X(ctx, self._processing_seconds))
+        mounted.append(TikTok(ctx, self._processing_seconds))
         self._platforms = {platform.name: platform for platform in mounted}
         for platform in self._platforms.values():
             faults.register(platform.name, platform.steps)
