@@ -16,6 +16,7 @@
         ├── SessionLost          the saved upload session is gone: start a new one
         ├── OutcomeUnknown       the commit step may or may not have happened: never retry blind
         └── PermanentError       rejected for good (invalid title, media refused...)
+            └── CaptionRejected  a caption/override breaks the platform's text limits (local)
 
 Providers translate httpx and platform errors into this vocabulary in one place
 (``providers/_http.py``); the retry policy (``pipeline/retry.py``) decides what happens next.
@@ -112,3 +113,11 @@ class OutcomeUnknown(ProviderError):
 
 class PermanentError(ProviderError):
     """The platform rejected the post for good."""
+
+
+class CaptionRejected(PermanentError):
+    """A caption, title or sidecar override cannot meet the platform's declared text limits.
+
+    Found locally before any request; the message names the field, the counted length and the
+    limit (``captions.CaptionError`` translated by ``pipeline/request.py``).
+    """
