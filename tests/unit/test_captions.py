@@ -148,8 +148,8 @@ def test_fit_keeping_hashtags_keeps_the_trailing_hashtag_line() -> None:
     limit = TextLimit(200, Counting.CHARS)
     out = fit_keeping_hashtags(text, limit)
     assert len(out) <= 200
-    assert out.endswith("\n\n#shorts #funny #cats")
-    head = out.removesuffix("\n\n#shorts #funny #cats")
+    assert out.endswith("\n#shorts #funny #cats")  # the hashtag line as written
+    head = out.removesuffix("\n#shorts #funny #cats")
     assert head.endswith(ELLIPSIS)
     assert body.startswith(head.removesuffix(ELLIPSIS))
 
