@@ -17,7 +17,9 @@ from pathlib import Path
 import structlog
 
 from atroposd.emulator.control import PREFIX, Control
+from atroposd.emulator.facebook import Facebook
 from atroposd.emulator.faults import FaultEngine
+from atroposd.emulator.instagram import Instagram
 from atroposd.emulator.platform import Context, Platform
 from atroposd.emulator.store import Store
 from atroposd.emulator.tiktok import TikTok
@@ -71,7 +73,9 @@ class EmulatorServer:
         youtube = YouTube(ctx, self._processing_seconds)
         mounted = [youtube, *(make(ctx) for make in self._extra)]
         mounted.append(X(ctx, self._processing_seconds))
+        mounted.append(Facebook(ctx, self._processing_seconds))
         mounted.append(TikTok(ctx, self._processing_seconds))
+        mounted.append(Instagram(ctx, self._processing_seconds))
         self._platforms = {platform.name: platform for platform in mounted}
         for platform in self._platforms.values():
             faults.register(platform.name, platform.steps)
