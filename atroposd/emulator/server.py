@@ -21,6 +21,7 @@ from atroposd.emulator.facebook import Facebook
 from atroposd.emulator.faults import FaultEngine
 from atroposd.emulator.instagram import Instagram
 from atroposd.emulator.platform import Context, Platform
+from atroposd.emulator.snapchat import Snapchat
 from atroposd.emulator.store import Store
 from atroposd.emulator.tiktok import TikTok
 from atroposd.emulator.wire import HttpServer, Request, Response
@@ -76,6 +77,7 @@ class EmulatorServer:
         mounted.append(Facebook(ctx, self._processing_seconds))
         mounted.append(TikTok(ctx, self._processing_seconds))
         mounted.append(Instagram(ctx, self._processing_seconds))
+        mounted.append(Snapchat(ctx, self._processing_seconds))
         self._platforms = {platform.name: platform for platform in mounted}
         for platform in self._platforms.values():
             faults.register(platform.name, platform.steps)
