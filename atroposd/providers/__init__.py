@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from atroposd.providers import snapchat, tiktok, youtube
+from atroposd.providers import snapchat, tiktok, x, youtube
 from atroposd.providers.base import Provider, ProviderContext
 from atroposd.providers.spec import PlatformModule, PlatformSpec
 
 PLATFORMS: dict[str, PlatformModule] = {
     "youtube": youtube,
+    "x": x,
     "tiktok": tiktok,
     "snapchat": snapchat,
 }

@@ -1,0 +1,186 @@
+"""X's chunked media upload and the lookups ``status`` needs (providers.md §7.2, §7.7).
+
+The handle (``RemoteRef`` kind ``x_media``) holds ``media_id``, ``media_key``, ``size``, the
+``segment`` size in bytes, ``segments`` (how many the server confirmed with a 200),
+``auth`` (the user context that owns the media), ``finalized`` and, once the post was sent,
+``post_sent``. It is saved after ``initialize`` (before the first segment) and after every
+confirmed segment, so a resume starts at the first segment not confirmed; a segment whose
+answer was lost is sent again with the same ``segment_index`` (X takes that as a retry).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from atroposd.errors import ProviderError, TransientError
+from atroposd.providers._http import file_slice, json_body
+from atroposd.providers.base import RemoteRef, UploadRequest
+from atroposd.providers.chunks import X_PLAN, Chunk
+from atroposd.providers.streams import MultipartBody, StreamPart, TextPart
+from atroposd.providers.x.auth import OAUTH1, XAuth
+from atroposd.providers.x.errors import NAME, POST_STEP, Limits, classify
+
+MEDIA = "x_media"
+CATEGORY = "tweet_video"
+RECENT = 20  # posts read back when looking for one whose answer was lost
+_URL = re.compile(r"https?://\S+")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A successful answer's ``data`` object."""
+
+    data: dict[str, Any]
+
+
+class XApi:
+    """X's media, post and user endpoints for one provider; every answer's limits noted."""
+
+    def __init__(self, auth: XAuth, api_base: str, limits: Limits, now: Any) -> None:
+        self._auth = auth
+        self._api = api_base.rstrip("/")
+        self.limits = limits
+        self._now = now  # () -> datetime
+        self._user_ids: dict[str, str] = {}
+
+    async def call(
+        self, account: str, mode: str, group: str, method: str, path: str, ok: int = 200, **kw: Any
+    ) -> httpx.Response:
+        """Send one request unless its window is used up; non-``ok`` answers raise."""
+        self.limits.check(account, group, self._now())
+        step = f"{method} {path.split('?')[0]}"
+        resp = await self._auth.send(account, mode, step, method, self._api + path, **kw)
+        self.limits.note(account, group, resp)
+        if resp.status_code != ok:
+            raise self.error(resp, step, group, mode)
+        return resp
+
+    def error(self, resp: httpx.Response, step: str, group: str, mode: str) -> ProviderError:
+        """The typed error of a non-success answer."""
+        return classify(resp, step, group, self._now(), oauth1=mode == OAUTH1)
+
+    async def initialize(self, request: UploadRequest, mode: str, segment: int) -> RemoteRef:
+        """``POST /2/media/upload/initialize`` -> the handle to save before any byte."""
+        body = {
+            "media_type": request.mime_type,
+            "total_bytes": request.size,
+            "media_category": CATEGORY,
+        }
+        resp = await self.call(
+            request.account, mode, "init", "POST", "/2/media/upload/initialize", json=body
+        )
+        data = json_body(resp).get("data") or {}
+        if not data.get("id"):
+            raise TransientError("initialize: no media id in X's answer", platform=NAME)
+        media_id = str(data["id"])
+        return RemoteRef(
+            MEDIA,
+            {
+                "media_id": media_id,
+                "media_key": str(data.get("media_key") or f"13_{media_id}"),
+                "size": str(request.size),
+                "segment": str(segment),
+                "segments": "0",
+                "auth": mode,
+            },
+        )
+
+    async def append(self, request: UploadRequest, ref: RemoteRef, chunk: Chunk) -> None:
+        """``POST /2/media/upload/{id}/append`` of one segment, streamed as multipart."""
+
+        def source() -> Any:
+            return file_slice(request.path, chunk.offset, chunk.length, request.identity)
+
+        body = MultipartBody(
+            [
+                TextPart("segment_index", str(chunk.index)),
+                StreamPart("media", chunk.length, source),
+            ]
+        )
+        path = f"/2/media/upload/{ref.data['media_id']}/append"
+        await self.call(
+            request.account, ref.data["auth"], "append", "POST", path,
+            content=body, headers=body.headers,
+        )  # fmt: skip
+
+    async def finalize(self, account: str, ref: RemoteRef) -> dict[str, Any]:
+        """``POST /2/media/upload/{id}/finalize`` -> its ``data`` (with ``processing_info``)."""
+        path = f"/2/media/upload/{ref.data['media_id']}/finalize"
+        resp = await self.call(account, ref.data["auth"], "finalize", "POST", path)
+        return dict(json_body(resp).get("data") or {})
+
+    async def media_status(self, account: str, ref: RemoteRef) -> dict[str, Any] | None:
+        """STATUS of the media: its ``data``, or None when X no longer knows it (expired)."""
+        params = {"command": "STATUS", "media_id": ref.data["media_id"]}
+        mode = ref.data["auth"]
+        self.limits.check(account, "status", self._now())
+        step = "GET /2/media/upload STATUS"
+        url = f"{self._api}/2/media/upload"
+        resp = await self._auth.send(account, mode, step, "GET", url, params=params)
+        self.limits.note(account, "status", resp)
+        if resp.status_code in (400, 404):
+            return None
+        if resp.status_code != 200:
+            raise self.error(resp, step, "status", mode)
+        return dict(json_body(resp).get("data") or {})
+
+    async def send_post(self, account: str, mode: str, body: dict[str, Any]) -> httpx.Response:
+        """``POST /2/tweets``, its answer as it is (a 403 duplicate is the caller's to read)."""
+        self.limits.check(account, POST_STEP, self._now())
+        url = f"{self._api}/2/tweets"
+        resp = await self._auth.send(account, mode, "POST /2/tweets", "POST", url, json=body)
+        self.limits.note(account, POST_STEP, resp)
+        return resp
+
+    async def user_id(self, account: str, mode: str, known: str | None) -> str:
+        """The account's numeric user id: configured, remembered, or ``GET /2/users/me``."""
+        if known:
+            return known
+        if account not in self._user_ids:
+            resp = await self.call(account, mode, "me", "GET", "/2/users/me")
+            self._user_ids[account] = str((json_body(resp).get("data") or {}).get("id") or "")
+        return self._user_ids[account]
+
+    async def find_post(
+        self, account: str, ref: RemoteRef, text: str | None, user: str | None
+    ) -> str | None:
+        """The id of the account's recent post carrying this media (and text), if any."""
+        mode = ref.data["auth"]
+        uid = await self.user_id(account, mode, user)
+        params = {"max_results": str(RECENT), "post.fields": "attachments,created_at"}
+        resp = await self.call(
+            account, mode, "timeline", "GET", f"/2/users/{uid}/tweets", params=params
+        )
+        for post in json_body(resp).get("data") or []:
+            keys = (post.get("attachments") or {}).get("media_keys") or []
+            if ref.data["media_key"] in keys and _same_text(post.get("text"), text):
+                return str(post["id"])
+        return None
+
+
+def _same_text(posted: object, sent: str | None) -> bool:
+    """X may rewrite links (t.co) and escape ``&<>``; compare what is left."""
+    if sent is None or not isinstance(posted, str):
+        return True
+    return _URL.sub("", html.unescape(posted)).strip() == _URL.sub("", sent).strip()
+
+
+def segments(size: int, segment: int) -> tuple[Chunk, ...]:
+    """The file's segments for X's plan (≤ 4 MiB each, ≤ 1000)."""
+    return X_PLAN.split(size, segment)
+
+
+def post_url(post_id: str) -> str:
+    """Where a post can be seen without knowing the username."""
+    return f"https://x.com/i/web/status/{post_id}"
+
+
+def stamp(now: datetime) -> str:
+    """A timestamp for the handle."""
+    return now.isoformat(timespec="seconds")
