@@ -277,6 +277,7 @@ class TikTok:
             blob=upload.blob,
             expires_at=now + self.url_ttl,
             created_at=now,
+            revoked_before=self._revoked(account),
         )
         self.publishes[publish.publish_id] = publish
         self.by_upload[upload.id] = publish
@@ -294,6 +295,10 @@ class TikTok:
             request, publish, self._ctx.store, self._ctx.store.clock(), self._complete
         )
 
+    def _revoked(self, account: str) -> bool:
+        """The account's grant was revoked (``/_emulator/revoke``) and not given again."""
+        return not self._ctx.store.tokens.refresh_usable(self.name, account, "")
+
     def _alive(self, publish: Publish) -> bool:
         """False once an incomplete upload was dropped (``/_emulator/expire_uploads``)."""
         key = (self.name, publish.upload_id)
@@ -303,8 +308,11 @@ class TikTok:
         """Every byte is in: the video is published (after processing) or fails."""
         publish.completed_at = self._ctx.store.clock()
         upload = self._ctx.store.uploads[(self.name, publish.upload_id)]
-        if self.fail_next is not None:
+        if self._revoked(publish.account) and not publish.revoked_before:
+            publish.fail_reason = "auth_removed"  # the creator removed the app meanwhile
+        elif self.fail_next is not None:
             publish.fail_reason, self.fail_next = self.fail_next, None
+        if publish.fail_reason is not None:
             self._ctx.store.uploads.pop((self.name, publish.upload_id), None)
             return
         post_id = f"7{secrets.randbelow(10**18):018d}"

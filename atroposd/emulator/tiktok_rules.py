@@ -170,6 +170,7 @@ class Publish:
     blob: Blob
     expires_at: float  # store clock: the upload URL refuses chunks from then on
     created_at: float
+    revoked_before: bool = False  # the account's grant was already revoked at init
     completed_at: float | None = None
     post_id: str | None = None
     fail_reason: str | None = None

@@ -55,8 +55,10 @@ def check_next_save_ref(h: Harness) -> None:
     async def nothing_sent_yet(ref: RemoteRef) -> None:
         if not pending:
             return
-        pending.clear()
         uploads = await h.uploads()
+        if not uploads and h.binding.ref_before_session:
+            return  # saved before the session opens (Snapchat's key): check the next one
+        pending.clear()
         assert uploads, "save_ref ran but the platform has no open upload session"
         assert all(u["bytes_received"] == 0 for u in uploads), f"bytes before save_ref: {uploads}"
 
@@ -96,7 +98,8 @@ class ProviderConformance:
             done = await h.post()
             assert done.state is PostState.PUBLISHED, (done.state, done.last_error)
             post = await one_post_of(h)
-            assert post["title"] == h.request.title
+            if h.provider.capabilities.title is not None:  # TikTok: the caption is the only text
+                assert post["title"] == h.request.title
             assert post["caption"] == h.request.description
             assert post["account"] == ACCOUNT
             assert done.remote_id == post["id"], "the ledger does not hold the post's id"
