@@ -93,6 +93,9 @@ class Binding:
     chunk_size: int = CHUNK
     registry_key: str = ""
     publish_deadline_s: float = 15.0
+    # A handle may be saved before the session opens (Snapchat: the encryption key goes in
+    # it before the create call); the "nothing sent yet" check then waits for the next one.
+    ref_before_session: bool = False
 
     def __post_init__(self) -> None:
         missing = GENERIC_STEPS - set(self.steps)
