@@ -2,7 +2,8 @@
 
 Stable API for the Meta providers (additive changes only):
 
-- ``graph``: ``GRAPH_VERSION_SETTING`` (``META_GRAPH_VERSION``), ``DEFAULT_GRAPH_VERSION``
+- ``graph``: ``GRAPH_VERSION_SETTING`` (``META_GRAPH_VERSION``), ``APP_ID`` / ``APP_SECRET``
+  (``META_APP_ID`` / ``META_APP_SECRET``, the .env secrets), ``DEFAULT_GRAPH_VERSION``
   (``v26.0``), ``graph_version(ctx)``, ``graph_root(ctx, platform, production)``.
 - ``errors``: ``GraphError.of(response)`` (the ``{"error": {...}}`` envelope),
   ``classify(platform, response, step, now)`` → ``atroposd.errors``, ``is_auth_error``,
@@ -24,6 +25,8 @@ from atroposd.providers.meta.errors import (
     is_auth_error,
 )
 from atroposd.providers.meta.graph import (
+    APP_ID,
+    APP_SECRET,
     DEFAULT_GRAPH_VERSION,
     GRAPH_VERSION_SETTING,
     graph_root,
@@ -34,6 +37,8 @@ from atroposd.providers.meta.tokens import MetaTokens, meta_token_endpoint
 from atroposd.providers.meta.usage import Usage, wait_seconds
 
 __all__ = [
+    "APP_ID",
+    "APP_SECRET",
     "BUC_CODES",
     "DEFAULT_GRAPH_VERSION",
     "GRAPH_VERSION_SETTING",
