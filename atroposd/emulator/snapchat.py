@@ -57,7 +57,13 @@ from atroposd.emulator.snapchat_media import (
     finalize,
     form_fields,
 )
-from atroposd.emulator.snapchat_posts import Bucket, Posts, envelope_error, fault_body
+from atroposd.emulator.snapchat_posts import (
+    Bucket,
+    Posts,
+    envelope_error,
+    fault_body,
+    media_id_of,
+)
 from atroposd.emulator.wire import Request, Response
 
 ACCESS_TTL = 3600
@@ -314,7 +320,7 @@ class Snapchat:
             doc: Any = json.loads(await request.body())
         except ValueError:
             return envelope_error(400, "INVALID_REQUEST", "The body must be JSON.")
-        media = self._find(pid, str(doc.get("media_id", ""))) if isinstance(doc, dict) else None
+        media = self._find(pid, media_id_of(doc, kind))
         return self.posts.publish(media, doc, kind, self._ctx.store.clock(), self._processing)
 
     async def _list(self, request: Request, pid: str, kind: str) -> Response:

@@ -101,6 +101,14 @@ def _spotlight_doc(doc: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return doc, False
 
 
+def media_id_of(doc: Any, kind: str) -> str:
+    """The ``media_id`` a publish body names (wrapped or flat)."""
+    if not isinstance(doc, dict):
+        return ""
+    body = _spotlight_doc(doc)[0] if kind == "spotlight" else doc
+    return str(body.get("media_id") or "")
+
+
 class Posts:
     """Every profile's Spotlights and Stories."""
 
