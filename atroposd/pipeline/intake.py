@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from atroposd.clock import Clock
 from atroposd.domain import ClipFiles, FileIdentity, Post, PostState
@@ -24,8 +24,15 @@ HASH_PIECE = 4 * 1024 * 1024
 CAPTION_MAX_BYTES = 64 * 1024  # a caption longer than this is an error, not a caption
 
 
+TEXT_NAMES = ("description", "caption", "text")  # one field, each platform's own word for it
+
+
 class PlatformOverride(BaseModel):
-    """Fields a sidecar may override for one platform."""
+    """Fields a sidecar may override for one platform.
+
+    The post's main text is ``description``; ``caption`` (Instagram, TikTok) and ``text`` (X)
+    are other names for it, and a block gives at most one of the three.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -34,6 +41,21 @@ class PlatformOverride(BaseModel):
     privacy: str | None = None
     tags: list[str] | None = None
     publish_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_text(cls, data: object) -> object:
+        """``caption``/``text`` -> ``description``; two of them at once is an error."""
+        if not isinstance(data, dict):
+            return data
+        given = [name for name in TEXT_NAMES if data.get(name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of {', '.join(given)} (they name the same text)")
+        text = data[given[0]] if given else None
+        data = {k: v for k, v in data.items() if k not in TEXT_NAMES}
+        if text is not None:
+            data["description"] = text
+        return data
 
 
 class SidecarModel(PlatformOverride):
@@ -46,8 +68,8 @@ class SidecarModel(PlatformOverride):
     def for_platform(self, platform: str) -> PlatformOverride:
         """The shared fields with this platform's own block laid over them."""
         base = self.model_dump(include=set(PlatformOverride.model_fields), exclude_none=True)
-        extra = (self.model_extra or {}).get(platform) or {}
-        return PlatformOverride.model_validate({**base, **extra})
+        block = PlatformOverride.model_validate((self.model_extra or {}).get(platform) or {})
+        return PlatformOverride.model_validate({**base, **block.model_dump(exclude_none=True)})
 
 
 def parse_sidecar(path: Path, known: set[str]) -> SidecarModel:
