@@ -278,6 +278,7 @@ class TikTok:
             expires_at=now + self.url_ttl,
             created_at=now,
             revoked_before=self._revoked(account),
+            post_info=dict(info),
         )
         self.publishes[publish.publish_id] = publish
         self.by_upload[upload.id] = publish

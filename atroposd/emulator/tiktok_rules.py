@@ -171,6 +171,7 @@ class Publish:
     expires_at: float  # store clock: the upload URL refuses chunks from then on
     created_at: float
     revoked_before: bool = False  # the account's grant was already revoked at init
+    post_info: dict[str, Any] = field(default_factory=dict)  # as init received it
     completed_at: float | None = None
     post_id: str | None = None
     fail_reason: str | None = None
@@ -193,4 +194,5 @@ class Publish:
             "chunks_resent": list(self.resent),
             "fail_reason": self.fail_reason,
             "completed": self.completed_at is not None,
+            "post_info": dict(self.post_info),
         }

@@ -1,0 +1,398 @@
+"""TikTok behaviours beyond the shared suite: creator_info rules, caps, rate limits, expired
+upload URLs, processing failures, rotated refresh tokens, two accounts at once.
+
+Each runs the real provider against the real emulator over loopback (``harness.run``); posts go
+through the daemon's own publisher on a real ledger where the pipeline's answer matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from atroposd.clock import SystemClock
+from atroposd.domain import PostState
+from atroposd.errors import ConfigError, PermanentError, RateLimited, TransientError
+from atroposd.providers import REGISTRY
+from atroposd.providers.base import (
+    Credentials,
+    Provider,
+    ProviderContext,
+    RemotePhase,
+    RemoteRef,
+)
+from tests.providers.harness import (
+    ACCOUNT,
+    Harness,
+    MemoryCredentials,
+    Scenario,
+    context,
+    make_request,
+    run,
+)
+from tests.providers.tiktok_support import (
+    CHUNK,
+    TIKTOK,
+    calls,
+    control,
+    publishes,
+    two_chunk_media,
+)
+from tests.support import Emulator
+
+INIT, PUT, STATUS = "video/init/", "/tiktok/video/?", "status/fetch/"
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return two_chunk_media(tmp_path_factory.mktemp("tiktok") / "clip.mp4")
+
+
+def go(emulator: Emulator, media: Path, scenario: Scenario, **changes: Any) -> None:
+    run(TIKTOK, emulator, replace(make_request(media), **changes), scenario)
+
+
+# -- creator_info -------------------------------------------------------------------------------
+
+
+def test_privacy_the_creator_does_not_allow_fails_naming_the_allowed_ones_before_any_upload(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        allowed = ["FOLLOWER_OF_CREATOR", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]  # a private account
+        await control(h, "creator", account=ACCOUNT, privacy_level_options=allowed)
+        done = await h.post()  # the account's privacy: PUBLIC_TO_EVERYONE (the default)
+        assert done.state is PostState.FAILED, (done.state, done.last_error)
+        assert "PUBLIC_TO_EVERYONE" in (done.last_error or "")
+        assert "FOLLOWER_OF_CREATOR, MUTUAL_FOLLOW_FRIENDS, SELF_ONLY" in (done.last_error or "")
+        assert calls(h, "creator_info/query/") == 1
+        assert calls(h, INIT) == 0 and calls(h, PUT) == 0, "something was uploaded"
+        assert await h.posts() == [] and await publishes(h) == []
+
+    go(emulator, media, scenario)
+
+
+def test_an_allowed_privacy_level_is_the_one_posted(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.follow(await h.upload())
+        [publish] = await publishes(h)
+        assert publish["post_info"]["privacy_level"] == "SELF_ONLY"
+        [post] = await h.posts()
+        assert post["id"] == publish["publish_id"], "a SELF_ONLY post has no public id"
+
+    go(emulator, media, scenario, options={"privacy": "SELF_ONLY"})
+
+
+def test_interactions_the_creator_turned_off_stay_off(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        off = {"comment_disabled": True, "duet_disabled": True, "stitch_disabled": True}
+        await control(h, "creator", account=ACCOUNT, **off)
+        await h.follow(await h.upload())  # the emulator refuses init unless they are off
+        [publish] = await publishes(h)
+        info = publish["post_info"]
+        assert (info["disable_comment"], info["disable_duet"], info["disable_stitch"]) == (
+            True,
+            True,
+            True,
+        )
+        assert (info["brand_content_toggle"], info["brand_organic_toggle"]) == (False, True)
+
+    choices = {"disable_comment": False, "brand_organic_toggle": True}
+    go(emulator, media, scenario, options=choices)
+
+
+def test_account_switches_turn_interactions_off_when_the_creator_allows_them(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.follow(await h.upload())
+        [publish] = await publishes(h)
+        info = publish["post_info"]
+        assert (info["disable_comment"], info["disable_duet"], info["disable_stitch"]) == (
+            False,
+            True,
+            False,
+        )
+
+    go(emulator, media, scenario, options={"disable_duet": True})
+
+
+# -- caps and rate limits -------------------------------------------------------------------------
+
+
+def test_daily_cap_defers_the_post_to_the_reset_without_uploading(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await control(h, "daily_cap", cap=1)
+        first = await h.post()
+        assert first.state is PostState.PUBLISHED
+        other = h.request.path.with_name("other.mp4")  # another clip, same creator, same day
+        other.write_bytes(h.request.path.read_bytes() + b"\0")
+        planned = h.pipeline.plan(make_request(other), "tiktok")
+        before = calls(h, INIT), calls(h, PUT)
+        await h.pipeline.publisher.work(planned.id)
+        parked = h.pipeline.ledger.get(planned.id)
+        assert parked is not None and parked.state is PostState.READY, parked
+        assert parked.retry_at is not None
+        wait = parked.retry_at - h.pipeline.clock.now()
+        # TikTok's rolling day, from the provider's clock (the ledger's is the suite's own)
+        assert timedelta(hours=23) < wait < timedelta(hours=24, minutes=1), wait
+        assert parked.attempts == 0, "waiting for the cap is not a failed attempt"
+        assert "spam_risk_too_many_posts" in (parked.last_error or "")
+        assert (calls(h, INIT), calls(h, PUT)) == before, "a capped post sent its video"
+        assert len(await h.posts()) == 1
+
+    go(emulator, media, scenario)
+
+
+def test_status_rate_limit_waits_a_minute_instead_of_failing(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        result = await h.upload()  # one status/fetch at the end of the upload
+        assert result.ref is not None
+        for _ in range(29):  # 30 per minute per token
+            await h.provider.status(ACCOUNT, result.ref)
+        with pytest.raises(RateLimited) as info:
+            await h.provider.status(ACCOUNT, result.ref)
+        assert info.value.retry_after == 60.0 and info.value.code == "rate_limit_exceeded"
+
+    go(emulator, media, scenario)
+
+
+def test_init_rate_limit_defers_the_post(emulator: Emulator, tmp_path: Path) -> None:
+    small = two_chunk_media(tmp_path / "c.mp4")
+
+    async def scenario(h: Harness) -> None:
+        for _ in range(6):  # six inits a minute per token; the seventh is throttled
+            await h.upload()
+        planned = h.pipeline.plan(h.request, "tiktok")
+        await h.pipeline.publisher.work(planned.id)
+        later = h.pipeline.ledger.get(planned.id)
+        assert later is not None and later.state is PostState.READY, later
+        assert later.retry_at is not None
+        assert later.retry_at - h.pipeline.clock.now() == timedelta(seconds=60)
+        assert calls(h, INIT) == 7 and len(await publishes(h)) == 6
+
+    run(TIKTOK, emulator, make_request(small), scenario)
+
+
+# -- upload URL, resume ---------------------------------------------------------------------------
+
+
+def test_resume_asks_status_before_sending_anything(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("media", "drop", nth=2)
+        with pytest.raises(TransientError):
+            await h.upload()
+        ref = h.refs[-1]
+        assert {"publish_id", "upload_url"} <= set(ref.data), ref
+        sent = len(h.sent)
+        result = await h.upload(resume=ref)
+        after = [str(r.url) for r in h.sent[sent:]]
+        assert STATUS in after[0] or "oauth/token" in after[0], after
+        assert STATUS in next(u for u in after if "oauth/token" not in u), after
+        assert result.resumed_from == CHUNK
+        [publish] = await publishes(h)
+        assert publish["chunks_received"] == [0, 1] and publish["chunks_resent"] == []
+
+    go(emulator, media, scenario)
+
+
+def test_expired_upload_url_inits_again_only_because_the_old_publish_cannot_post(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        expired: list[bool] = []
+
+        def expire_after_first_chunk(done: int, total: int) -> None:
+            if not expired and 0 < done < total:
+                expired.append(True)
+                h.emulator.http.post("/_emulator/tiktok/expire_upload_urls").raise_for_status()
+
+        result = await h.upload(progress=expire_after_first_chunk)
+        assert expired and result.resumed_from == 0
+        old, new = await publishes(h)
+        assert old["uploaded_bytes"] == CHUNK and not old["completed"], old
+        assert new["completed"] and new["chunks_received"] == [0, 1], new
+        assert [r.data["publish_id"] for r in h.refs][-1] == new["publish_id"]
+        done = await h.follow(result)
+        [post] = await h.posts()
+        assert post["id"] == done.remote_id
+
+    go(emulator, media, scenario)
+
+
+def test_expired_upload_url_after_every_byte_arrived_never_inits_again(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("commit", "commit_then_drop")  # the last chunk lands, its answer is lost
+        with pytest.raises(TransientError):
+            await h.upload()
+        await control(h, "expire_upload_urls")
+        result = await h.upload(resume=h.refs[-1])
+        assert result.resumed_from == h.request.size
+        assert calls(h, INIT) == 1, "a second init for a video TikTok already had"
+        await h.follow(result)
+        assert len(await h.posts()) == 1
+
+    go(emulator, media, scenario)
+
+
+def test_upload_url_lifetime_comes_from_init(emulator: Emulator, media: Path) -> None:
+    """An upload URL TikTok expires before its hour (or a slow clock) is still handled."""
+
+    async def scenario(h: Harness) -> None:
+        await control(h, "upload_url_ttl", seconds=0)
+        with pytest.raises(PermanentError) as info:
+            await h.upload()
+        assert info.value.code == "upload_refused"
+        assert calls(h, INIT) == 2, "a refused URL is retried with one new init, not forever"
+        assert all(p["uploaded_bytes"] == 0 for p in await publishes(h))
+        assert await h.posts() == []
+
+    go(emulator, media, scenario)
+
+
+# -- processing -----------------------------------------------------------------------------------
+
+
+def test_processing_failed_fails_the_post_with_the_platform_reason(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await control(h, "fail_processing", fail_reason="duration_check_failed")
+        done = await h.post()
+        assert done.state is PostState.FAILED, (done.state, done.last_error)
+        assert "duration_check_failed" in (done.last_error or "")
+        assert await h.posts() == []
+        assert calls(h, INIT) == 1, "a failed video was posted again"
+
+    go(emulator, media, scenario)
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+def test_rotated_refresh_token_is_stored_and_the_old_one_refused(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        first = h.creds.load(ACCOUNT, "tiktok").refresh_token
+        expired: list[bool] = []
+
+        def expire_midway(done: int, total: int) -> None:
+            if not expired and 0 < done < total:
+                expired.append(True)
+                h.emulator.control("expire_tokens", {"platform": "tiktok"})
+
+        await h.follow(await h.upload(progress=expire_midway))
+        tokens = [c.refresh_token for c in h.creds.saved]
+        assert len(tokens) == 2 and len({first, *tokens}) == 3, "each refresh rotates"
+        assert h.creds.load(ACCOUNT, "tiktok").refresh_token == tokens[-1]
+        for old in (first, tokens[0]):  # refused once replaced
+            resp = await h.ctl.post(
+                "/tiktok/v2/oauth/token/",
+                data={
+                    "client_key": "k",
+                    "client_secret": "s",
+                    "grant_type": "refresh_token",
+                    "refresh_token": old or "",
+                },
+            )
+            assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
+        assert len(await h.posts()) == 1
+
+    go(emulator, media, scenario)
+
+
+def test_two_accounts_posting_at_once_each_use_their_own_token(
+    emulator: Emulator, media: Path
+) -> None:
+    """Must-show 4: the old system leaked one account's token into another's uploads."""
+
+    async def scenario(h: Harness) -> None:
+        creds = MemoryCredentials("tiktok", {a: TIKTOK.credentials(a) for a in ("bob", "carol")})
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            provider = REGISTRY["tiktok"](context(TIKTOK, h.emulator.url, http, creds))
+            requests = [replace(h.request, account=a, description=f"by {a}") for a in creds_of()]
+            results = await asyncio.gather(
+                *(provider.upload(r, None, h.save_ref) for r in requests)
+            )
+            for req, result in zip(requests, results, strict=True):
+                assert result.ref is not None
+                await until_published(provider, req.account, result.ref)
+        issued = {t["access_token"] for t in h.emulator.http.get("/_emulator/tokens").json()}
+        by_account = {p["account"]: p for p in await publishes(h)}
+        assert set(by_account) == {"bob", "carol"}
+        assert by_account["bob"]["access_token"] != by_account["carol"]["access_token"]
+        assert {p["access_token"] for p in by_account.values()} <= issued
+        posts = {p["account"]: p for p in await h.posts()}
+        assert posts["bob"]["caption"] == "by bob" and posts["carol"]["caption"] == "by carol"
+
+    go(emulator, media, scenario)
+
+
+def creds_of() -> tuple[str, str]:
+    return ("bob", "carol")
+
+
+async def until_published(provider: Provider, account: str, ref: RemoteRef) -> None:
+    for _ in range(400):
+        if (await provider.status(account, ref)).phase is RemotePhase.PUBLISHED:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("never published")
+
+
+# -- local checks ---------------------------------------------------------------------------------
+
+
+def test_caption_is_counted_in_utf16_units_offline(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        cap = h.provider.capabilities.description
+        assert (cap.max_length, cap.counting.value) == (2200, "utf16_units")
+        h.provider.validate(replace(h.request, description="😀" * 1100))  # 2,200 units
+        with pytest.raises(PermanentError):
+            h.provider.validate(replace(h.request, description="😀" * 1100 + "a"))
+        with pytest.raises(PermanentError):
+            h.provider.validate(replace(h.request, mime_type="video/x-matroska"))
+        with pytest.raises(PermanentError):  # branded content may not be private
+            h.provider.validate(
+                replace(h.request, options={"privacy": "SELF_ONLY", "brand_content_toggle": True})
+            )
+        assert h.sent == []
+
+    go(emulator, media, scenario)
+
+
+def test_hosts_are_settings() -> None:
+    def ctx(sandbox: bool, secrets: dict[str, str], overrides: dict[str, str]) -> ProviderContext:
+        return ProviderContext(
+            http=httpx.AsyncClient(),
+            credentials=MemoryCredentials("tiktok", {ACCOUNT: Credentials("")}),
+            clock=SystemClock(),
+            sandbox=sandbox,
+            sandbox_url="http://127.0.0.1:9",
+            chunk_size=CHUNK,
+            secrets=secrets,
+            overrides=overrides,
+        )
+
+    with pytest.raises(ConfigError, match="TIKTOK_CLIENT_KEY, TIKTOK_CLIENT_SECRET"):
+        REGISTRY["tiktok"](ctx(False, {}, {}))
+    prod = REGISTRY["tiktok"](
+        ctx(False, {"TIKTOK_CLIENT_KEY": "k", "TIKTOK_CLIENT_SECRET": "s"}, {})
+    )
+    assert prod._ep.api_base == "https://open.tiktokapis.com/v2"  # type: ignore[attr-defined]
+    other = REGISTRY["tiktok"](ctx(True, {}, {"TIKTOK_API_BASE": "http://other/v2"}))
+    assert other._ep.api_base == "http://other/v2"  # type: ignore[attr-defined]
+    assert other._ep.token_url == "http://127.0.0.1:9/tiktok/v2/oauth/token/"  # type: ignore[attr-defined]

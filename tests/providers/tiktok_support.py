@@ -1,0 +1,35 @@
+"""What the TikTok scenario tests share: media, the binding, emulator look-ups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from atroposd.demo import make_clip
+from tests.providers.harness import Harness
+from tests.providers.test_tiktok_conformance import CHUNK, TIKTOK
+
+__all__ = ["CHUNK", "TIKTOK", "calls", "control", "publishes", "two_chunk_media"]
+
+
+def two_chunk_media(path: Path) -> Path:
+    """A real MP4 of ~11.6 MiB: two TikTok chunks (5 MiB and ~6.6 MiB)."""
+    made = make_clip(path, 11, seconds=2.0, size="360x640", bitrate="50M")
+    assert made.stat().st_size // CHUNK == 2, made.stat().st_size
+    return made
+
+
+async def publishes(h: Harness) -> list[dict[str, Any]]:
+    """The emulator's publishes (``/_emulator/tiktok/publishes``)."""
+    resp = await h.ctl.get("/_emulator/tiktok/publishes")
+    return list(resp.raise_for_status().json())
+
+
+async def control(h: Harness, path: str, **body: Any) -> None:
+    """POST ``/_emulator/tiktok/<path>``."""
+    (await h.ctl.post(f"/_emulator/tiktok/{path}", json=body)).raise_for_status()
+
+
+def calls(h: Harness, what: str) -> int:
+    """Requests the provider sent whose URL contains ``what`` (``video/init``, ``/video/?``)."""
+    return sum(1 for r in h.sent if what in str(r.url))
