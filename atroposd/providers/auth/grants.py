@@ -2,7 +2,7 @@
 
 ``refresh_token`` (RFC 6749 §6: Google, TikTok, Snapchat, X OAuth 2.0) is a form POST built
 with Authlib; ``fb_exchange_token`` (Meta: Instagram and Facebook) exchanges the current
-long-lived user token for a new one with a GET, since Meta issues no refresh token.
+long-lived user token for a new one (a form POST), since Meta issues no refresh token.
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ async def request_token(
             "client_secret": ep.client_secret,
             "fb_exchange_token": creds.access_token,
         }
-        headers = {"Accept": "application/json"}
+        # POSTed as a form (Graph takes any parameter in the body): in a GET's query the app
+        # secret and the token would be in every logged URL (httpx logs each request's URL).
+        headers = {"Content-Type": FORM, "Accept": "application/json"}
         return await guarded(
-            platform, "token exchange", lambda: http.get(ep.url, params=params, headers=headers)
+            platform, "token exchange", lambda: http.post(ep.url, data=params, headers=headers)
         )
     if not creds.refresh_token:
         raise ReauthRequired(
