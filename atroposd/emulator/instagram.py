@@ -2,8 +2,8 @@
 
 Emulated, with any ``vNN.N`` version:
 
-- ``GET /<ver>/oauth/access_token?grant_type=fb_exchange_token`` (step ``token``): a sandbox
-  login ``sandbox:<account>:…`` or a token issued here → a new ~60-day token.
+- ``GET|POST /<ver>/oauth/access_token``, ``grant_type=fb_exchange_token`` (``token``): a
+  sandbox login ``sandbox:<account>:…`` or a token issued here → a new ~60-day token.
 - ``POST /<ver>/{ig-user-id}/media`` (``container``): form, JSON or query parameters;
   ``media_type=REELS`` and ``upload_type=resumable`` required; caption ≤ 2200 characters,
   ≤ 30 hashtags, ≤ 20 @-mentions (code 100 with ``error_user_msg``); ``thumb_offset`` a
@@ -110,7 +110,14 @@ class Instagram:
         parts = split[1].strip("/").split("/")
         method = request.method
         routes: dict[tuple[str, int, str], tuple[str, Work]] = {
-            ("GET", 2, "oauth/access_token"): ("token", self._token(request)),
+            ("GET", 2, "oauth/access_token"): (
+                "token",
+                lambda: self._tokens.exchange(request),
+            ),
+            ("POST", 2, "oauth/access_token"): (
+                "token",
+                lambda: self._tokens.exchange(request),
+            ),
             ("POST", 2, "media"): ("container", lambda: self._create(request, parts[0])),
             ("POST", 2, "media_publish"): ("publish", lambda: self._publish(request, parts[0])),
             ("GET", 2, "content_publishing_limit"): (
@@ -126,12 +133,6 @@ class Instagram:
         if method == "GET" and len(parts) == 1 and parts[0]:
             return "status", lambda: self._read(request, parts[0]), graph_fault_body
         return "", None, graph_fault_body
-
-    def _token(self, request: Request) -> Work:
-        async def work() -> Response:
-            return self._tokens.exchange(request)
-
-        return work
 
     async def control(self, request: Request, rest: str) -> Response:
         """``/_emulator/instagram/<rest>``: publishing_limit, expire_containers, fail_processing."""

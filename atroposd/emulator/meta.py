@@ -8,8 +8,8 @@ Stable API (additive changes only):
 - ``graph_fault_body(status)`` / ``rupload_fault_body(status)``: default bodies of injected
   ``status`` faults (429 → code 4 throttling; 5xx → code 2 ``is_transient``; 401 → 190/463;
   else 100) and the upload host's ``{"debug_info": {...}}`` shape.
-- ``GraphTokens``: the token model. ``exchange(request)`` answers
-  ``GET /<ver>/oauth/access_token?grant_type=fb_exchange_token`` (a sandbox login
+- ``GraphTokens``: the token model. ``await exchange(request)`` (query or form body) answers
+  ``GET|POST /<ver>/oauth/access_token`` ``grant_type=fb_exchange_token`` (a sandbox login
   ``sandbox:<account>:…`` or a token this emulator issued → a new token, ``expires_in``
   5183944); ``check(request)`` reads ``Authorization: Bearer|OAuth <t>`` or ``access_token``
   and returns the account or the 190 answer (463 expired, 467 invalid, 458 revoked).
@@ -30,6 +30,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from atroposd.emulator.platform import Context
 from atroposd.emulator.store import PostRecord, Upload
@@ -191,9 +192,12 @@ class GraphTokens:
             return rupload_error(401, "OAuthException", message)
         return graph_error(400, 190, message, subcode=subcode, kind=self._platform)
 
-    def exchange(self, request: Request) -> Response:
-        """``grant_type=fb_exchange_token``: a new long-lived token for a valid old one."""
-        query = request.query
+    async def exchange(self, request: Request) -> Response:
+        """``grant_type=fb_exchange_token`` from the query or a form body (the provider POSTs
+        it, so the app secret and token are never in a logged URL): a new long-lived token
+        for a valid old one."""
+        raw = await request.body()
+        query = {**request.query, **dict(parse_qsl(raw.decode("utf-8", "replace")))}
         if not query.get("client_id") or not query.get("client_secret"):
             return graph_error(400, 101, "Missing client_id or client_secret parameter")
         if query.get("grant_type") != "fb_exchange_token":
