@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from atroposd.providers import facebook, snapchat, tiktok, x, youtube
+from atroposd.providers import facebook, instagram, snapchat, tiktok, x, youtube
 from atroposd.providers.base import Provider, ProviderContext
 from atroposd.providers.spec import PlatformModule, PlatformSpec
 
@@ -18,6 +18,7 @@ PLATFORMS: dict[str, PlatformModule] = {
     "tiktok": tiktok,
     "snapchat": snapchat,
     "facebook": facebook,
+    "instagram": instagram,
 }
 REGISTRY: dict[str, Callable[[ProviderContext], Provider]] = {
     name: module.build for name, module in PLATFORMS.items()

@@ -1,0 +1,15 @@
+"""Instagram Reels through the Graph API with Facebook Login (providers.md §3).
+
+Shared Meta pieces (Graph errors, tokens, rupload) live in ``providers/meta``.
+"""
+
+from atroposd.providers.instagram.account import InstagramAccount
+from atroposd.providers.instagram.provider import (
+    SPEC,
+    InstagramEndpoints,
+    InstagramProvider,
+    build,
+)
+from atroposd.providers.instagram.remote import NAME
+
+__all__ = ["NAME", "SPEC", "InstagramAccount", "InstagramEndpoints", "InstagramProvider", "build"]

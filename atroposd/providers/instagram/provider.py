@@ -1,0 +1,414 @@
+"""Instagram Reels: container → rupload → ``status_code`` → ``media_publish`` (providers.md §3).
+
+``upload`` creates a container (``media_type=REELS``, ``upload_type=resumable``; its id and
+upload ``uri`` are saved before the first byte) and sends the file to the ``uri`` exactly as
+given, resuming from the offset the upload host reports. ``status`` reads the container's
+``status_code``: ``IN_PROGRESS`` (uploading or processing), ``FINISHED`` (``READY``: the
+pipeline publishes), ``ERROR`` (failed, with Instagram's reason), ``PUBLISHED`` (the media is
+found in the account's recent media), ``EXPIRED`` (24 h unpublished: a new container is made
+by the next ``upload``/``publish``). ``publish`` reads ``content_publishing_limit`` first (a
+capped post waits, ``QuotaExhausted``, never fails), records that the call goes out, then sends
+``media_publish``. After an ambiguous answer the pipeline asks ``status``, which looks at the
+container *and*, once a publish went out, the account's recent media before it ever says
+``READY`` again (providers.md §3.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from atroposd.captions import hashtags, mentions
+from atroposd.clock import Clock
+from atroposd.errors import ConfigError, PermanentError, ProviderError, TransientError
+from atroposd.providers._http import json_body
+from atroposd.providers.base import (
+    Capabilities,
+    Counting,
+    CredentialStore,
+    Progress,
+    ProviderContext,
+    RemotePhase,
+    RemoteRef,
+    RemoteStatus,
+    SaveRef,
+    TextLimit,
+    UploadRequest,
+    UploadResult,
+)
+from atroposd.providers.instagram.account import InstagramAccount
+from atroposd.providers.instagram.remote import NAME, Remote, caption_digest
+from atroposd.providers.meta import (
+    APP_ID,
+    APP_SECRET,
+    GRAPH_VERSION_SETTING,
+    MetaTokens,
+    Rupload,
+    graph_version,
+    meta_token_endpoint,
+)
+from atroposd.providers.meta.errors import CAP, GraphError
+from atroposd.providers.meta.graph import GRAPH_HOST
+from atroposd.providers.meta.rupload import RUPLOAD_PLAN
+from atroposd.providers.spec import PlatformSpec
+
+CONTAINER = "instagram_container"
+MAX_BYTES = 300_000_000  # providers.md §3.2: 300 MB (a newer page says 1 GB): the safe reading
+HASHTAGS, MENTIONS = 30, 20
+RENEW_WAIT = 120.0  # seconds a publish waits for a re-made container to finish processing
+
+
+@dataclass(frozen=True)
+class InstagramEndpoints:
+    """The Graph root with its version, e.g. ``https://graph.facebook.com/v26.0``."""
+
+    graph: str
+
+    @classmethod
+    def of(cls, ctx: ProviderContext) -> InstagramEndpoints:
+        """Production, sandbox (``SANDBOX_URL/instagram/<ver>``) or ``INSTAGRAM_GRAPH_BASE``."""
+        default = f"{ctx.sandbox_url.rstrip('/')}/{NAME}" if ctx.sandbox else GRAPH_HOST
+        base = ctx.override("INSTAGRAM_GRAPH_BASE") or default
+        return cls(f"{base.rstrip('/')}/{graph_version(ctx)}")
+
+
+class InstagramProvider:
+    """Publishes Reels to Instagram professional accounts."""
+
+    name = NAME
+    capabilities = Capabilities(
+        title=None,
+        # 2,200 characters, 30 hashtags, 20 @-mentions (§3.2). Counted in UTF-16 units, the
+        # stricter reading: an emoji is never under-counted.
+        description=TextLimit(
+            2200, Counting.UTF16_UNITS, max_hashtags=HASHTAGS, max_mentions=MENTIONS
+        ),
+        max_bytes=MAX_BYTES,
+        max_duration_s=15 * 60.0,
+        resumable=True,
+        publish_step=True,
+        concurrency=2,
+        chunk_plan=RUPLOAD_PLAN,
+    )
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        endpoints: InstagramEndpoints,
+        credentials: CredentialStore,
+        app: tuple[str, str],
+        clock: Clock,
+        chunk_size: int,
+        ig_user: Callable[[str], str | None],
+        sandbox: bool = False,
+    ) -> None:
+        self._http = http
+        self._ep = endpoints
+        self._clock = clock
+        self._chunk = RUPLOAD_PLAN.fit(chunk_size)
+        self._ig_user = ig_user
+        self._sandbox = sandbox
+        endpoint = meta_token_endpoint(NAME, f"{endpoints.graph}/oauth/access_token", *app)
+        self._tokens = MetaTokens(http, endpoint, credentials, clock, sandbox)
+        self._remote = Remote(http, endpoints.graph, self._tokens, clock)
+        self._rupload = Rupload(http, self._tokens, clock)
+
+    # -- validate -------------------------------------------------------------------------
+
+    def validate(self, request: UploadRequest) -> None:
+        """Local checks (zero HTTP requests), in Instagram's own words where it has them."""
+        if request.size <= 0:
+            raise PermanentError("video is empty", platform=NAME, code="emptyFile")
+        if request.size > MAX_BYTES:
+            raise PermanentError(
+                f"video is {request.size:,} bytes; Instagram Reels take at most 300 MB",
+                platform=NAME,
+                code="tooLarge",
+            )
+        caption = request.description
+        for count, cap, what in (
+            (len(hashtags(caption)), HASHTAGS, "hashtags"),
+            (len(mentions(caption)), MENTIONS, "@mentions"),
+        ):
+            if count > cap:
+                words = f"The caption can have at most {cap} {what}."
+                raise PermanentError(
+                    f"caption has {count} {what}: {words}",
+                    platform=NAME,
+                    code="100",
+                    platform_message=words,
+                )
+        if len(caption.encode("utf-16-le")) // 2 > 2200:
+            words = "The caption can be at most 2,200 characters."
+            raise PermanentError(
+                f"caption too long: {words}", platform=NAME, code="100", platform_message=words
+            )
+
+    def _user(self, account: str) -> str:
+        ig_user = self._ig_user(account)
+        if ig_user:
+            return ig_user
+        if self._sandbox:
+            return f"sandbox-{account}"  # a stand-in the emulator takes, as tokens are
+        raise PermanentError(
+            f"account {account!r} has no Instagram user id: set "
+            "accounts.<account>.platforms.instagram.ig_user_id (or IG_BUSINESS_ID in .env)",
+            platform=NAME,
+            code="noIgUserId",
+        )
+
+    # -- upload ---------------------------------------------------------------------------
+
+    async def _create(self, request: UploadRequest) -> RemoteRef:
+        ig_user = self._user(request.account)
+        opts = request.options
+        form = {
+            "media_type": "REELS",
+            "upload_type": "resumable",
+            "caption": request.description,
+            "share_to_feed": "false" if opts.get("share_to_feed") is False else "true",
+        }
+        if opts.get("cover_url"):
+            form["cover_url"] = str(opts["cover_url"])  # wins over thumb_offset (§3.1)
+        elif isinstance(opts.get("thumb_offset_ms"), int):
+            form["thumb_offset"] = str(opts["thumb_offset_ms"])
+        url = f"{self._ep.graph}/{ig_user}/media"
+        resp = await self._tokens.send(
+            request.account,
+            "create container",
+            lambda token: self._http.post(
+                url, data=form, headers={"Authorization": f"Bearer {token}"}
+            ),
+        )
+        body = json_body(resp)
+        if resp.status_code != 200 or not body.get("id") or not body.get("uri"):
+            if resp.status_code == 200:
+                raise TransientError("create container: no id/uri in the answer", platform=NAME)
+            raise self._remote.error(resp, "create container")
+        return RemoteRef(
+            CONTAINER,
+            {
+                "id": str(body["id"]),
+                "uri": str(body["uri"]),  # absolute, followed as given
+                "ig_user": ig_user,
+                "size": str(request.size),
+                "caption": caption_digest(request.description),
+                "created": f"{self._clock.now().timestamp():.3f}",
+            },
+        )
+
+    def _result(self, ref: RemoteRef, size: int, resumed_from: int) -> UploadResult:
+        return UploadResult(
+            remote_id=ref.data["id"],
+            url=None,
+            bytes_sent=size,
+            processing=True,
+            ref=ref,
+            resumed_from=resumed_from,
+        )
+
+    async def upload(
+        self,
+        request: UploadRequest,
+        resume: RemoteRef | None,
+        save_ref: SaveRef,
+        progress: Progress | None = None,
+    ) -> UploadResult:
+        """Create (or resume) the container, then send the bytes the host does not hold."""
+        ref, offset = None, 0
+        if resume is not None and resume.kind == CONTAINER:
+            found = await self._resumable(request.account, resume, request.size)
+            if isinstance(found, UploadResult):
+                return found
+            if found is not None:
+                ref, offset = resume, found
+        if ref is None:
+            ref = await self._create(request)
+            await save_ref(ref)  # before the first byte
+        await self._rupload.send_from(
+            request.account,
+            ref.data["uri"],
+            request.path,
+            request.size,
+            offset,
+            self._chunk,
+            request.identity,
+            progress,
+        )
+        return self._result(RemoteRef(CONTAINER, {**ref.data, "sent": "1"}), request.size, offset)
+
+    async def _resumable(
+        self, account: str, ref: RemoteRef, size: int
+    ) -> UploadResult | int | None:
+        """A saved container: done (the result), partly sent (the offset), or unusable."""
+        state = await self._remote.container(account, ref.data["id"])
+        if state.code in ("FINISHED", "PUBLISHED"):
+            return self._result(ref, size, size)
+        if state.code != "IN_PROGRESS":
+            return None  # EXPIRED, ERROR or gone: a new container is safe (nothing published)
+        held = await self._rupload.held(account, ref.data["uri"])
+        if held is None:
+            return None
+        if held >= size:
+            return self._result(RemoteRef(CONTAINER, {**ref.data, "sent": "1"}), size, size)
+        return held
+
+    # -- status ---------------------------------------------------------------------------
+
+    async def status(self, account: str, ref: RemoteRef) -> RemoteStatus:
+        """Where a saved container stands (see the module docstring)."""
+        if ref.kind != CONTAINER:
+            return RemoteStatus(RemotePhase.NOT_FOUND)
+        cid = ref.data["id"]
+        state = await self._remote.container(account, cid)
+        if state.code == "PUBLISHED":
+            return await self._published(account, ref)
+        if state.code == "ERROR":
+            return RemoteStatus(RemotePhase.FAILED, remote_id=cid, reason=state.text or "ERROR")
+        if state.code == "FINISHED":
+            if ref.data.get("publish_sent"):  # the container may lag behind the publish
+                found = await self._remote.find_media(account, ref)
+                if found is not None:
+                    return RemoteStatus(
+                        RemotePhase.PUBLISHED, remote_id=found.id, url=found.permalink
+                    )
+            return RemoteStatus(RemotePhase.READY, remote_id=cid)
+        if state.code == "EXPIRED":
+            if ref.data.get("sent"):  # ready to be published again, from a new container
+                return RemoteStatus(RemotePhase.READY, remote_id=cid, reason=state.text)
+            return RemoteStatus(RemotePhase.NOT_FOUND, remote_id=cid, reason=state.text)
+        if state.code is None:
+            return RemoteStatus(RemotePhase.NOT_FOUND, remote_id=cid)
+        if ref.data.get("sent"):
+            return RemoteStatus(RemotePhase.PROCESSING, remote_id=cid)
+        held = await self._rupload.held(account, ref.data["uri"])
+        if held is None:
+            return RemoteStatus(RemotePhase.NOT_FOUND, remote_id=cid)
+        if held < int(ref.data["size"]):
+            return RemoteStatus(RemotePhase.UPLOADING, offset=held, remote_id=cid)
+        return RemoteStatus(RemotePhase.PROCESSING, remote_id=cid)
+
+    async def _published(self, account: str, ref: RemoteRef) -> RemoteStatus:
+        media_id = ref.data.get("media_id")
+        if media_id:
+            url = await self._remote.permalink(account, media_id)
+            return RemoteStatus(RemotePhase.PUBLISHED, remote_id=media_id, url=url)
+        found = await self._remote.find_media(account, ref)
+        if found is None:  # published, but not (yet) listed: the container's word is enough
+            return RemoteStatus(RemotePhase.PUBLISHED, remote_id=None)
+        return RemoteStatus(RemotePhase.PUBLISHED, remote_id=found.id, url=found.permalink)
+
+    # -- publish --------------------------------------------------------------------------
+
+    async def publish(
+        self, request: UploadRequest, ref: RemoteRef, save_ref: SaveRef
+    ) -> UploadResult:
+        """``media_publish`` once the cap allows; an expired container is made again first."""
+        account, ig_user = request.account, ref.data["ig_user"]
+        await self._remote.check_cap(account, ig_user)
+        state = await self._remote.container(account, ref.data["id"])
+        if state.code in ("EXPIRED", None):
+            ref = await self._renew(request, save_ref)
+        elif state.code == "PUBLISHED":  # status said READY a moment ago; trust the container
+            return await self._already(request, ref)
+        elif state.code != "FINISHED":
+            raise TransientError(
+                f"container {ref.data['id']} is {state.code}, not FINISHED; publishing later",
+                platform=NAME,
+                code=str(state.code),
+            )
+        ref = RemoteRef(
+            CONTAINER, {**ref.data, "publish_sent": f"{self._clock.now().timestamp():.3f}"}
+        )
+        await save_ref(ref)  # from here on, status looks for the media before saying READY
+        media_id = await self._media_publish(account, ig_user, ref.data["id"])
+        url = await self._remote.permalink(account, media_id)
+        done = RemoteRef(CONTAINER, {**ref.data, "media_id": media_id})
+        return UploadResult(media_id, url, request.size, processing=False, ref=done)
+
+    async def _media_publish(self, account: str, ig_user: str, container_id: str) -> str:
+        url = f"{self._ep.graph}/{ig_user}/media_publish"
+        resp = await self._tokens.send(
+            account,
+            "media_publish",
+            lambda token: self._http.post(
+                url,
+                params={"creation_id": container_id},
+                headers={"Authorization": f"Bearer {token}"},
+            ),
+        )
+        media_id = json_body(resp).get("id")
+        if resp.status_code == 200 and media_id:
+            return str(media_id)
+        err = GraphError.of(resp)
+        if err is not None and err.pair() == CAP:
+            try:
+                limit = await self._remote.limit(account, ig_user)
+            except ProviderError:
+                limit = None  # the cap is known; only its window is not
+            raise self._remote.capped(limit)
+        raise self._remote.error(resp, "media_publish")
+
+    async def _already(self, request: UploadRequest, ref: RemoteRef) -> UploadResult:
+        state = await self._published(request.account, ref)
+        media_id = state.remote_id or ref.data["id"]
+        return UploadResult(media_id, state.url, request.size, processing=False, ref=ref)
+
+    async def _renew(self, request: UploadRequest, save_ref: SaveRef) -> RemoteRef:
+        """The container expired unpublished (24 h): a new one with the same file, processed."""
+        result = await self.upload(request, None, save_ref)
+        assert result.ref is not None
+        await save_ref(result.ref)
+        delay, waited = 0.2, 0.0
+        while waited < RENEW_WAIT:
+            state = await self._remote.container(request.account, result.ref.data["id"])
+            if state.code == "FINISHED":
+                return result.ref
+            if state.code != "IN_PROGRESS":
+                raise PermanentError(
+                    f"the new container is {state.code}: {state.text}",
+                    platform=NAME,
+                    code=str(state.code),
+                    platform_message=state.text or None,
+                )
+            await asyncio.sleep(delay)
+            waited, delay = waited + delay, min(delay * 1.5, 5.0)
+        raise TransientError(
+            "the new container is still processing; publishing once it is finished",
+            platform=NAME,
+            code="IN_PROGRESS",
+        )
+
+
+SPEC = PlatformSpec(
+    account=InstagramAccount,
+    secrets=(APP_ID, APP_SECRET),
+    settings=(GRAPH_VERSION_SETTING, "INSTAGRAM_GRAPH_BASE"),
+    account_id="IG_BUSINESS_ID",
+    id_field="ig_user_id",
+)
+
+
+def build(ctx: ProviderContext) -> InstagramProvider:
+    """The registry's factory: Graph root and version from settings, the Meta app's secrets."""
+    app_id = ctx.secret(APP_ID) or ("sandbox-meta-app-id" if ctx.sandbox else "")
+    secret = ctx.secret(APP_SECRET) or ("sandbox-meta-app-secret" if ctx.sandbox else "")
+    missing = [name for name, value in ((APP_ID, app_id), (APP_SECRET, secret)) if not value]
+    if missing:
+        raise ConfigError(
+            f".env: {', '.join(missing)}: required in production when instagram is enabled "
+            "(the Meta app you log in through, developers.facebook.com)"
+        )
+    return InstagramProvider(
+        ctx.http,
+        InstagramEndpoints.of(ctx),
+        ctx.credentials,
+        (app_id, secret),
+        ctx.clock,
+        ctx.chunk_size,
+        lambda account: ctx.account_id(NAME, account),
+        ctx.sandbox,
+    )

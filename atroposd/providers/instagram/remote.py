@@ -1,0 +1,189 @@
+"""What the provider asks Instagram about: a container, the account's recent media, the cap.
+
+Reads only (providers.md §3.1 step 3, §3.3, §3.5); every answer other than success is
+classified by ``providers/meta/errors.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from atroposd.clock import Clock
+from atroposd.errors import ProviderError, QuotaExhausted
+from atroposd.providers._http import json_body
+from atroposd.providers.base import RemoteRef
+from atroposd.providers.meta import GraphError, MetaTokens, classify
+
+NAME = "instagram"
+CAP_RECHECK = timedelta(minutes=15)  # the cap frees as its oldest post leaves the window
+MATCH_SLACK = timedelta(minutes=2)  # clock skew between us and Meta when matching media
+MISSING_SUBCODE = 33  # "Object with ID ... does not exist"
+
+
+def caption_digest(caption: str) -> str:
+    """What a ref keeps of its caption to recognise the post in the account's media."""
+    return hashlib.sha256(caption.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container's ``status_code`` and free-text ``status`` (None: it does not exist)."""
+
+    code: str | None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Found:
+    """A published media found in the account's recent media."""
+
+    id: str
+    permalink: str | None
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``content_publishing_limit``: posts counted in the window, the cap, the window."""
+
+    usage: int
+    total: int
+    duration: float
+
+    @property
+    def full(self) -> bool:
+        """No post may be published now."""
+        return self.usage >= self.total
+
+    def frees(self, now: datetime) -> datetime:
+        """When to ask again: the window's length, at most ``CAP_RECHECK``.
+
+        Meta says neither when the oldest counted post leaves the window nor lets us see it
+        cheaply, so a capped post is parked for a bounded time and the limit read again.
+        """
+        return now + min(timedelta(seconds=self.duration), CAP_RECHECK)
+
+
+def _timestamp(value: object) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
+
+
+class Remote:
+    """Graph reads for one Instagram provider."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, graph: str, tokens: MetaTokens, clock: Clock
+    ) -> None:
+        self._http = http
+        self._graph = graph
+        self._tokens = tokens
+        self._clock = clock
+
+    def error(self, response: httpx.Response, step: str) -> ProviderError:
+        """Classify a Graph answer."""
+        return classify(NAME, response, step, self._clock.now())
+
+    async def get(self, account: str, path: str, step: str, **params: str) -> httpx.Response:
+        """``GET <graph>/<path>`` with the account's token (re-exchanged once on 190)."""
+        url = f"{self._graph}/{path}"
+        return await self._tokens.send(
+            account,
+            step,
+            lambda token: self._http.get(
+                url, params=params, headers={"Authorization": f"Bearer {token}"}
+            ),
+        )
+
+    async def container(self, account: str, container_id: str) -> Container:
+        """The container's state; ``code=None`` when Instagram does not know it."""
+        resp = await self.get(
+            account, container_id, "container status", fields="status_code,status"
+        )
+        if resp.status_code != 200:
+            err = GraphError.of(resp)
+            if err is not None and err.code == 100 and err.subcode == MISSING_SUBCODE:
+                return Container(None)
+            raise self.error(resp, "container status")
+        body = json_body(resp)
+        return Container(str(body.get("status_code") or "") or None, str(body.get("status") or ""))
+
+    async def limit(self, account: str, ig_user: str) -> Limit:
+        """The account's publishing cap now."""
+        resp = await self.get(
+            account,
+            f"{ig_user}/content_publishing_limit",
+            "content_publishing_limit",
+            fields="config,quota_usage",
+        )
+        if resp.status_code != 200:
+            raise self.error(resp, "content_publishing_limit")
+        data = json_body(resp).get("data") or [{}]
+        entry: dict[str, Any] = data[0] if isinstance(data[0], dict) else {}
+        config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        assert isinstance(config, dict)
+        return Limit(
+            usage=int(entry.get("quota_usage") or 0),
+            total=int(config.get("quota_total") or 50),
+            duration=float(config.get("quota_duration") or 86400),
+        )
+
+    async def check_cap(self, account: str, ig_user: str) -> Limit:
+        """``QuotaExhausted`` until the window frees when the cap is reached; else the limit."""
+        limit = await self.limit(account, ig_user)
+        if limit.full:
+            raise self.capped(limit)
+        return limit
+
+    def capped(self, limit: Limit | None) -> QuotaExhausted:
+        """The post waits for the window; never a failure (providers.md §3.3)."""
+        now = self._clock.now()
+        until = limit.frees(now) if limit else now + CAP_RECHECK
+        used = f" ({limit.usage}/{limit.total} in {limit.duration:.0f} s)" if limit else ""
+        return QuotaExhausted(
+            f"Instagram publishing limit reached{used}; waiting for the window to free",
+            platform=NAME,
+            code="9/2207042",
+            retry_at=until,
+        )
+
+    async def find_media(self, account: str, ref: RemoteRef) -> Found | None:
+        """The account's recent media published from this ref's caption after it was made."""
+        data = ref.data
+        resp = await self.get(
+            account,
+            f"{data['ig_user']}/media",
+            "recent media",
+            fields="id,caption,timestamp,permalink,media_product_type",
+            limit="25",
+        )
+        if resp.status_code != 200:
+            raise self.error(resp, "recent media")
+        made = datetime.fromtimestamp(float(data.get("created", "0")), self._clock.now().tzinfo)
+        matches = []
+        for item in json_body(resp).get("data") or []:
+            when = _timestamp(item.get("timestamp")) if isinstance(item, dict) else None
+            caption = str(item.get("caption") or "") if isinstance(item, dict) else ""
+            if when is None or when < made - MATCH_SLACK:
+                continue
+            if caption_digest(caption) == data.get("caption"):
+                matches.append((when, str(item.get("id")), item.get("permalink")))
+        if not matches:
+            return None
+        _, media_id, permalink = min(matches)
+        return Found(media_id, str(permalink) if permalink else None)
+
+    async def permalink(self, account: str, media_id: str) -> str | None:
+        """The Reel's permalink, or None when Instagram does not say (best effort)."""
+        try:
+            resp = await self.get(account, media_id, "permalink", fields="permalink")
+        except ProviderError:
+            return None
+        value = json_body(resp).get("permalink") if resp.status_code == 200 else None
+        return str(value) if value else None
