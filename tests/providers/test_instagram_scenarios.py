@@ -1,0 +1,202 @@
+"""Instagram's own behaviours, through the conformance harness (real emulator over loopback, the
+daemon's real Publisher on a real ledger): container expiry, processing ERROR, a publish whose
+answer is lost, the publishing cap, caption counts checked offline, a dead token of one account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atroposd.domain import Attention, PostState
+from atroposd.errors import TransientError
+from atroposd.providers.base import Credentials, RemotePhase, RemoteRef, UploadRequest
+from tests.providers.harness import ACCOUNT, Harness, default_media, make_request, run
+from tests.providers.test_instagram_conformance import INSTAGRAM
+from tests.support import Emulator
+
+S = PostState
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return default_media(tmp_path_factory.mktemp("instagram") / "clip.mp4")
+
+
+@pytest.fixture(scope="module")
+def second(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support import make_clip
+
+    return make_clip(tmp_path_factory.mktemp("instagram2") / "other.mp4", 1.0, 11, "1M")
+
+
+def go(emulator: Emulator, media: Path, scenario: Any) -> None:
+    run(INSTAGRAM, emulator, make_request(media), scenario)
+
+
+async def ig(h: Harness, path: str, **body: Any) -> dict[str, Any]:
+    """POST an Instagram control endpoint."""
+    resp = await h.ctl.post(f"/_emulator/instagram/{path}", json=body)
+    return dict(resp.raise_for_status().json())
+
+
+async def ready(h: Harness, ref: RemoteRef) -> None:
+    """Poll ``status`` until the container is processed (bounded)."""
+    for _ in range(400):
+        if (await h.provider.status(ACCOUNT, ref)).phase is RemotePhase.READY:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the container never finished processing")
+
+
+def containers_made(h: Harness) -> int:
+    return sum(1 for r in h.sent if r.method == "POST" and r.url.path.endswith("/media"))
+
+
+def test_an_expired_container_is_made_again_and_posted_once(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        first = await h.upload()
+        assert first.ref is not None
+        assert (await ig(h, "expire_containers"))["expired"] == 1
+        status = await h.provider.status(ACCOUNT, first.ref)
+        assert status.phase is RemotePhase.READY, status  # nothing published: may go out
+        done = await h.post(first.ref)  # a retried post holding the expired container
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [post] = await h.posts()
+        assert post["sha256"] == h.request.sha256 and post["id"] == done.remote_id
+        assert containers_made(h) == 2, "the expired container was not replaced"
+
+    go(emulator, media, scenario)
+
+
+def test_a_container_expiring_before_its_publish_is_renewed_by_publish(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        first = await h.upload()
+        assert first.ref is not None
+        await ready(h, first.ref)
+        await ig(h, "expire_containers")
+        done = await h.provider.publish(h.request, first.ref, h.save_ref)
+        assert done.ref is not None and done.ref.data["id"] != first.ref.data["id"]
+        saved = [r.data["id"] for r in h.refs]
+        assert done.ref.data["id"] in saved, "the new container was not saved before its bytes"
+        [post] = await h.posts()
+        assert post["id"] == done.remote_id and post["sha256"] == h.request.sha256
+        assert done.url and done.url.startswith("https://www.instagram.com/reel/")
+
+    go(emulator, media, scenario)
+
+
+def test_a_processing_error_fails_the_post_with_instagrams_reason(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await ig(h, "fail_processing", status="Error: the video codec is not supported. 2207026")
+        done = await h.post()
+        assert done.state is S.FAILED, (done.state, done.last_error)
+        assert "2207026" in (done.last_error or "")
+        assert await h.posts() == []
+
+    go(emulator, media, scenario)
+
+
+def test_a_publish_lost_after_commit_is_found_in_recent_media_not_sent_again(
+    emulator: Emulator, media: Path
+) -> None:
+    """The container still says FINISHED after the dropped publish (Meta lagging): the
+    provider finds the media in the account's recent media instead of saying READY."""
+
+    async def scenario(h: Harness) -> None:
+        result = await h.upload()
+        assert result.ref is not None
+        await ready(h, result.ref)
+        await h.fault("publish", "commit_then_drop")
+        with pytest.raises(TransientError):
+            await h.provider.publish(h.request, result.ref, h.save_ref)
+        [post] = await h.posts()
+        lagging = {"id": result.ref.data["id"], "status_code": "FINISHED", "status": "Finished"}
+        await h.fault("poll", "status", code=200, body=lagging)
+        status = await h.provider.status(ACCOUNT, h.refs[-1])
+        assert await h.faults_left() == [], "the lagging container answer was not used"
+        assert (status.phase, status.remote_id) == (RemotePhase.PUBLISHED, post["id"])
+        listed = [r for r in h.sent if r.url.path.endswith(f"/{h.refs[-1].data['ig_user']}/media")]
+        assert any(r.method == "GET" for r in listed), "recent media were never read"
+        done = await h.post(h.refs[-1])
+        assert done.state is S.PUBLISHED and done.remote_id == post["id"]
+        assert len(await h.posts()) == 1
+
+    go(emulator, media, scenario)
+
+
+def test_the_cap_defers_a_post_until_the_window_frees(
+    emulator: Emulator, media: Path, second: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await ig(h, "publishing_limit", quota_total=1, quota_duration=86400)
+        first = await h.post()
+        assert first.state is S.PUBLISHED
+        other = h.pipeline.plan(make_request(second, "Other clip"), "instagram")
+        post = other
+        for _ in range(200):  # until the publisher parks it for the cap
+            await h.pipeline.publisher.work(other.id)
+            post = h.pipeline.ledger.get(other.id) or post
+            if post.retry_at is not None and "quota" in str(h.pipeline.ledger.history(other.id)):
+                break
+            await asyncio.sleep(0.02)
+        assert post.state is S.PUBLISHING and post.retry_at is not None, post
+        assert post.attempts == 0 and len(await h.posts()) == 1
+        await ig(h, "publishing_limit", quota_total=1, quota_duration=0.05)  # the window frees
+        done = await h.pipeline.drive(other.id, 30.0)
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        states = {to for _, to, _ in h.pipeline.ledger.history(other.id)}
+        assert S.FAILED.value not in states and S.NEEDS_ATTENTION.value not in states
+        assert len(await h.posts()) == 2
+
+    go(emulator, media, scenario)
+
+
+def test_31_hashtags_fail_offline_with_instagrams_words(emulator: Emulator, media: Path) -> None:
+    words = " ".join(f"#tag{i} word" for i in range(31))  # hashtags in the text: not trimmed
+
+    async def scenario(h: Harness) -> None:
+        with pytest.raises(Exception) as info:
+            h.provider.validate(replace(h.request, description=words))
+        assert "at most 30 hashtags" in str(info.value)
+        mentions = " ".join(f"@user{i}" for i in range(21))
+        with pytest.raises(Exception, match="at most 20 @mentions"):
+            h.provider.validate(replace(h.request, description=mentions))
+        for sidecar in (False, True):  # the caption file's text, or an override for instagram
+            request = replace(h.request, description=words, path=h.request.path)
+            planned = h.pipeline.plan(request, "instagram", sidecar=sidecar)
+            done = await h.pipeline.drive(planned.id, 30.0)
+            assert done.state is S.FAILED, (done.state, done.last_error)
+            assert "31 hashtags" in (done.last_error or "")
+            assert "30" in (done.last_error or "")
+            h.pipeline = h.pipeline.elsewhere()
+        assert h.sent == [], "a local check made HTTP requests"
+        assert await h.posts() == []
+
+    go(emulator, media, scenario)
+
+
+def test_a_dead_token_parks_only_that_accounts_instagram(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        h.creds.save("bob", "instagram", Credentials("", refresh_token="sandbox:bob:login"))
+        await h.control("revoke", platform="instagram", account=ACCOUNT)
+        dead = await h.post()
+        assert dead.state is S.NEEDS_ATTENTION and dead.attention == Attention.LOGIN, dead
+        bob: UploadRequest = replace(h.request, account="bob")
+        planned = h.pipeline.plan(bob, "instagram")
+        done = await h.pipeline.drive(planned.id, 30.0)
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [post] = await h.posts()
+        assert post["account"] == "bob"
+
+    go(emulator, media, scenario)
