@@ -129,13 +129,11 @@ def _transient(err: GraphError | None, status: int) -> bool:
         return True
     if err is None:
         return False
-    return (
-        err.is_transient
-        or err.code in META_TRANSIENT
-        or err.code in (-1, -2)
-        or err.subcode in RETRY_SUBCODES
-        or err.pair() == NOT_READY
-    )
+    if err.is_transient or err.subcode in RETRY_SUBCODES or err.pair() == NOT_READY:
+        return True
+    if err.subcode is not None and 2207000 <= err.subcode < 2208000:
+        return False  # Instagram's own validation subcodes (e.g. 1/2207057) are final
+    return err.code in META_TRANSIENT or err.code in (-1, -2)
 
 
 def classify(platform: str, response: httpx.Response, step: str, now: datetime) -> ProviderError:
