@@ -297,3 +297,17 @@ def test_every_step_takes_faults_in_snaps_envelope(tmp_path: Path, clip: bytes) 
         assert held[0]["parts"] == {} and held[0]["stores"] == {}
 
     run(scenario, tmp_path)
+
+
+def test_part_numbers_beyond_35_and_gaps_are_refused(tmp_path: Path) -> None:
+    async def scenario(server: EmulatorServer, client: httpx.AsyncClient) -> None:
+        tok = await token(client)
+        pid = await profile(client, tok)
+        made = await create(client, tok, pid, os.urandom(32), os.urandom(16))
+        over = await add(client, tok, made["add_path"], 36, b"x" * 16)
+        assert over.status_code == 400 and over.json()["error_code"] == "INVALID_PART_NUMBER"
+        assert (await add(client, tok, made["add_path"], 2, b"x" * 16)).status_code == 200
+        gap = await finalize(client, tok, made["finalize_path"])
+        assert gap.status_code == 400 and gap.json()["error_code"] == "MISSING_PARTS"
+
+    run(scenario, tmp_path)
