@@ -106,15 +106,24 @@ def test_the_account_option_picks_spotlight_or_story(drive: Drive, publish_to: s
     drive(scenario)
 
 
-def test_a_story_publish_lost_after_the_commit_posts_once(drive: Drive) -> None:
+@pytest.mark.parametrize("publish_to", ["spotlight", "story"])
+def test_a_publish_lost_after_the_commit_is_found_on_the_profile_not_sent_again(
+    drive: Drive, publish_to: str
+) -> None:
     async def scenario(h: Harness) -> None:
-        h.pipeline = with_options(h, {"publish_to": "story"})
+        h.pipeline = with_options(h, {"publish_to": publish_to})
         await h.fault("publish", "commit_then_drop")
         done = await h.post()
         assert await h.faults_left() == []
         assert done.state is S.PUBLISHED, (done.state, done.last_error)
         [post] = await h.posts()
         assert done.remote_id == post["id"]
+        posts = [
+            r
+            for r in h.sent
+            if r.method == "POST" and r.url.path.endswith(("/spotlights", "/stories"))
+        ]
+        assert len(posts) == 1, "status did not find the post: the publish went out again"
 
     drive(scenario)
 
