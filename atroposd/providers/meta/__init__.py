@@ -3,7 +3,7 @@
 Stable API for the Meta providers (additive changes only):
 
 - ``graph``: ``GRAPH_VERSION_SETTING`` (``META_GRAPH_VERSION``), ``APP_ID`` / ``APP_SECRET``
-  (``META_APP_ID`` / ``META_APP_SECRET``, the .env secrets), ``DEFAULT_GRAPH_VERSION``
+  (``META_CLIENT_ID`` / ``META_CLIENT_SECRET``, the .env secrets), ``DEFAULT_GRAPH_VERSION``
   (``v26.0``), ``graph_version(ctx)``, ``graph_root(ctx, platform, production)``.
 - ``errors``: ``GraphError.of(response)`` (the ``{"error": {...}}`` envelope),
   ``classify(platform, response, step, now)`` → ``atroposd.errors``, ``is_auth_error``,

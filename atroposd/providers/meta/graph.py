@@ -14,8 +14,8 @@ from atroposd.errors import ConfigError
 from atroposd.providers.base import ProviderContext
 
 GRAPH_VERSION_SETTING = "META_GRAPH_VERSION"
-APP_ID = "META_APP_ID"  # .env: the Meta app both Instagram and Facebook log in through
-APP_SECRET = "META_APP_SECRET"
+APP_ID = "META_CLIENT_ID"  # .env (as .env.example names them): the Meta app both use
+APP_SECRET = "META_CLIENT_SECRET"
 DEFAULT_GRAPH_VERSION = "v26.0"
 GRAPH_HOST = "https://graph.facebook.com"
 _VERSION = re.compile(r"v\d+\.\d+")
