@@ -3,7 +3,7 @@
 =======  ==============================================  ==========================================
 step     request (after ``/facebook``)                   answer
 =======  ==============================================  ==========================================
-token    GET /<ver>/oauth/access_token                   ``fb_exchange_token`` (meta.GraphTokens)
+token    POST|GET /<ver>/oauth/access_token                  ``fb_exchange_token`` (meta.GraphTokens)
 page     GET /<ver>/<page_id>?fields=access_token        a Page token for the caller's Page
 start    POST /<ver>/<page_id>/video_reels               ``{video_id, upload_url}``: the upload
          ``upload_phase=start`` (form, JSON or query)    host URL is absolute, on this server
@@ -165,7 +165,7 @@ class Facebook:
             return "", None
         version, rest = parts
         node, _, edge = rest.strip("/").partition("/")
-        if (node, edge, method) == ("oauth", "access_token", "GET"):
+        if (node, edge) == ("oauth", "access_token") and method in ("GET", "POST"):
             return "token", lambda: self._exchange(request)
         if edge == "video_reels" and method == "POST":
             step = "finish" if params.get("upload_phase") == "finish" else "start"
@@ -179,7 +179,7 @@ class Facebook:
         return "", None
 
     async def _exchange(self, request: Request) -> Response:
-        return self._tokens.exchange(request)
+        return await self._tokens.exchange(request)
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -272,8 +272,8 @@ class Facebook:
         reel.description = params.get("description", "")
         if state == "SCHEDULED":
             reel.scheduled_at = float(params["scheduled_publish_time"])
-        if state == "DRAFT":
-            return
+        if state == "DRAFT" or reel.processing_error is not None:
+            return  # a draft, or a reel whose processing fails: nothing goes live
         if not reel.posts:  # the stored bytes become the post
             reel.posts.append(self.host.finish(reel.id, reel.id, reel.description, reel.title))
             return
@@ -312,7 +312,8 @@ class Facebook:
             return rupload_error(401, "OAuthException", "A Page access token of the reel's Page")
         offset = request.header("offset", "")
         held = self.host.held(video_id)
-        if request.method == "POST" and offset.isdigit() and int(offset) != held:
+        alive = self.host.upload(video_id) is not None  # else the host answers 404
+        if request.method == "POST" and alive and offset.isdigit() and int(offset) != held:
             await request.discard()
             return self._bad_offset(int(offset), held, reel.page_id)
         answer = await self.host.handle(request, video_id, account)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from atroposd.providers.base import Credentials
+from atroposd.providers.meta import APP_ID, APP_SECRET
 from tests.providers.conformance import ProviderConformance
 from tests.providers.harness import Binding, Commit, Rejection
 
@@ -21,7 +22,7 @@ FACEBOOK = Binding(
     },
     commit=Commit("finish"),  # upload_phase=finish makes the post
     credentials=lambda account: Credentials("", refresh_token=f"sandbox:{account}:conformance"),
-    secrets={"META_APP_ID": "conf-meta-app-id", "META_APP_SECRET": "conf-meta-app-secret"},
+    secrets={APP_ID: "conf-meta-app-id", APP_SECRET: "conf-meta-app-secret"},
     rejection=Rejection(
         body={
             "error": {

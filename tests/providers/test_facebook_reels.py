@@ -1,0 +1,343 @@
+"""Facebook Page Reels beyond the shared suite: processing errors, the guarded ``finish``,
+native scheduling, the Page cap, faults on every step, tokens per account.
+
+Each runs the real provider against the real emulator over loopback (``harness.run``); posts go
+through the daemon's own publisher on a real ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atroposd.domain import Attention, Post, PostState
+from atroposd.errors import PermanentError, RateLimited
+from atroposd.providers.base import Credentials
+from tests.providers.harness import ACCOUNT, Harness, Scenario, default_media, make_request, run
+from tests.providers.test_facebook_conformance import FACEBOOK
+from tests.support import Emulator, make_clip
+
+S = PostState
+GRAPH_STEPS = ("token", "page", "start", "finish", "status", "list")
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return default_media(tmp_path_factory.mktemp("facebook") / "clip.mp4")
+
+
+def go(emulator: Emulator, media: Path, scenario: Scenario, **changes: Any) -> None:
+    run(FACEBOOK, emulator, replace(make_request(media), **changes), scenario)
+
+
+async def fb(h: Harness, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    resp = await h.ctl.request(method, f"/_emulator/facebook/{path}", json=body)
+    resp.raise_for_status()
+    return resp.json()
+
+
+async def seen(h: Harness, step: str) -> int:
+    """Requests the emulator saw on ``step`` since ``watch`` (a rule that never fires)."""
+    rules = [r for r in await h.faults_left() if r["step"] == step and r["nth"] == 10**6]
+    return int(rules[0]["seen"])
+
+
+async def watch(h: Harness, step: str) -> None:
+    """Count the requests on ``step`` from now on."""
+    rule = {"platform": "facebook", "step": step, "nth": 10**6, "action": "delay"}
+    (await h.ctl.post("/_emulator/faults", json=[rule])).raise_for_status()
+
+
+def usage(minutes: int) -> dict[str, str]:
+    entry = {"type": "pages", "call_count": 100, "estimated_time_to_regain_access": minutes}
+    buc = {"102030405060708": [entry]}
+    return {"X-Business-Use-Case-Usage": json.dumps(buc)}
+
+
+def graph_error(code: int, message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "OAuthException", "code": code,
+                      "is_transient": True, "fbtrace_id": "Ab1"}}  # fmt: skip
+
+
+async def scheduled(h: Harness, when: datetime) -> Post:
+    """Post the clip with a ``publish_at`` (as a sidecar's lands in the ledger)."""
+    planned = h.pipeline.plan(h.request, "facebook")
+    h.pipeline.ledger.set_fields(planned.id, publish_at=when)
+    return await h.pipeline.drive(planned.id, 15.0)
+
+
+# -- processing ---------------------------------------------------------------------------------
+
+
+def test_a_processing_error_fails_the_post_with_facebooks_reason(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        body = {"code": 1363008, "message": "The video codec is not supported"}
+        await fb(h, "POST", "processing_errors", body)
+        done = await h.post()
+        assert done.state is S.FAILED, (done.state, done.last_error)
+        assert "The video codec is not supported" in (done.last_error or "")
+        assert await h.posts() == []
+
+    go(emulator, media, scenario)
+
+
+# -- the guarded finish ---------------------------------------------------------------------------
+
+
+def test_finish_dropped_after_the_commit_and_a_failing_status_still_posts_once(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        result = await h.upload()
+        assert result.ref is not None
+        await watch(h, "finish")
+        await h.fault("publish", "commit_then_drop")
+        await h.fault("poll", "status", code=503)  # and Facebook's status fails once after
+        done = await h.post(result.ref)
+        assert await h.faults_left() == [r for r in await h.faults_left() if r["nth"] == 10**6]
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [post] = await h.posts()
+        assert post["id"] == done.remote_id and post["sha256"] == h.request.sha256
+        assert await seen(h, "finish") == 1, "finish was sent again after its answer was lost"
+        steps = [to for _, to, _ in h.pipeline.ledger.history(done.id)]
+        assert steps.count(S.PUBLISHING.value) >= 1
+
+    go(emulator, media, scenario)
+
+
+def test_status_reads_the_pages_reels_when_the_reel_looks_unpublished(
+    emulator: Emulator, media: Path
+) -> None:
+    """A published reel's own status shows it; the Page's listing is read before a READY
+    answer can let a finish go out, so a reel Facebook lists as published is never READY."""
+
+    async def scenario(h: Harness) -> None:
+        result = await h.upload()
+        assert result.ref is not None
+        await watch(h, "list")
+        done = await h.follow(result)
+        assert done.state is S.PUBLISHED
+        assert await seen(h, "list") >= 1, "READY was answered without reading the Page's reels"
+        assert len(await h.posts()) == 1
+
+    go(emulator, media, scenario)
+
+
+# -- scheduling ---------------------------------------------------------------------------------
+
+
+def test_publish_at_is_scheduled_on_facebook_which_publishes_it(
+    emulator: Emulator, media: Path
+) -> None:
+    when = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+
+    async def scenario(h: Harness) -> None:
+        done = await scheduled(h, when)
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [reel] = await fb(h, "GET", "reels")
+        assert reel["video_state"] == "SCHEDULED"
+        assert reel["scheduled_publish_time"] == when.timestamp()
+        assert reel["status"]["publishing_phase"]["publish_status"] == "scheduled"
+        await fb(h, "POST", "clock", {"advance_seconds": 2 * 3600 + 1})
+        [reel] = await fb(h, "GET", "reels")
+        assert reel["status"]["publishing_phase"]["publish_status"] == "published"
+        assert len(await h.posts()) == 1
+
+    go(emulator, media, scenario)
+
+
+def test_publish_at_within_ten_minutes_goes_out_now(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        done = await scheduled(h, datetime.now(UTC) + timedelta(minutes=5))
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [reel] = await fb(h, "GET", "reels")
+        assert reel["video_state"] == "PUBLISHED"
+
+    go(emulator, media, scenario)
+
+
+def test_publish_at_beyond_thirty_days_is_refused_without_a_request(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        far = datetime.now(UTC) + timedelta(days=31)
+        with pytest.raises(PermanentError, match="30 days"):
+            h.provider.validate(replace(h.request, publish_at=far))
+        assert h.sent == []
+
+    go(emulator, media, scenario)
+
+
+# -- the Page cap ------------------------------------------------------------------------------
+
+
+def test_the_page_cap_defers_the_post_until_the_window_frees(
+    emulator: Emulator, media: Path, tmp_path: Path
+) -> None:
+    other = make_clip(tmp_path / "second.mp4", seconds=1.0, seed=8, bitrate="2M")
+
+    async def scenario(h: Harness) -> None:
+        await fb(h, "POST", "reels_cap", {"limit": 1})
+        first = await h.post()
+        assert first.state is S.PUBLISHED
+        second = make_request(other)
+        planned = h.pipeline.plan(replace(second, account=ACCOUNT), "facebook")
+        before = h.pipeline.clock.now()
+        for _ in range(20):  # upload, polls, then the refused finish
+            await h.pipeline.publisher.work(planned.id)
+            waiting = h.pipeline.ledger.get(planned.id)
+            assert waiting is not None and waiting.state is not S.FAILED, waiting
+            if waiting.retry_at is not None and waiting.state is S.PUBLISHING:
+                break
+        assert waiting.state is S.PUBLISHING and waiting.retry_at is not None, waiting
+        assert timedelta(hours=23, minutes=59) <= waiting.retry_at - before
+        assert waiting.retry_at - before <= timedelta(hours=24, minutes=2)
+        assert len(await h.posts()) == 1, "the capped reel was posted"
+        await fb(h, "POST", "clock", {"advance_seconds": 24 * 3600})
+        done = await h.pipeline.drive(planned.id, 15.0)
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        assert len(await h.posts()) == 2
+
+    go(emulator, media, scenario)
+
+
+# -- faults on every step --------------------------------------------------------------------------
+
+
+FAULTS = [
+    ("token", {"action": "status", "code": 503}),
+    ("page", {"action": "status", "code": 429}),
+    ("start", {"action": "status", "code": 500}),
+    ("start", {"action": "drop"}),
+    ("rupload", {"action": "status", "code": 503, "nth": 2}),  # before the chunk is stored
+    ("rupload", {"action": "commit_then_drop", "nth": 2}),  # after it is stored
+    ("rupload", {"action": "drop", "nth": 3}),
+    ("status", {"action": "status", "code": 503}),
+    ("list", {"action": "status", "code": 500}),
+    ("finish", {"action": "status", "code": 503}),
+    ("finish", {"action": "drop"}),
+    (
+        "finish",
+        {
+            "action": "status",
+            "code": 400,
+            "body": graph_error(4, "(#4) Limit"),
+            "headers": usage(1),
+        },
+    ),
+    (
+        "finish",
+        {
+            "action": "status",
+            "code": 400,
+            "body": graph_error(32, "(#32) Page limit"),
+            "headers": usage(2),
+        },
+    ),
+    ("status", {"action": "status", "code": 400, "body": graph_error(17, "(#17) User limit")}),
+]
+
+
+@pytest.mark.parametrize(("step", "rule"), FAULTS, ids=[f"{s}-{i}" for i, (s, _) in
+                                                        enumerate(FAULTS)])  # fmt: skip
+def test_a_fault_on_any_step_ends_in_exactly_one_post(
+    emulator: Emulator, media: Path, step: str, rule: dict[str, Any]
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.ctl.post("/_emulator/faults", json=[{"platform": "facebook", "step": step,
+                                                     **rule}])  # fmt: skip
+        done = await h.post()
+        assert await h.faults_left() == [], "the fault never fired"
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [post] = await h.posts()
+        assert post["sha256"] == h.request.sha256 and post["id"] == done.remote_id
+
+    go(emulator, media, scenario)
+
+
+@pytest.mark.parametrize("code", [4, 32])
+def test_throttling_waits_as_long_as_the_usage_header_says(
+    emulator: Emulator, media: Path, code: int
+) -> None:
+    async def scenario(h: Harness) -> None:
+        body = graph_error(code, f"(#{code}) Request limit reached")
+        await h.fault("session", "status", code=400, body=body, headers=usage(7))
+        with pytest.raises(RateLimited) as info:
+            await h.upload()
+        assert info.value.retry_after == 7 * 60 and info.value.code == str(code)
+        assert await h.posts() == []
+
+    go(emulator, media, scenario)
+
+
+def test_a_token_expiring_between_upload_and_finish_is_renewed_once(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        result = await h.upload()
+        saved = len(h.creds.saved)
+        await h.control("expire_tokens", platform="facebook")
+        done = await h.follow(result)
+        assert done.state is S.PUBLISHED
+        assert len(h.creds.saved) == saved + 1, "expected exactly one token renewal"
+        assert len(await h.posts()) == 1
+
+    go(emulator, media, scenario)
+
+
+# -- accounts -----------------------------------------------------------------------------------
+
+
+def test_a_dead_token_parks_only_that_accounts_facebook(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        h.creds.save("bob", "facebook", Credentials("", refresh_token="sandbox:bob:login"))
+        await h.control("revoke", platform="facebook", account=ACCOUNT)
+        alice = h.pipeline.plan(h.request, "facebook")
+        bob = h.pipeline.plan(replace(h.request, account="bob"), "facebook")
+        dead = await h.pipeline.drive(alice.id, 15.0)
+        live = await h.pipeline.drive(bob.id, 15.0)
+        assert dead.state is S.NEEDS_ATTENTION and dead.attention == Attention.LOGIN, dead
+        assert "Facebook" in (dead.last_error or "") or "facebook" in (dead.last_error or "")
+        assert live.state is S.PUBLISHED, (live.state, live.last_error)
+        [post] = await h.posts()
+        assert post["account"] == "bob"
+
+    go(emulator, media, scenario)
+
+
+def test_each_account_posts_to_its_own_page(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        h.creds.save("bob", "facebook", Credentials("", refresh_token="sandbox:bob:login"))
+        for account in (ACCOUNT, "bob"):
+            done = await h.pipeline.drive(
+                h.pipeline.plan(replace(h.request, account=account), "facebook").id, 15.0
+            )
+            assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        pages = {r["account"]: r["page_id"] for r in await fb(h, "GET", "reels")}
+        assert set(pages) == {ACCOUNT, "bob"} and pages[ACCOUNT] != pages["bob"]
+
+    go(emulator, media, scenario)
+
+
+# -- captions -----------------------------------------------------------------------------------
+
+
+def test_a_long_caption_is_fitted_to_the_safe_reels_limit(emulator: Emulator, media: Path) -> None:
+    caption = "A reel about words. " + ("Ünïcode 🎬 words " * 300).strip() + "\n\n#reels #shorts"
+
+    async def scenario(h: Harness) -> None:
+        planned = h.pipeline.plan(h.request, "facebook", sidecar=False)  # the caption file
+        done = await h.pipeline.drive(planned.id, 15.0)
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [post] = await h.posts()
+        assert len(post["caption"].encode("utf-16-le")) // 2 <= 2200
+        assert post["caption"].endswith("#reels #shorts")
+
+    go(emulator, media, scenario, description=caption)
