@@ -68,6 +68,10 @@ class Follower:
 
     def _overdue(self, post: Post) -> bool:
         since = self._ledger.entered_at(post.id, post.state)
+        if since is not None and post.publish_accepted_at is not None:
+            # A publish accepted after a wait in ``publishing`` (a platform's cap) starts the
+            # deadline again: the wait was the platform's, not a stuck post.
+            since = max(since, post.publish_accepted_at)
         limit = timedelta(seconds=self._polling.deadline)
         return since is not None and self._clock.now() - since > limit
 
