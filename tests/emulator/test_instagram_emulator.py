@@ -143,6 +143,10 @@ def test_any_graph_version_is_accepted_and_the_uri_follows_it(tmp_path: Path) ->
         assert "/ig-api-upload/v19.0/" in made.json()["uri"]
         unversioned = await client.post(f"/instagram/{IG}/media", data=form, headers=auth(tok))
         assert unversioned.status_code == 400
+        bare_uri = made.json()["uri"].replace("/ig-api-upload/v19.0/", "/ig-api-upload/")
+        assert (await rupload(client, tok, bare_uri, b"ab", 0, 4)).status_code == 200  # §3.1
+        held = await client.get(made.json()["uri"], headers=auth(tok, "OAuth"))
+        assert held.json()["offset"] == 2
 
     run(scenario, tmp_path)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from atroposd.domain import Attention, PostState
-from atroposd.errors import TransientError
+from atroposd.errors import PermanentError, TransientError
 from atroposd.providers.base import Credentials, RemotePhase, RemoteRef, UploadRequest
 from tests.providers.harness import ACCOUNT, Harness, default_media, make_request, run
 from tests.providers.test_instagram_conformance import INSTAGRAM
@@ -172,6 +172,12 @@ def test_31_hashtags_fail_offline_with_instagrams_words(emulator: Emulator, medi
         mentions = " ".join(f"@user{i}" for i in range(21))
         with pytest.raises(Exception, match="at most 20 @mentions"):
             h.provider.validate(replace(h.request, description=mentions))
+        h.provider.validate(replace(h.request, description="x" * 2200))
+        for caption in ("x" * 2201, "🎬" * 1101):  # UTF-16 units: an emoji counts 2
+            with pytest.raises(PermanentError, match="at most 2,200 characters"):
+                h.provider.validate(replace(h.request, description=caption))
+        with pytest.raises(PermanentError, match="300 MB"):
+            h.provider.validate(replace(h.request, size=300_000_001))
         for sidecar in (False, True):  # the caption file's text, or an override for instagram
             request = replace(h.request, description=words, path=h.request.path)
             planned = h.pipeline.plan(request, "instagram", sidecar=sidecar)
