@@ -162,6 +162,8 @@ class PageCap:
         recent = self._recent(page_id, now)
         if len(recent) < self.limit:
             return None
+        if self.limit <= 0:
+            return self.window  # nothing may go out: say a whole window
         oldest_needed = sorted(recent)[len(recent) - self.limit]
         return max(0.0, oldest_needed + self.window - now)
 
