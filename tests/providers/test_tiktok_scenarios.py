@@ -18,7 +18,13 @@ import pytest
 
 from atroposd.clock import SystemClock
 from atroposd.domain import PostState
-from atroposd.errors import ConfigError, PermanentError, RateLimited, TransientError
+from atroposd.errors import (
+    ConfigError,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from atroposd.providers import REGISTRY
 from atroposd.providers.base import (
     Credentials,
@@ -243,6 +249,22 @@ def test_expired_upload_url_after_every_byte_arrived_never_inits_again(
         assert calls(h, INIT) == 1, "a second init for a video TikTok already had"
         await h.follow(result)
         assert len(await h.posts()) == 1
+
+    go(emulator, media, scenario)
+
+
+def test_a_publish_tiktok_forgot_after_its_last_chunk_went_out_is_never_inited_again(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("commit", "drop")  # the last chunk went out; what became of it is unknown
+        with pytest.raises(TransientError):
+            await h.upload()
+        forgotten = {"data": {}, "error": {"code": "invalid_publish_id", "message": "gone"}}
+        await h.fault("query", "status", code=400, body=forgotten)
+        with pytest.raises(OutcomeUnknown):
+            await h.upload(resume=h.refs[-1])
+        assert calls(h, INIT) == 1, "a second init could post the video twice"
 
     go(emulator, media, scenario)
 
