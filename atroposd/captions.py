@@ -241,8 +241,7 @@ class _Parts:
 
     def __init__(self, text: str, limit: TextLimit, strict: bool) -> None:
         self.text, self.limit = text, limit
-        self.prose, sep, self.block = _split(text)
-        self.sep = _TRAILING_BLANKS.sub("", sep)  # "end. \n#tag": no blank before the break
+        self.prose, self.sep, self.block = _split(text)
         self.tag_ends = [int(m.end()) for m in _WORD.finditer(self.block)]
         self.keep = len(self.tag_ends)
         if limit.max_hashtags is not None:
@@ -294,11 +293,15 @@ def _derive(text: str, limit: TextLimit, strict: bool) -> str:
             return parts.prose + tail
         if not parts.prose or (k and tail_length > size // 2):
             continue  # hashtags go before the prose would keep less than half the limit
+        tail = str(_TRAILING_BLANKS.sub("", tail))  # "end. \n#tag" cut: no blank after "…"
+        tail_length = parts.length(tail)
         cut = _shorten(parts.prose, points, floor, size - tail_length, limit.counting)
         if cut and parts.length(cut + tail) <= size:
             return cut + tail
     if not strict:
         return _cut(text, limit, ELLIPSIS)
+    if not parts.prose and parts.keep == 0:
+        parts.error(f"is only hashtags, and {limit.max_hashtags} of them are allowed")
     if not parts.prose:
         parts.too_long("and is only hashtags, the first of them longer than the limit")
     sentence = parts.length(_with_ellipsis(parts.prose[:first]))
