@@ -40,6 +40,10 @@ from atroposd.providers.meta.usage import wait_seconds
 BUC_CODES = frozenset(range(80001, 80015))  # Business Use Case throttling (§2.4)
 AUTH_CODES = frozenset({190, 102})
 RETRY_SUBCODES = frozenset({2207003, 2207032, 2207053})  # download slow, create failed, unknown
+# Facebook's Video API (providers.md §4.5): 1363019 "problem uploading, try again", 1363030
+# "upload timed out", and 6000 "problem uploading the video file" are worth retrying.
+VIDEO_RETRY_SUBCODES = frozenset({1363019, 1363030})
+VIDEO_RETRY_CODE = 6000
 CAP = (9, 2207042)  # Instagram: max posts in 24 h reached
 NOT_READY = (9007, 2207027)
 EXPIRED_SUBCODE = 2207020
@@ -130,6 +134,8 @@ def _transient(err: GraphError | None, status: int) -> bool:
     if err is None:
         return False
     if err.is_transient or err.subcode in RETRY_SUBCODES or err.pair() == NOT_READY:
+        return True
+    if err.subcode in VIDEO_RETRY_SUBCODES or err.code == VIDEO_RETRY_CODE:
         return True
     if err.subcode is not None and 2207000 <= err.subcode < 2208000:
         return False  # Instagram's own validation subcodes (e.g. 1/2207057) are final
