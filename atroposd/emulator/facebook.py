@@ -226,7 +226,7 @@ class Facebook:
 
     def _finish_refusal(self, params: dict[str, str], reel: Reel) -> Response | None:
         if reel.uploaded_at is None:
-            return _error(400, 6000, "Video Upload Is Missing: the upload is not complete")
+            return _error(400, 100, "(#100) Video Upload Is Missing: the upload is not complete")
         state = params.get("video_state", "")
         if state not in VIDEO_STATES:
             return _error(400, 100, "(#100) video_state must be PUBLISHED, DRAFT or SCHEDULED")

@@ -183,7 +183,8 @@ def test_finish_refuses_what_facebook_refuses_and_a_second_finish_is_a_second_po
         tok = await page_token(client)
         partial, url = await start(client, tok)
         await send(client, tok, url, data[:10], 0, len(data))
-        assert (await finish(client, tok, partial)).json()["error"]["code"] == 6000
+        missing = (await finish(client, tok, partial)).json()["error"]
+        assert missing["code"] == 100 and "Video Upload Is Missing" in missing["message"]
         video_id = await uploaded(client, tok, data)
         bad = await finish(client, tok, video_id, video_state="LIVE")
         assert bad.json()["error"]["code"] == 100

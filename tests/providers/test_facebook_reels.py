@@ -71,6 +71,15 @@ async def scheduled(h: Harness, when: datetime) -> Post:
     return await h.pipeline.drive(planned.id, 15.0)
 
 
+def video_error(code: int, subcode: int | None) -> dict[str, Any]:
+    """A Video API upload error as Graph words it (providers.md §4.5), without is_transient."""
+    err: dict[str, Any] = {"message": "There was a problem uploading your video file.",
+                           "type": "OAuthException", "code": code, "fbtrace_id": "Ab2"}  # fmt: skip
+    if subcode is not None:
+        err["error_subcode"] = subcode
+    return {"error": err}
+
+
 # -- processing ---------------------------------------------------------------------------------
 
 
@@ -242,6 +251,9 @@ FAULTS = [
         },
     ),
     ("status", {"action": "status", "code": 400, "body": graph_error(17, "(#17) User limit")}),
+    ("start", {"action": "status", "code": 400, "body": video_error(6000, None)}),
+    ("rupload", {"action": "status", "code": 400, "body": video_error(6000, 1363030)}),
+    ("rupload", {"action": "status", "code": 400, "body": video_error(6000, 1363019)}),
 ]
 
 
