@@ -8,8 +8,9 @@ through the daemon's own publisher on a real ledger where the pipeline's answer 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from atroposd.errors import (
     ConfigError,
     OutcomeUnknown,
     PermanentError,
+    QuotaExhausted,
     RateLimited,
+    ReauthRequired,
     TransientError,
 )
 from atroposd.providers import REGISTRY
@@ -33,6 +36,7 @@ from atroposd.providers.base import (
     RemotePhase,
     RemoteRef,
 )
+from atroposd.providers.tiktok.wire import status_of
 from tests.providers.harness import (
     ACCOUNT,
     Harness,
@@ -51,6 +55,7 @@ from tests.providers.tiktok_support import (
     two_chunk_media,
 )
 from tests.support import Emulator
+from tests.unit.support import FakeClock
 
 INIT, PUT, STATUS = "video/init/", "/tiktok/video/?", "status/fetch/"
 
@@ -387,6 +392,8 @@ def test_caption_is_counted_in_utf16_units_offline(emulator: Emulator, media: Pa
             h.provider.validate(replace(h.request, description="😀" * 1100 + "a"))
         with pytest.raises(PermanentError):
             h.provider.validate(replace(h.request, mime_type="video/x-matroska"))
+        with pytest.raises(PermanentError):
+            h.provider.validate(replace(h.request, size=4 * 10**9 + 1))
         with pytest.raises(PermanentError):  # branded content may not be private
             h.provider.validate(
                 replace(h.request, options={"privacy": "SELF_ONLY", "brand_content_toggle": True})
@@ -418,3 +425,78 @@ def test_hosts_are_settings() -> None:
     other = REGISTRY["tiktok"](ctx(True, {}, {"TIKTOK_API_BASE": "http://other/v2"}))
     assert other._ep.api_base == "http://other/v2"  # type: ignore[attr-defined]
     assert other._ep.token_url == "http://127.0.0.1:9/tiktok/v2/oauth/token/"  # type: ignore[attr-defined]
+
+
+def test_an_upload_url_past_its_hour_is_not_used(emulator: Emulator, media: Path) -> None:
+    """By the provider's own clock: status/fetch first, a new init only as bytes are missing."""
+
+    async def scenario(h: Harness) -> None:
+        clock = FakeClock(datetime.now(UTC))
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            ctx = dataclasses.replace(context(TIKTOK, h.emulator.url, http, h.creds), clock=clock)
+            provider = REGISTRY["tiktok"](ctx)
+            hour: list[bool] = []
+
+            def an_hour_later(done: int, total: int) -> None:
+                if not hour and 0 < done < total:
+                    hour.append(True)
+                    clock.advance(3600)
+
+            result = await provider.upload(h.request, None, h.save_ref, an_hour_later)
+        old, new = await publishes(h)
+        assert old["chunks_received"] == [0] and not old["completed"], old
+        assert new["chunks_received"] == [0, 1] and new["completed"], new
+        assert result.ref is not None and result.ref.data["publish_id"] == new["publish_id"]
+
+    go(emulator, media, scenario)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error"),
+    [
+        (403, "spam_risk_user_banned_from_posting", PermanentError),
+        (403, "unaudited_client_can_only_post_to_private_accounts", PermanentError),
+        (403, "reached_active_user_cap", QuotaExhausted),
+        (403, "spam_risk_too_many_posts", QuotaExhausted),
+        (401, "scope_not_authorized", ReauthRequired),
+        (200, "rate_limit_exceeded", RateLimited),  # an error may come with HTTP 200
+        (200, "internal_error", TransientError),
+        (500, "internal_error", TransientError),
+    ],
+)
+def test_tiktok_error_codes_are_classified_by_the_body(
+    emulator: Emulator, media: Path, status: int, code: str, error: type[Exception]
+) -> None:
+    async def scenario(h: Harness) -> None:
+        body = {"data": {}, "error": {"code": code, "message": "m", "log_id": "202612"}}
+        await h.fault("session", "status", code=status, body=body, times=2)
+        with pytest.raises(error) as info:
+            await h.upload()
+        assert getattr(info.value, "code", None) == code
+        assert calls(h, PUT) == 0 and await h.posts() == []
+
+    go(emulator, media, scenario)
+
+
+def test_every_post_asks_creator_info_and_chunks_carry_no_bearer_token(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.follow(await h.upload())
+        await h.upload()  # a second post of the same account
+        assert calls(h, "creator_info/query/") == 2 and calls(h, INIT) == 2
+        puts = [r for r in h.sent if r.method == "PUT"]
+        assert len(puts) == 4 and not any("authorization" in r.headers for r in puts)
+        assert {r.headers["content-type"] for r in puts} == {"video/mp4"}
+        assert all(str(r.url).startswith(h.emulator.url + "/tiktok/video/?") for r in puts)
+
+    go(emulator, media, scenario)
+
+
+def test_post_ids_may_come_as_a_string() -> None:
+    ref = RemoteRef("tiktok_publish", {"publish_id": "p1", "size": "10", "username": "al"})
+    done = status_of({"status": "PUBLISH_COMPLETE", "publicaly_available_post_id": "7001"}, ref)
+    assert (done.phase, done.remote_id) == (RemotePhase.PUBLISHED, "7001")
+    assert done.url == "https://www.tiktok.com/@al/video/7001"
+    private = status_of({"status": "PUBLISH_COMPLETE", "publicaly_available_post_id": []}, ref)
+    assert (private.remote_id, private.url) == ("p1", None)
