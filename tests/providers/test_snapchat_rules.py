@@ -11,18 +11,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from atroposd.clock import SystemClock
 from atroposd.errors import (
     AuthExpired,
+    ConfigError,
     OutcomeUnknown,
     PermanentError,
     RateLimited,
     SessionLost,
     TransientError,
 )
-from atroposd.providers.base import RemotePhase, RemoteRef
-from atroposd.providers.snapchat import classify
+from atroposd.providers.base import ProviderContext, RemotePhase, RemoteRef
+from atroposd.providers.snapchat import build, classify
 from atroposd.providers.snapchat.errors import succeeded
-from tests.providers.harness import ACCOUNT, Harness, make_request, run
+from tests.providers.harness import ACCOUNT, Harness, MemoryCredentials, make_request, run
 from tests.providers.test_snapchat_conformance import SNAPCHAT
 from tests.support import Emulator
 
@@ -152,3 +154,37 @@ def test_a_new_media_gets_a_new_key_and_the_size_cap_is_checked_offline(
         assert len(h.sent) == sent
 
     run(SNAPCHAT, emulator, make_request(media), scenario)
+
+
+def test_hosts_and_part_size_are_settings_and_production_needs_the_client() -> None:
+    async def main() -> None:
+        async with httpx.AsyncClient() as http:
+            ctx = ProviderContext(
+                http=http,
+                credentials=MemoryCredentials("snapchat", {}),
+                clock=SystemClock(),
+                sandbox=False,
+                sandbox_url="http://127.0.0.1:9",
+                chunk_size=1,
+                secrets={},
+                overrides={},
+            )
+            with pytest.raises(ConfigError, match="SNAPCHAT_CLIENT_ID, SNAPCHAT_CLIENT_SECRET"):
+                build(ctx)
+            secrets = {"SNAPCHAT_CLIENT_ID": "id", "SNAPCHAT_CLIENT_SECRET": "secret"}
+            with pytest.raises(ConfigError, match="SNAPCHAT_PART_BYTES"):
+                build(replace(ctx, secrets=secrets, overrides={"SNAPCHAT_PART_BYTES": "-1"}))
+            real = build(replace(ctx, secrets=secrets))
+            assert real.api.base == "https://businessapi.snapchat.com"
+            assert real.capabilities.chunk_plan.fit(32 * 1024**2 + 1) == 32 * 1024**2
+            other = {"SNAPCHAT_API_BASE": "https://snap.example/api", "SNAPCHAT_PART_BYTES": "1000"}
+            moved = build(replace(ctx, secrets=secrets, overrides=other))
+            assert (
+                moved.api.follow("/us/v1/m?action=ADD")
+                == "https://snap.example/api/us/v1/m?action=ADD"
+            )
+            assert moved.api.follow("https://upload.example/x") == "https://upload.example/x"
+            sandbox = build(replace(ctx, sandbox=True))  # generated stand-ins, emulator hosts
+            assert sandbox.api.base == "http://127.0.0.1:9/snapchat"
+
+    asyncio.run(main())
