@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from atroposd.captions import Counting, TextLimit, measure
 from atroposd.clock import Clock
 from atroposd.errors import ConfigError, OutcomeUnknown, PermanentError, ProviderError
 from atroposd.providers._http import file_slice, guarded
@@ -40,6 +39,7 @@ from atroposd.providers.base import (
 from atroposd.providers.chunks import TIKTOK_PLAN, Chunk
 from atroposd.providers.spec import PlatformSpec
 from atroposd.providers.tiktok.account import PRIVACY_LEVELS, TikTokAccount
+from atroposd.providers.tiktok.checks import CAPTION, check_request
 from atroposd.providers.tiktok.errors import NAME, classify, data_of, error_of, succeeded
 from atroposd.providers.tiktok.wire import (
     FINAL_SENT,
@@ -48,12 +48,9 @@ from atroposd.providers.tiktok.wire import (
     CreatorInfo,
     TikTokEndpoints,
     post_info,
-    privacy_of,
     status_of,
 )
 
-CAPTION = TextLimit(2200, Counting.UTF16_UNITS)  # post_info.title, UTF-16 units (§5.3)
-MEDIA_TYPES = ("video/mp4", "video/quicktime", "video/webm")  # PUT Content-Type (§5.2)
 # upload_url is valid one hour (§5.2 [OFF]); a chunk is not started in its last minutes.
 URL_TTL = timedelta(hours=1)
 URL_MARGIN = timedelta(minutes=5)
@@ -111,35 +108,8 @@ class TikTokProvider:
     # -- contract -------------------------------------------------------------------------
 
     def validate(self, request: UploadRequest) -> None:
-        """Local checks before any network call."""
-        if request.size <= 0:
-            raise PermanentError("video is empty", platform=NAME, code="empty_file")
-        if request.size > self.capabilities.max_bytes:
-            raise PermanentError("video is larger than 4 GB", platform=NAME, code="too_large")
-        if request.mime_type not in MEDIA_TYPES:
-            raise PermanentError(
-                f"TikTok takes MP4, MOV or WebM, not {request.mime_type}",
-                platform=NAME,
-                code="unsupported_media_type",
-            )
-        if measure(request.description, CAPTION.counting) > CAPTION.max_length:
-            raise PermanentError(
-                "caption is longer than 2,200 UTF-16 units", platform=NAME, code="invalid_params"
-            )
-        privacy = privacy_of(request)
-        if privacy not in PRIVACY_LEVELS:
-            raise PermanentError(
-                f"privacy {privacy!r} is not one of {', '.join(PRIVACY_LEVELS)}",
-                platform=NAME,
-                code="invalid_privacy",
-            )
-        # Content sharing guidelines: branded content cannot be posted only to oneself.
-        if request.options.get("brand_content_toggle") and privacy == "SELF_ONLY":
-            raise PermanentError(
-                "branded content (brand_content_toggle) cannot be posted SELF_ONLY",
-                platform=NAME,
-                code="invalid_privacy",
-            )
+        """Local checks before any network call (``checks.py``)."""
+        check_request(request, self.capabilities.max_bytes)
 
     async def upload(
         self,
