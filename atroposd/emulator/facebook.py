@@ -3,7 +3,7 @@
 =======  ==============================================  ==========================================
 step     request (after ``/facebook``)                   answer
 =======  ==============================================  ==========================================
-token    POST|GET /<ver>/oauth/access_token                  ``fb_exchange_token`` (meta.GraphTokens)
+token    POST /<ver>/oauth/access_token (or GET)         ``fb_exchange_token`` (meta.GraphTokens)
 page     GET /<ver>/<page_id>?fields=access_token        a Page token for the caller's Page
 start    POST /<ver>/<page_id>/video_reels               ``{video_id, upload_url}``: the upload
          ``upload_phase=start`` (form, JSON or query)    host URL is absolute, on this server

@@ -189,9 +189,9 @@ def test_finish_refuses_what_facebook_refuses_and_a_second_finish_is_a_second_po
         bad = await finish(client, tok, video_id, video_state="LIVE")
         assert bad.json()["error"]["code"] == 100
         soon = str(int(time.time()) + 60)
-        bad = await finish(client, tok, video_id, video_state="SCHEDULED", **{
-            "scheduled_publish_time": soon
-        })  # fmt: skip
+        bad = await finish(
+            client, tok, video_id, video_state="SCHEDULED", **{"scheduled_publish_time": soon}
+        )
         assert bad.json()["error"]["code"] == 100 and await posts(client) == []
         assert (await finish(client, tok, video_id)).status_code == 200
         assert (await finish(client, tok, video_id)).status_code == 200

@@ -20,9 +20,14 @@ def test_two_pairs_become_youtube_and_facebook_posts_archived_after_both(
     ws.use_platforms("youtube", "facebook")
     # Facebook's answers to finish come 4 s late: YouTube's posts are done first.
     emulator.faults(
-        {"platform": "facebook", "step": "finish", "action": "commit_then_delay", "hold": 4.0,
-         "times": 2}
-    )  # fmt: skip
+        {
+            "platform": "facebook",
+            "step": "finish",
+            "action": "commit_then_delay",
+            "hold": 4.0,
+            "times": 2,
+        }
+    )
     daemon = Daemon(ws)
     try:
         daemon.wait_event("daemon_started")

@@ -60,8 +60,15 @@ def usage(minutes: int) -> dict[str, str]:
 
 
 def graph_error(code: int, message: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "OAuthException", "code": code,
-                      "is_transient": True, "fbtrace_id": "Ab1"}}  # fmt: skip
+    return {
+        "error": {
+            "message": message,
+            "type": "OAuthException",
+            "code": code,
+            "is_transient": True,
+            "fbtrace_id": "Ab1",
+        }
+    }
 
 
 async def scheduled(h: Harness, when: datetime) -> Post:
@@ -73,8 +80,12 @@ async def scheduled(h: Harness, when: datetime) -> Post:
 
 def video_error(code: int, subcode: int | None) -> dict[str, Any]:
     """A Video API upload error as Graph words it (providers.md §4.5), without is_transient."""
-    err: dict[str, Any] = {"message": "There was a problem uploading your video file.",
-                           "type": "OAuthException", "code": code, "fbtrace_id": "Ab2"}  # fmt: skip
+    err: dict[str, Any] = {
+        "message": "There was a problem uploading your video file.",
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "Ab2",
+    }
     if subcode is not None:
         err["error_subcode"] = subcode
     return {"error": err}
@@ -257,14 +268,14 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize(("step", "rule"), FAULTS, ids=[f"{s}-{i}" for i, (s, _) in
-                                                        enumerate(FAULTS)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("step", "rule"), FAULTS, ids=[f"{s}-{i}" for i, (s, _) in enumerate(FAULTS)]
+)
 def test_a_fault_on_any_step_ends_in_exactly_one_post(
     emulator: Emulator, media: Path, step: str, rule: dict[str, Any]
 ) -> None:
     async def scenario(h: Harness) -> None:
-        await h.ctl.post("/_emulator/faults", json=[{"platform": "facebook", "step": step,
-                                                     **rule}])  # fmt: skip
+        await h.ctl.post("/_emulator/faults", json=[{"platform": "facebook", "step": step, **rule}])
         done = await h.post()
         assert await h.faults_left() == [], "the fault never fired"
         assert done.state is S.PUBLISHED, (done.state, done.last_error)

@@ -72,6 +72,7 @@ class FacebookProvider:
         publish_step=True,
         concurrency=2,
         chunk_plan=RUPLOAD_PLAN,
+        privacy_values=("public",),  # a Page's reels are public (providers.md §4 [OFF])
     )
 
     def __init__(
@@ -106,6 +107,14 @@ class FacebookProvider:
             raise PermanentError("video is larger than 2 GB", platform=NAME, code="1363023")
         if not request.title.strip():
             raise PermanentError("title is empty", platform=NAME, code="invalidTitle")
+        if request.privacy and request.privacy not in self.capabilities.privacy_values:
+            raise PermanentError(
+                f"privacy {request.privacy!r}: a Facebook Page's reels are always public; give "
+                'facebook its own block in the sidecar ({"facebook": {"privacy": "public"}}) '
+                "to post it there",
+                platform=NAME,
+                code="invalidPrivacy",
+            )
         self._page_of(request.account)  # raises when production has no Page id
         when = request.publish_at
         if when is not None and when - self._clock.now() > MAX_LEAD:
