@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
 
-from atroposd.captions import hashtags, mentions
 from atroposd.clock import Clock
-from atroposd.errors import ConfigError, PermanentError, ProviderError, TransientError
+from atroposd.errors import PermanentError, ProviderError, TransientError
 from atroposd.providers._http import json_body
 from atroposd.providers.base import (
     Capabilities,
     Counting,
     CredentialStore,
     Progress,
-    ProviderContext,
     RemotePhase,
     RemoteRef,
     RemoteStatus,
@@ -39,40 +36,20 @@ from atroposd.providers.base import (
     UploadRequest,
     UploadResult,
 )
-from atroposd.providers.instagram.account import InstagramAccount
-from atroposd.providers.instagram.remote import NAME, Remote, caption_digest
-from atroposd.providers.meta import (
-    APP_ID,
-    APP_SECRET,
-    GRAPH_VERSION_SETTING,
-    MetaTokens,
-    Rupload,
-    graph_version,
-    meta_token_endpoint,
+from atroposd.providers.instagram.checks import (
+    HASHTAGS,
+    MAX_BYTES,
+    MAX_CAPTION,
+    MENTIONS,
+    check_request,
 )
+from atroposd.providers.instagram.remote import NAME, Remote, caption_digest
+from atroposd.providers.meta import MetaTokens, Rupload, meta_token_endpoint
 from atroposd.providers.meta.errors import CAP, GraphError
-from atroposd.providers.meta.graph import GRAPH_HOST
 from atroposd.providers.meta.rupload import RUPLOAD_PLAN
-from atroposd.providers.spec import PlatformSpec
 
 CONTAINER = "instagram_container"
-MAX_BYTES = 300_000_000  # providers.md §3.2: 300 MB (a newer page says 1 GB): the safe reading
-HASHTAGS, MENTIONS = 30, 20
 RENEW_WAIT = 120.0  # seconds a publish waits for a re-made container to finish processing
-
-
-@dataclass(frozen=True)
-class InstagramEndpoints:
-    """The Graph root with its version, e.g. ``https://graph.facebook.com/v26.0``."""
-
-    graph: str
-
-    @classmethod
-    def of(cls, ctx: ProviderContext) -> InstagramEndpoints:
-        """Production, sandbox (``SANDBOX_URL/instagram/<ver>``) or ``INSTAGRAM_GRAPH_BASE``."""
-        default = f"{ctx.sandbox_url.rstrip('/')}/{NAME}" if ctx.sandbox else GRAPH_HOST
-        base = ctx.override("INSTAGRAM_GRAPH_BASE") or default
-        return cls(f"{base.rstrip('/')}/{graph_version(ctx)}")
 
 
 class InstagramProvider:
@@ -84,7 +61,7 @@ class InstagramProvider:
         # 2,200 characters, 30 hashtags, 20 @-mentions (§3.2). Counted in UTF-16 units, the
         # stricter reading: an emoji is never under-counted.
         description=TextLimit(
-            2200, Counting.UTF16_UNITS, max_hashtags=HASHTAGS, max_mentions=MENTIONS
+            MAX_CAPTION, Counting.UTF16_UNITS, max_hashtags=HASHTAGS, max_mentions=MENTIONS
         ),
         max_bytes=MAX_BYTES,
         max_duration_s=15 * 60.0,
@@ -97,7 +74,7 @@ class InstagramProvider:
     def __init__(
         self,
         http: httpx.AsyncClient,
-        endpoints: InstagramEndpoints,
+        graph: str,
         credentials: CredentialStore,
         app: tuple[str, str],
         clock: Clock,
@@ -106,46 +83,21 @@ class InstagramProvider:
         sandbox: bool = False,
     ) -> None:
         self._http = http
-        self._ep = endpoints
+        self._graph = graph  # e.g. https://graph.facebook.com/v26.0
         self._clock = clock
         self._chunk = RUPLOAD_PLAN.fit(chunk_size)
         self._ig_user = ig_user
         self._sandbox = sandbox
-        endpoint = meta_token_endpoint(NAME, f"{endpoints.graph}/oauth/access_token", *app)
+        endpoint = meta_token_endpoint(NAME, f"{graph}/oauth/access_token", *app)
         self._tokens = MetaTokens(http, endpoint, credentials, clock, sandbox)
-        self._remote = Remote(http, endpoints.graph, self._tokens, clock)
+        self._remote = Remote(http, graph, self._tokens, clock)
         self._rupload = Rupload(http, self._tokens, clock)
 
     # -- validate -------------------------------------------------------------------------
 
     def validate(self, request: UploadRequest) -> None:
         """Local checks (zero HTTP requests), in Instagram's own words where it has them."""
-        if request.size <= 0:
-            raise PermanentError("video is empty", platform=NAME, code="emptyFile")
-        if request.size > MAX_BYTES:
-            raise PermanentError(
-                f"video is {request.size:,} bytes; Instagram Reels take at most 300 MB",
-                platform=NAME,
-                code="tooLarge",
-            )
-        caption = request.description
-        for count, cap, what in (
-            (len(hashtags(caption)), HASHTAGS, "hashtags"),
-            (len(mentions(caption)), MENTIONS, "@mentions"),
-        ):
-            if count > cap:
-                words = f"The caption can have at most {cap} {what}."
-                raise PermanentError(
-                    f"caption has {count} {what}: {words}",
-                    platform=NAME,
-                    code="100",
-                    platform_message=words,
-                )
-        if len(caption.encode("utf-16-le")) // 2 > 2200:
-            words = "The caption can be at most 2,200 characters."
-            raise PermanentError(
-                f"caption too long: {words}", platform=NAME, code="100", platform_message=words
-            )
+        check_request(request)
 
     def _user(self, account: str) -> str:
         ig_user = self._ig_user(account)
@@ -175,7 +127,7 @@ class InstagramProvider:
             form["cover_url"] = str(opts["cover_url"])  # wins over thumb_offset (§3.1)
         elif isinstance(opts.get("thumb_offset_ms"), int):
             form["thumb_offset"] = str(opts["thumb_offset_ms"])
-        url = f"{self._ep.graph}/{ig_user}/media"
+        url = f"{self._graph}/{ig_user}/media"
         resp = await self._tokens.send(
             request.account,
             "create container",
@@ -330,7 +282,7 @@ class InstagramProvider:
         return UploadResult(media_id, url, request.size, processing=False, ref=done)
 
     async def _media_publish(self, account: str, ig_user: str, container_id: str) -> str:
-        url = f"{self._ep.graph}/{ig_user}/media_publish"
+        url = f"{self._graph}/{ig_user}/media_publish"
         resp = await self._tokens.send(
             account,
             "media_publish",
@@ -381,34 +333,3 @@ class InstagramProvider:
             platform=NAME,
             code="IN_PROGRESS",
         )
-
-
-SPEC = PlatformSpec(
-    account=InstagramAccount,
-    secrets=(APP_ID, APP_SECRET),
-    settings=(GRAPH_VERSION_SETTING, "INSTAGRAM_GRAPH_BASE"),
-    account_id="IG_BUSINESS_ID",
-    id_field="ig_user_id",
-)
-
-
-def build(ctx: ProviderContext) -> InstagramProvider:
-    """The registry's factory: Graph root and version from settings, the Meta app's secrets."""
-    app_id = ctx.secret(APP_ID) or ("sandbox-meta-app-id" if ctx.sandbox else "")
-    secret = ctx.secret(APP_SECRET) or ("sandbox-meta-app-secret" if ctx.sandbox else "")
-    missing = [name for name, value in ((APP_ID, app_id), (APP_SECRET, secret)) if not value]
-    if missing:
-        raise ConfigError(
-            f".env: {', '.join(missing)}: required in production when instagram is enabled "
-            "(the Meta app you log in through, developers.facebook.com)"
-        )
-    return InstagramProvider(
-        ctx.http,
-        InstagramEndpoints.of(ctx),
-        ctx.credentials,
-        (app_id, secret),
-        ctx.clock,
-        ctx.chunk_size,
-        lambda account: ctx.account_id(NAME, account),
-        ctx.sandbox,
-    )
