@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from atroposd.domain import Attention, PostState
@@ -204,5 +205,37 @@ def test_a_dead_token_parks_only_that_accounts_instagram(emulator: Emulator, med
         assert done.state is S.PUBLISHED, (done.state, done.last_error)
         [post] = await h.posts()
         assert post["account"] == "bob"
+
+    go(emulator, media, scenario)
+
+
+def test_the_accounts_choices_shape_the_container(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        choices = [
+            ({"share_to_feed": False, "thumb_offset_ms": 1500}, {"thumb_offset": "1500"}),
+            ({"thumb_offset_ms": 10, "cover_url": "https://x.test/c.jpg"}, {}),
+            ({}, {}),
+        ]
+        for options, extra in choices:
+            await h.provider.upload(replace(h.request, options=options), None, h.save_ref)
+            create = [r for r in h.sent if r.method == "POST" and r.url.path.endswith("/media")]
+            form = dict(httpx.QueryParams(create[-1].content.decode()))
+            assert form["media_type"] == "REELS" and form["upload_type"] == "resumable"
+            assert form["caption"] == h.request.description
+            assert form["share_to_feed"] == (
+                "false" if options.get("share_to_feed") is False else "true"
+            )
+            if "cover_url" in options:  # the cover wins over the offset (providers.md §3.1)
+                assert form["cover_url"] == options["cover_url"] and "thumb_offset" not in form
+            for key, value in extra.items():
+                assert form[key] == value
+        assert all(
+            r.url.path.startswith("/instagram/v26.0/")
+            for r in h.sent
+            if "rupload" not in r.url.path
+        )
+        rupload = [r for r in h.sent if "/rupload/" in r.url.path and r.method == "POST"]
+        assert rupload and all(r.headers["authorization"].startswith("OAuth ") for r in rupload)
+        assert all({"offset", "file_size"} <= set(r.headers) for r in rupload)
 
     go(emulator, media, scenario)
