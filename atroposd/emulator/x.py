@@ -23,6 +23,9 @@ that endpoint (X's published limits, ``x_common.LIMITS``); a used-up window answ
 ``rate-limit-exceeded`` until its reset. ``POST /2/tweets`` also carries the app's
 ``x-app-limit-24hour-*`` (10 000 a day). Media and posts: ``x_media.py``.
 
+``GET /x/_emulator/media`` (not X's): every media with its stored segment sizes and how many
+APPENDs each ``segment_index`` received, for tests that must show no segment was sent twice.
+
 Not emulated: scopes of OAuth 2.0 tokens (every token may do everything), the legacy
 ``command=INIT|APPEND|FINALIZE`` forms and v1.1, premium long posts (the limit is 280),
 prepaid credits, real media checks.
@@ -85,6 +88,8 @@ class X:
         step, work = self._route(request, path)
         if work is None:
             return not_found(f"No route for {request.method} {path}.", "route", path)
+        if not step:
+            return await work()
         response = await run_step(self._ctx.faults, self.name, step, request, work, fault_body)
         return self._with_limits(request, step, response)
 
@@ -101,6 +106,10 @@ class X:
         }
         if (method, path) in simple:
             return simple[(method, path)]
+        if (method, path) == ("GET", "/_emulator/media"):  # introspection, not X's
+            return "", lambda: _now(
+                Response.json(200, [m.to_json() for m in self.media.media.values()])
+            )
         media = self.media
         api: dict[tuple[str, str], tuple[str, Api]] = {
             ("POST", "/2/media/upload/initialize"): ("init", media.initialize),

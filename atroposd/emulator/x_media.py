@@ -73,6 +73,19 @@ class Media:
     created: float = field(default_factory=time.time)
     posted: bool = False
     fail: dict[str, Any] | None = None
+    received: dict[int, int] = field(default_factory=dict)  # segment index -> appends seen
+
+    def to_json(self) -> dict[str, object]:
+        """The emulator's own view (``GET /x/_emulator/media``)."""
+        return {
+            "id": self.id,
+            "account": self.account,
+            "total": self.total,
+            "segments": list(self.segments),
+            "received": {str(k): v for k, v in sorted(self.received.items())},
+            "finalized": self.finalized_at is not None,
+            "posted": self.posted,
+        }
 
     @property
     def key(self) -> str:
@@ -200,6 +213,7 @@ class XMedia:
         if fields is None or chunk is None or not raw_index.isdigit() or int(raw_index) > 999:
             return invalid("segment_index (0-999) and media are required.", "segment_index")
         index = int(raw_index)
+        media.received[index] = media.received.get(index, 0) + 1
         if len(chunk) > MAX_SEGMENT:
             return problem(413, "Payload Too Large", "Segment larger than 5 MB.")
         async with media.upload.lock:
