@@ -107,3 +107,19 @@ def test_kill9_right_after_media_publish_was_sent_makes_one_post(
         assert post["sha256"] == digest and ok["remote_id"] == post["id"]
     finally:
         second.stop()
+
+
+def test_a_dead_instagram_login_parks_only_instagram(ws: Workspace, emulator: Emulator) -> None:
+    ws.use_platforms("youtube", "instagram")
+    emulator.control("revoke", {"platform": "instagram", "account": "default"})
+    daemon = Daemon(ws)
+    try:
+        daemon.wait_event("daemon_started")
+        video = ws.drop("dead", seed=65, bitrate="1M")
+        daemon.wait_event("OK", platform="youtube", timeout=90)
+        [err] = daemon.wait_event("ERR", platform="instagram", timeout=60)
+        assert "log in" in str(err["next"]), err
+        assert [p["platform"] for p in emulator.posts()] == ["youtube"]
+        assert video.exists(), "archived while Instagram still waits for a login"
+    finally:
+        assert daemon.stop() == 0
