@@ -188,3 +188,26 @@ def test_hosts_and_part_size_are_settings_and_production_needs_the_client() -> N
             assert sandbox.api.base == "http://127.0.0.1:9/snapchat"
 
     asyncio.run(main())
+
+
+def test_a_key_saved_before_a_failed_create_is_the_one_the_media_gets(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("session", "status", code=503)
+        with pytest.raises(TransientError):
+            await h.upload()
+        [keyed] = h.refs
+        assert "media_id" not in keyed.data
+        assert (await h.provider.status(ACCOUNT, keyed)).phase is RemotePhase.NOT_FOUND
+        result = await h.upload(resume=keyed)
+        assert result.ref is not None and result.ref.data["media_id"]
+        assert (result.ref.data["key"], result.ref.data["iv"]) == (
+            keyed.data["key"],
+            keyed.data["iv"],
+        )
+        await h.follow(result)
+        [post] = await h.posts()
+        assert post["sha256"] == h.request.sha256
+
+    run(SNAPCHAT, emulator, make_request(media), scenario)
