@@ -182,8 +182,13 @@ class GraphTokens:
         return 463, "Error validating access token: Session has expired."
 
     def check(self, request: Request, rupload: bool = False) -> str | Response:
-        """The account of the request's token, or Meta's answer refusing it."""
+        """The account of the request's token, or Meta's answer refusing it. The upload host
+        (``rupload``) takes only ``Authorization: OAuth <token>`` (providers.md §3.1)."""
         token = bearer_of(request)
+        scheme = request.header("authorization", "").partition(" ")[0].lower()
+        if rupload and scheme != "oauth":
+            message = "Authorization: OAuth <token> is required"
+            return rupload_error(401, "OAuthException", message)
         account = self._ctx.store.tokens.account_for(self._platform, token) if token else None
         if account is not None:
             return account

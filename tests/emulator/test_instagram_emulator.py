@@ -175,6 +175,8 @@ def test_rupload_enforces_its_headers_and_the_offset_held(tmp_path: Path) -> Non
             uri, content=b"ef", headers={"offset": "4", "file_size": "10"}
         )
         assert anonymous.status_code == 401 and "debug_info" in anonymous.json()
+        headers = {**auth(tok), "offset": "4", "file_size": "10"}  # Bearer: Graph's, not rupload's
+        assert (await client.post(uri, content=b"ef", headers=headers)).status_code == 401
         assert (await client.get(uri, headers=auth(tok, "OAuth"))).json()["offset"] == 4
         other = await token(client, "bob")
         assert (await rupload(client, other, uri, b"ef", 4, 10)).status_code == 403
