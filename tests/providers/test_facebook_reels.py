@@ -108,6 +108,39 @@ def test_a_processing_error_fails_the_post_with_facebooks_reason(
     go(emulator, media, scenario)
 
 
+def test_a_permanent_rejection_fails_with_metas_words(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        words = "This video cannot be published on this Page."
+        body = {
+            "error": {
+                "message": "(#100) Invalid parameter",
+                "type": "OAuthException",
+                "code": 100,
+                "error_user_msg": words,
+                "fbtrace_id": "Ab3",
+            }
+        }
+        await h.fault("session", "status", code=400, body=body)
+        done = await h.post()
+        assert done.state is S.FAILED, (done.state, done.last_error)
+        assert words in (done.last_error or "")
+        assert await h.posts() == []
+
+    go(emulator, media, scenario)
+
+
+def test_a_local_refusal_fails_the_post_without_a_request(emulator: Emulator, media: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        planned = h.pipeline.plan(h.request, "facebook")
+        far = datetime.now(UTC) + timedelta(days=40)
+        h.pipeline.ledger.set_fields(planned.id, publish_at=far)
+        done = await h.pipeline.drive(planned.id, 15.0)
+        assert done.state is S.FAILED and "30 days" in (done.last_error or ""), done
+        assert h.sent == [], "a local check made a request"
+
+    go(emulator, media, scenario)
+
+
 # -- the guarded finish ---------------------------------------------------------------------------
 
 
