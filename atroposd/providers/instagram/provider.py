@@ -314,7 +314,7 @@ class InstagramProvider:
         result = await self.upload(request, None, save_ref)
         assert result.ref is not None
         await save_ref(result.ref)
-        delay, waited = 0.2, 0.0
+        delay, waited = 0.1, 0.0
         while waited < RENEW_WAIT:
             state = await self._remote.container(request.account, result.ref.data["id"])
             if state.code == "FINISHED":
@@ -327,7 +327,7 @@ class InstagramProvider:
                     platform_message=state.text or None,
                 )
             await asyncio.sleep(delay)
-            waited, delay = waited + delay, min(delay * 1.5, 5.0)
+            waited, delay = waited + delay, min(delay * 2, 5.0)
         raise TransientError(
             "the new container is still processing; publishing once it is finished",
             platform=NAME,
