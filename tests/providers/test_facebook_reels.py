@@ -397,3 +397,25 @@ def test_a_long_caption_is_fitted_to_the_safe_reels_limit(emulator: Emulator, me
         assert post["caption"].endswith("#reels #shorts")
 
     go(emulator, media, scenario, description=caption)
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+def test_the_graph_version_and_host_are_settings(emulator: Emulator, media: Path) -> None:
+    binding = replace(
+        FACEBOOK,
+        overrides={
+            "META_GRAPH_VERSION": "v27.0",
+            "FACEBOOK_GRAPH_BASE": emulator.url + "/facebook",
+        },
+    )
+
+    async def scenario(h: Harness) -> None:
+        done = await h.post()
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        paths = {r.url.path for r in h.sent}
+        assert paths and all("/v27.0/" in p for p in paths), sorted(paths)
+        assert any(p.startswith("/facebook/video-upload/v27.0/") for p in paths)
+
+    run(binding, emulator, make_request(media), scenario)
