@@ -46,16 +46,21 @@ class PlatformOverride(BaseModel):
     @classmethod
     def _one_text(cls, data: object) -> object:
         """``caption``/``text`` -> ``description``; two of them at once is an error."""
-        if not isinstance(data, dict):
-            return data
-        given = [name for name in TEXT_NAMES if data.get(name) is not None]
-        if len(given) > 1:
-            raise ValueError(f"give one of {', '.join(given)} (they name the same text)")
-        text = data[given[0]] if given else None
-        data = {k: v for k, v in data.items() if k not in TEXT_NAMES}
-        if text is not None:
-            data["description"] = text
+        return _fold_text(data)
+
+
+def _fold_text(data: object, where: str = "") -> object:
+    """``data`` with its ``caption``/``text`` as ``description``; two of them is an error."""
+    if not isinstance(data, dict):
         return data
+    given = [name for name in TEXT_NAMES if data.get(name) is not None]
+    if len(given) > 1:
+        raise ValueError(f"{where}give one of {', '.join(given)} (they name the same text)")
+    text = data[given[0]] if given else None
+    data = {k: v for k, v in data.items() if k not in TEXT_NAMES}
+    if text is not None:
+        data["description"] = text
+    return data
 
 
 class SidecarModel(PlatformOverride):
@@ -64,6 +69,16 @@ class SidecarModel(PlatformOverride):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     platforms: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_text(cls, data: object) -> object:
+        """The shared text folded as in a block; each platform block checked by its name."""
+        if isinstance(data, dict):
+            for name, block in data.items():
+                if name not in cls.model_fields:
+                    _fold_text(block, f"{name}: ")
+        return _fold_text(data)
 
     def for_platform(self, platform: str) -> PlatformOverride:
         """The shared fields with this platform's own block laid over them."""
@@ -91,8 +106,9 @@ def parse_sidecar(path: Path, known: set[str]) -> SidecarModel:
         raise InputError(f"{path}: broken sidecar JSON: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"{path}: {where}: {first['msg']}") from None
+        loc = ".".join(str(p) for p in first["loc"])
+        what = first["msg"].removeprefix("Value error, ")  # our own validators' words
+        raise InputError(f"{path}: {loc + ': ' if loc else ''}{what}") from None
 
 
 def read_caption(path: Path) -> str:

@@ -170,9 +170,9 @@ def test_a_derived_title_that_loses_every_character_falls_back_to_the_file_name(
 
 
 def test_a_sidecar_naming_the_text_twice_is_a_broken_sidecar(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="give one of description, text"):
+    with pytest.raises(InputError, match=r"match_day\.json: x: give one of description, text"):
         drop(tmp_path, sidecar={"x": {"description": "a", "text": "b"}})
-    with pytest.raises(InputError, match="give one of caption, text"):
+    with pytest.raises(InputError, match=r"match_day\.json: give one of caption, text \("):
         drop(tmp_path, sidecar={"caption": "a", "text": "b"})
 
 
