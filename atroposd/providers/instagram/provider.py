@@ -197,8 +197,8 @@ class InstagramProvider:
     ) -> UploadResult | int | None:
         """A saved container: done (the result), partly sent (the offset), or unusable."""
         state = await self._remote.container(account, ref.data["id"])
-        if state.code in ("FINISHED", "PUBLISHED"):
-            return self._result(ref, size, size)
+        if state.code in ("FINISHED", "PUBLISHED"):  # every byte arrived
+            return self._result(RemoteRef(CONTAINER, {**ref.data, "sent": "1"}), size, size)
         if state.code != "IN_PROGRESS":
             return None  # EXPIRED, ERROR or gone: a new container is safe (nothing published)
         held = await self._rupload.held(account, ref.data["uri"])
