@@ -8,7 +8,8 @@ segments in order: a segment already stored is answered 200 again without storin
 than X here: clients send segments in order); ``finalize``: the segments must add up to
 ``total_bytes`` (else 400), then ``processing_info {state: pending, check_after_secs: 1}``;
 ``STATUS`` (``GET /2/media/upload?command=STATUS&media_id=``): ``pending`` ->
-``in_progress`` (``progress_percent``) -> ``succeeded`` after ``processing_seconds``; before
+``in_progress`` (``progress_percent``) -> ``succeeded`` after ``processing_seconds``
+(``check_after_secs``: the whole seconds left); before
 ``finalize`` it answers the media without ``processing_info`` [UNSURE: X's answer to STATUS
 before FINALIZE is undocumented]. Unknown or expired media: 404 ``resource-not-found``.
 
@@ -269,7 +270,10 @@ class XMedia:
             return {"state": "succeeded", "progress_percent": 100}
         percent = int(100 * elapsed / self._processing) if self._processing else 0
         state = "in_progress" if percent else "pending"
-        return {"state": state, "check_after_secs": 1, "progress_percent": percent}
+        # Whole seconds until it should be done, rounded down: 0 ("ask again now") when the
+        # emulator processes in under a second, so tests do not wait a second per post.
+        wait = int(self._processing - elapsed)
+        return {"state": state, "check_after_secs": wait, "progress_percent": percent}
 
     def succeeded(self, media: Media) -> bool:
         """True once processing finished without error."""

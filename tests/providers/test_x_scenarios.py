@@ -276,12 +276,17 @@ def test_processing_failure_is_reported_with_xs_error(emulator: Emulator, media:
 
 def test_check_after_secs_is_honoured(emulator: Emulator, media: Path) -> None:
     async def scenario(h: Harness) -> None:
+        info = {"state": "pending", "check_after_secs": 5, "progress_percent": 0}
+        await _fault(
+            h, "finalize", action="status", code=200, body={"data": {"processing_info": info}}
+        )
         result = await h.upload()
         assert result.ref is not None
         before = len(h.sent)
+        h.pipeline.clock.advance(4.9)
         assert (await h.provider.status(ACCOUNT, result.ref)).phase is RemotePhase.PROCESSING
         assert len(h.sent) == before, "asked X before check_after_secs"
-        h.pipeline.clock.advance(1.0)
+        h.pipeline.clock.advance(0.2)
         await h.provider.status(ACCOUNT, result.ref)
         assert sent_to(h, "GET", "/2/media/upload") == 1
 
