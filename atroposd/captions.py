@@ -56,8 +56,9 @@ _TRAILING_BLANKS = regex.compile(r"[^\S\n]+(?=\n)")
 _BLOCK_TAG = regex.compile(r"#\w+")
 _WORD = regex.compile(r"\S+")
 _WIDE = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\u3000-\u303f\uff00-\uffef]")
-_SENTENCE_END = frozenset(".!?…‼⁇⁈⁉؟۔")  # ends a sentence when a space follows
 _WIDE_SENTENCE_END = frozenset("。！？")  # ends a sentence wherever it is
+_SENTENCE_END = frozenset(".!?…‼⁇⁈⁉؟۔") | _WIDE_SENTENCE_END  # when a space follows
+_GAP = regex.compile(r"\s+")
 
 
 class Counting(StrEnum):
@@ -158,8 +159,8 @@ def _cut_points(prose: str) -> tuple[list[int], int]:
         if at in inside or prev.isspace():
             continue
         if nxt.isspace():
-            gap = regex.match(r"\s+", prose[at:])
-            ends = prev[0] in _SENTENCE_END or (gap is not None and "\n" in gap.group())
+            gap = _GAP.match(prose, at)
+            ends = prev[0] in _SENTENCE_END or "\n" in gap.group()
         elif prev[0] in _WIDE_SENTENCE_END:
             ends = True
         elif _WIDE.match(prev) and _WIDE.match(nxt):

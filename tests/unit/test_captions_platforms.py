@@ -257,3 +257,13 @@ def test_an_override_is_validated_never_cut(limit: TextLimit, text: str, problem
 def test_an_override_within_the_limit_goes_as_written() -> None:
     assert check("  " + "日本" * 70 + "\n", X) == "日本" * 70  # 280 weighted
     assert check("Exactly 100 " + "x" * 88, YOUTUBE_TITLE) == "Exactly 100 " + "x" * 88
+
+
+def test_a_cjk_full_stop_ends_the_first_sentence_even_before_a_space() -> None:
+    limit = TextLimit(14, Counting.CHARS)
+    assert (
+        derive_text("今日は渋谷。 明日は東京で会いましょう、みんな来てね", limit)
+        == "今日は渋谷。 明日は東京で…"
+    )
+    with pytest.raises(CaptionError, match="first sentence"):
+        derive_text("今日は渋谷 明日は東京で会いましょう、みんな来てね", limit)
