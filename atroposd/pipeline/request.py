@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from atroposd.captions import CaptionError, TextLimit, check, derive_text, derive_title, fit
+from atroposd.captions import (
+    CaptionError,
+    Counting,
+    TextLimit,
+    check,
+    derive_text,
+    derive_title,
+    fit,
+)
 from atroposd.domain import Post
 from atroposd.errors import CaptionRejected
 from atroposd.pipeline.intake import PlatformOverride, SidecarModel
@@ -62,6 +70,15 @@ def _checked(what: str, text: str, limit: TextLimit, *, derived: bool = False) -
         raise TextRejected(what, exc, override=not derived) from None
 
 
+def _account_caps(caps: Capabilities, options: Mapping[str, object]) -> Capabilities:
+    """``caps`` with an account's own weighted-text limit (``max_weighted_length``: an X
+    Premium account's long posts) in place of the platform's default."""
+    own = options.get("max_weighted_length")
+    if caps.description.counting is not Counting.X_WEIGHTED or not isinstance(own, int):
+        return caps
+    return replace(caps, description=replace(caps.description, max_length=own))
+
+
 def _rejected(exc: CaptionError, post: Post, drop: Drop) -> CaptionRejected:
     """The error for the ledger and the ERR line: what broke and how to go on."""
     if isinstance(exc, TextRejected) and exc.override:
@@ -89,7 +106,7 @@ def build_request(
     )
     fallback = drop.video_path.stem.replace("_", " ")
     try:
-        texts = build_texts(drop.caption.strip(), override, caps, fallback)
+        texts = build_texts(drop.caption.strip(), override, _account_caps(caps, options), fallback)
     except CaptionError as exc:
         raise _rejected(exc, post, drop) from None
     configured = options.get("tags")

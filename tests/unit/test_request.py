@@ -182,3 +182,18 @@ def test_a_sidecar_stored_before_the_aliases_still_builds(tmp_path: Path) -> Non
     old = Drop(d.video_path, d.caption_path, None, d.root, d.clip_rel, CAPTION, stored)
     request = build_request(post("youtube"), old, 16, CAPS["youtube"], {})
     assert (request.title, request.description) == ("T", "Old")
+
+
+def test_an_x_account_with_long_posts_gets_its_own_weighted_limit(tmp_path: Path) -> None:
+    story = "Everyone in the stadium stood up. " * 30  # 1,020 weighted characters
+    caption = f"{story}\n#football"
+    long_posts = {"max_weighted_length": 25_000}
+    request = build_request(post("x"), drop(tmp_path, caption), 16, CAPS["x"], long_posts)
+    assert request.description == caption.strip()
+    standard = build_request(post("x"), drop(tmp_path, caption), 16, CAPS["x"], {})
+    assert measure(standard.description, Counting.X_WEIGHTED) <= 280
+    # An account option of that name changes nothing where text is not weighted the X way.
+    snap = build_request(
+        post("snapchat"), drop(tmp_path, caption), 16, CAPS["snapchat"], long_posts
+    )
+    assert len(snap.description) <= 160
