@@ -341,3 +341,22 @@ def test_a_fault_keeps_its_own_rate_limit_headers_and_x_problem_body(tmp_path: P
         assert resp.json()["status"] == 429
 
     run(scenario, tmp_path)
+
+
+def test_a_revoked_oauth2_token_stops_working(tmp_path: Path) -> None:
+    async def scenario(server: EmulatorServer, client: httpx.AsyncClient) -> None:
+        access, refresh = await bearer(client)
+        auth = {"Authorization": f"Bearer {access}"}
+        assert (await client.get("/x/2/users/me", headers=auth)).status_code == 200
+        for token in (access, refresh):
+            resp = await client.post(
+                "/x/2/oauth2/revoke", data={"token": token, "client_id": "cid"}
+            )
+            assert resp.status_code == 200 and resp.json() == {"revoked": True}
+        assert (await client.get("/x/2/users/me", headers=auth)).status_code == 401
+        form = {"grant_type": "refresh_token", "refresh_token": refresh}
+        assert (
+            await client.post("/x/2/oauth2/token", data=form, headers=_basic())
+        ).status_code == 400
+
+    run(scenario, tmp_path)
