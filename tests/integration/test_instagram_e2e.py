@@ -61,14 +61,16 @@ def test_two_pairs_become_youtube_and_instagram_posts_archived_after_both(
         assert daemon.stop() == 0
 
 
-def test_kill9_mid_rupload_resumes_from_the_upload_hosts_offset(
+def test_kill9_mid_rupload_then_right_after_media_publish_makes_one_post(
     ws: Workspace, emulator: Emulator
 ) -> None:
+    """Killed while the upload host holds two of four chunks: the next process resumes at the
+    host's offset. Killed again while ``media_publish``'s answer is held back (the Reel is
+    made): the third process asks before anything else and posts nothing twice."""
     ws.use_platforms("instagram")
     video = ws.drop("big", seed=63, seconds=4, bitrate="2M")
     size, digest = video.stat().st_size, sha256(video)
     assert size > 3 * CHUNK
-    # The third chunk hangs: the daemon is killed while the host holds two.
     emulator.faults(
         {"platform": "instagram", "step": "rupload", "nth": 3, "action": "delay", "seconds": 120}
     )
@@ -77,36 +79,25 @@ def test_kill9_mid_rupload_resumes_from_the_upload_hosts_offset(
     first.kill9()
     assert emulator.posts() == []
     emulator.http.delete("/_emulator/faults").raise_for_status()
-
-    second = Daemon(ws)
-    try:
-        second.wait_event("OK", platform="instagram", timeout=90)
-        assert second.events("upload_done")[0]["resumed_from"] == 2 * CHUNK
-        [post] = emulator.posts()
-        assert post["sha256"] == digest and post["bytes"] == size
-        assert len(first.events("PLAN")) == 1 and not second.events("PLAN")
-    finally:
-        second.stop()
-
-
-def test_kill9_right_after_media_publish_was_sent_makes_one_post(
-    ws: Workspace, emulator: Emulator
-) -> None:
-    ws.use_platforms("instagram")
-    digest = sha256(ws.drop("commit", seed=64, bitrate="1M"))
     emulator.faults(
         {"platform": "instagram", "step": "publish", "action": "commit_then_hang", "hold": 60}
     )
-    first = Daemon(ws)
-    wait_for(emulator.posts, 60, "the Reel published, its answer held back")
-    first.kill9()
     second = Daemon(ws)
+    wait_for(emulator.posts, 60, "the Reel published, its answer held back")
+    [done] = second.wait_event("upload_done")
+    assert done["resumed_from"] == 2 * CHUNK
+    second.kill9()
+    assert not second.events("OK")
+    third = Daemon(ws)
     try:
-        ok = second.wait_event("OK", platform="instagram", timeout=90)[0]
+        ok = third.wait_event("OK", platform="instagram", timeout=90)[0]
         [post] = emulator.posts()
-        assert post["sha256"] == digest and ok["remote_id"] == post["id"]
+        assert post["sha256"] == digest and post["bytes"] == size
+        assert ok["remote_id"] == post["id"]
+        assert not third.events("upload_done"), "the upload was sent again"
+        assert len(first.events("PLAN")) == 1 and not second.events("PLAN")
     finally:
-        second.stop()
+        third.stop()
 
 
 def test_a_dead_instagram_login_parks_only_instagram(ws: Workspace, emulator: Emulator) -> None:
