@@ -39,14 +39,11 @@ variant, collaborators, targeting, media checks, the non-Reel ``/videos`` fallba
 
 from __future__ import annotations
 
-import json
-import math
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qsl
 
+from atroposd.emulator.facebook_answers import bad_offset, capped, error, missing, params_of
 from atroposd.emulator.facebook_control import control
 from atroposd.emulator.facebook_reels import (
     MAX_LEAD_SECONDS,
@@ -60,14 +57,11 @@ from atroposd.emulator.meta import (
     GraphTokens,
     RuploadHost,
     bearer_of,
-    error_body,
-    graph_error,
     graph_fault_body,
     graph_ok,
     rupload_error,
     rupload_fault_body,
     split_version,
-    usage_headers,
 )
 from atroposd.emulator.platform import Context
 from atroposd.emulator.store import PostRecord
@@ -77,36 +71,6 @@ NAME = "facebook"
 DESCRIPTION_MAX = 63206
 VIDEO_STATES = frozenset({"PUBLISHED", "DRAFT", "SCHEDULED"})
 Work = Callable[[], Awaitable[Response]]
-
-
-def _error(status: int, code: int, message: str, **extra: Any) -> Response:
-    return graph_error(status, code, message, kind="pages", **extra)
-
-
-async def _params(request: Request) -> dict[str, str]:
-    """Graph parameters from the query string, then a form or JSON body."""
-    params = dict(request.query)
-    raw = await request.body()
-    if not raw.strip():
-        return params
-    if request.header("content-type", "").startswith("application/json"):
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            return params
-        if isinstance(doc, dict):
-            params.update({str(k): str(v) for k, v in doc.items()})
-        return params
-    params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-    return params
-
-
-def _missing(video_id: str) -> Response:
-    message = (
-        f"Unsupported get request. Object with ID '{video_id}' does not exist, cannot be "
-        "loaded due to missing permissions, or does not support this operation."
-    )
-    return _error(400, 100, message, subcode=33, type="GraphMethodException")
 
 
 class Facebook:
@@ -143,10 +107,10 @@ class Facebook:
     async def handle(self, request: Request, path: str) -> Response:
         """Route one request to its protocol step, with faults applied."""
         reels_post = request.method == "POST" and path.rstrip("/").endswith("/video_reels")
-        params = await _params(request) if reels_post else dict(request.query)
+        params = await params_of(request) if reels_post else dict(request.query)
         step, work = self._route(request, path, params)
         if work is None:
-            return _error(400, 100, f"Unknown path components: {path}")
+            return error(400, 100, f"Unknown path components: {path}")
         body = rupload_fault_body if step == "rupload" else graph_fault_body
         return await run_step(self.ctx.faults, self.name, step, request, work, body)
 
@@ -189,7 +153,7 @@ class Facebook:
         if isinstance(account, Response):
             return account
         if self._page_tokens.get(bearer_of(request) or "") != page_id:
-            return _error(400, 190, "(#190) This method must be called with a Page Access Token")
+            return error(400, 190, "(#190) This method must be called with a Page Access Token")
         return account
 
     async def _page(self, request: Request, page_id: str) -> Response:
@@ -198,7 +162,7 @@ class Facebook:
         if isinstance(account, Response):
             return account
         if not page_id.isdigit():
-            return _missing(page_id)
+            return missing(page_id)
         token = self._tokens.issue(account)
         self._page_tokens[token] = page_id
         body = {"id": page_id, "name": f"{account}'s Page", "access_token": token}
@@ -222,29 +186,29 @@ class Facebook:
             return graph_ok(body, page_id, "pages")
         if phase == "finish":
             return self._finish(params, page_id, account)
-        return _error(400, 100, "(#100) upload_phase must be one of start, transfer, finish")
+        return error(400, 100, "(#100) upload_phase must be one of start, transfer, finish")
 
     def _finish_refusal(self, params: dict[str, str], reel: Reel) -> Response | None:
         if reel.uploaded_at is None:
-            return _error(400, 100, "(#100) Video Upload Is Missing: the upload is not complete")
+            return error(400, 100, "(#100) Video Upload Is Missing: the upload is not complete")
         state = params.get("video_state", "")
         if state not in VIDEO_STATES:
-            return _error(400, 100, "(#100) video_state must be PUBLISHED, DRAFT or SCHEDULED")
+            return error(400, 100, "(#100) video_state must be PUBLISHED, DRAFT or SCHEDULED")
         if len(params.get("description", "")) > DESCRIPTION_MAX:
-            return _error(400, 100, "(#100) The description is too long")
+            return error(400, 100, "(#100) The description is too long")
         if state == "SCHEDULED":
             raw = params.get("scheduled_publish_time", "")
             lead = (int(raw) - self.clock.now()) if raw.isdigit() else -1.0
             if not MIN_LEAD_SECONDS <= lead <= MAX_LEAD_SECONDS:
                 message = "(#100) The specified scheduled publish time is invalid."
                 user = "Schedule the reel between 10 minutes and 30 days from now."
-                return _error(400, 100, message, user_msg=user)
+                return error(400, 100, message, user_msg=user)
         return None
 
     def _finish(self, params: dict[str, str], page_id: str, account: str) -> Response:
         reel = self.reels.get(params.get("video_id", ""))
         if reel is None or reel.page_id != page_id or reel.account != account:
-            return _error(400, 100, "(#100) Invalid video_id")
+            return error(400, 100, "(#100) Invalid video_id")
         refusal = self._finish_refusal(params, reel)
         if refusal is not None:
             return refusal
@@ -252,17 +216,10 @@ class Facebook:
         if state != "DRAFT":
             wait = self.cap.free_in(page_id, now)
             if wait is not None:
-                return self._capped(page_id, wait)
+                return capped(page_id, wait, self.cap.limit)
             self.cap.count(page_id, now)
         self._commit(reel, params, state, now)
         return graph_ok({"success": True, "post_id": f"{page_id}_{reel.id}"}, page_id, "pages")
-
-    def _capped(self, page_id: str, wait: float) -> Response:
-        limit = self.cap.limit
-        message = f"(#9) This Page has reached its limit of {limit} reels published in 24 hours"
-        minutes = max(1, math.ceil(wait / 60))
-        body = error_body(9, message, user_msg=f"Try again in {minutes} minutes.")
-        return Response.json(400, body, usage_headers(page_id, "pages", minutes))
 
     def _commit(self, reel: Reel, params: dict[str, str], state: str, now: float) -> None:
         """Record an accepted finish: the reel is (to be) published, and one more post."""
@@ -315,7 +272,7 @@ class Facebook:
         alive = self.host.upload(video_id) is not None  # else the host answers 404
         if request.method == "POST" and alive and offset.isdigit() and int(offset) != held:
             await request.discard()
-            return self._bad_offset(int(offset), held, reel.page_id)
+            return bad_offset(int(offset), held, reel.page_id)
         answer = await self.host.handle(request, video_id, account)
         if reel.uploaded_at is None and self.host.complete(video_id):
             reel.uploaded_at = self.ctx.store.clock()
@@ -324,23 +281,13 @@ class Facebook:
                 reel.processing_error = self.failing.pop(0)
         return answer
 
-    def _bad_offset(self, offset: int, held: int, page_id: str) -> Response:
-        """Graph's 1363037 (providers.md §4.5): resume from ``error_data.start_offset``."""
-        body = error_body(
-            6000, f"Invalid start offset {offset}: the upload holds {held} bytes", subcode=1363037
-        )
-        error = body["error"]
-        assert isinstance(error, dict)
-        error["error_data"] = {"start_offset": held, "end_offset": held}
-        return Response.json(400, body, usage_headers(page_id, "pages"))
-
     async def _status(self, request: Request, video_id: str) -> Response:
         account = self._tokens.check(request)
         if isinstance(account, Response):
             return account
         reel = self._visible(video_id, account)
         if reel is None:
-            return _missing(video_id)
+            return missing(video_id)
         held = reel.size if reel.uploaded_at is not None else self.host.held(video_id)
         status = reel.status(
             held,
