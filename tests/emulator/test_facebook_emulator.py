@@ -302,3 +302,19 @@ def test_unknown_and_expired_reels_do_not_exist(tmp_path: Path) -> None:
         assert (await send(client, tok, url, b"x", 100, 5000)).status_code == 404
 
     run(scenario, tmp_path)
+
+
+def test_graph_parameters_come_as_json_too_and_any_version_is_served(tmp_path: Path) -> None:
+    async def scenario(server: EmulatorServer, client: httpx.AsyncClient) -> None:
+        tok = await page_token(client)
+        resp = await client.post(
+            f"/facebook/v27.0/{PAGE}/video_reels",
+            json={"upload_phase": "start"},
+            headers=oauth(tok),
+        )
+        assert resp.status_code == 200, resp.text
+        assert "/facebook/video-upload/v27.0/" in resp.json()["upload_url"]
+        bad = await client.post(f"/facebook/v27/{PAGE}/video_reels", json={}, headers=oauth(tok))
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == 100
+
+    run(scenario, tmp_path)
