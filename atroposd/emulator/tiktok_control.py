@@ -12,6 +12,7 @@ POST     /creator                     ``{"account", "privacy_level_options"?, "c
 POST     /fail_processing             ``{"fail_reason"}``: the next upload that completes ends
                                       FAILED with it (no post)
 POST     /upload_url_ttl              ``{"seconds"}``: lifetime of upload URLs issued from now on
+POST     /processing                  ``{"seconds"}``: how long a complete upload stays processing
 POST     /expire_upload_urls          every upload URL now refuses chunks (403); the publishes
                                       stay, PROCESSING_UPLOAD with the bytes they hold
 =======  ===========================  ===========================================================
@@ -76,6 +77,8 @@ def _post(tiktok: TikTok, key: tuple[str, str], doc: dict[str, Any]) -> Response
         tiktok.fail_next = reason
     elif key == ("POST", "/upload_url_ttl"):
         tiktok.url_ttl = _number(doc, "seconds")
+    elif key == ("POST", "/processing"):
+        tiktok.processing_seconds = _number(doc, "seconds")
     elif key == ("POST", "/expire_upload_urls"):
         expired = tiktok.expire_upload_urls()
         return Response.json(200, {"expired": expired})

@@ -14,7 +14,7 @@ import pytest
 
 from atroposd.domain import PostState
 from tests.providers.harness import Harness, make_request, run
-from tests.providers.tiktok_support import TIKTOK, publishes, two_chunk_media
+from tests.providers.tiktok_support import TIKTOK, publishes, quick, two_chunk_media
 from tests.support import Emulator
 
 KINDS = {
@@ -34,8 +34,13 @@ STEPS = [
     ("status", 1),
 ]
 # The token endpoint's own 401 means "bad client or login" (covered by the suite's revoked
-# login); a lost token answer loses the rotated token (test_tiktok_tokens.py).
-SKIP = {("token", "token_rejected"), ("token", "done_answer_lost")}
+# login); a lost token answer loses the rotated token (test_tiktok_tokens.py). The first
+# chunk differs from the last (the commit) only where bytes may have been stored.
+SKIP = {
+    ("token", "token_rejected"),
+    ("token", "done_answer_lost"),
+    *(("chunk1", kind) for kind in ("server_error", "throttled", "token_rejected")),
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +53,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_each_fault_on_each_step_posts_exactly_once(
     emulator: Emulator, media: Path, step: str, nth: int, kind: str
 ) -> None:
-    if (step, kind) in SKIP:
+    if (step, kind) in SKIP or (f"{step}{nth}", kind) in SKIP:
         pytest.skip("not a fault the post can outlive; see the module docstring")
 
     async def scenario(h: Harness) -> None:
@@ -62,4 +67,4 @@ def test_each_fault_on_each_step_posts_exactly_once(
         for publish in await publishes(h):
             assert publish["chunks_resent"] == [], f"a held chunk was sent again: {publish}"
 
-    run(TIKTOK, emulator, make_request(media), scenario)
+    run(TIKTOK, emulator, make_request(media), quick(scenario))

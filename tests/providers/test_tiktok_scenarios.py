@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from atroposd.clock import SystemClock
+from atroposd.demo import make_clip
 from atroposd.domain import PostState
 from atroposd.errors import (
     ConfigError,
@@ -52,6 +53,7 @@ from tests.providers.tiktok_support import (
     calls,
     control,
     publishes,
+    quick,
     two_chunk_media,
 )
 from tests.support import Emulator
@@ -66,7 +68,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def go(emulator: Emulator, media: Path, scenario: Scenario, **changes: Any) -> None:
-    run(TIKTOK, emulator, replace(make_request(media), **changes), scenario)
+    run(TIKTOK, emulator, replace(make_request(media), **changes), quick(scenario))
 
 
 # -- creator_info -------------------------------------------------------------------------------
@@ -179,7 +181,7 @@ def test_status_rate_limit_waits_a_minute_instead_of_failing(
 
 
 def test_init_rate_limit_defers_the_post(emulator: Emulator, tmp_path: Path) -> None:
-    small = two_chunk_media(tmp_path / "c.mp4")
+    small = make_clip(tmp_path / "c.mp4", 3, 1.0, "180x320", "1M")  # one chunk, sent whole
 
     async def scenario(h: Harness) -> None:
         for _ in range(6):  # six inits a minute per token; the seventh is throttled
@@ -192,7 +194,7 @@ def test_init_rate_limit_defers_the_post(emulator: Emulator, tmp_path: Path) -> 
         assert later.retry_at - h.pipeline.clock.now() == timedelta(seconds=60)
         assert calls(h, INIT) == 7 and len(await publishes(h)) == 6
 
-    run(TIKTOK, emulator, make_request(small), scenario)
+    run(TIKTOK, emulator, make_request(small), quick(scenario))
 
 
 # -- upload URL, resume ---------------------------------------------------------------------------
