@@ -7,7 +7,9 @@ through the daemon's own publisher on a real ledger.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 
 from atroposd.domain import Attention, Post, PostState
 from atroposd.errors import PermanentError, RateLimited
-from atroposd.providers.base import Credentials
+from atroposd.providers.base import Credentials, RemotePhase
 from tests.providers.harness import ACCOUNT, Harness, Scenario, default_media, make_request, run
 from tests.providers.test_facebook_conformance import FACEBOOK
 from tests.support import Emulator, make_clip
@@ -419,3 +421,24 @@ def test_the_graph_version_and_host_are_settings(emulator: Emulator, media: Path
         assert any(p.startswith("/facebook/video-upload/v27.0/") for p in paths)
 
     run(binding, emulator, make_request(media), scenario)
+
+
+def test_resuming_a_reel_that_failed_processing_starts_a_new_one(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await fb(h, "POST", "processing_errors", {"message": "Bad codec"})
+        first = await h.upload()
+        assert first.ref is not None
+        deadline = time.monotonic() + 10.0
+        status = await h.provider.status(ACCOUNT, first.ref)
+        while status.phase is not RemotePhase.FAILED:  # processing fails after 0.3 s
+            assert time.monotonic() < deadline, status
+            await asyncio.sleep(0.05)
+            status = await h.provider.status(ACCOUNT, first.ref)
+        again = await h.upload(resume=first.ref)
+        assert again.remote_id != first.remote_id and again.resumed_from == 0
+        done = await h.follow(again)
+        assert done.remote_id == again.remote_id and len(await h.posts()) == 1
+
+    go(emulator, media, scenario)

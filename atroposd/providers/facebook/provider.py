@@ -157,8 +157,8 @@ class FacebookProvider:
         ref, offset = None, 0
         if resume is not None and resume.kind == VIDEO:
             now = await self._video_status(request.account, resume)
-            if now.phase is not RemotePhase.NOT_FOUND:
-                ref, offset = resume, now.offset
+            if now.phase not in (RemotePhase.NOT_FOUND, RemotePhase.FAILED):
+                ref, offset = resume, now.offset  # a failed reel can never be published
         if ref is None:
             ref = await self._start(request)
             await save_ref(ref)  # before the first byte
