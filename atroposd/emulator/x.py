@@ -25,14 +25,16 @@ that endpoint (X's published limits, ``x_common.LIMITS``); a used-up window answ
 
 ``GET /x/_emulator/media`` (not X's): every media with its stored segment sizes and how many
 APPENDs each ``segment_index`` received, for tests that must show no segment was sent twice.
+``POST /x/_emulator/long_posts`` ``{"account", "limit"}`` (not X's): that account may post
+texts up to ``limit`` weighted characters (an X Premium long-post account).
 
 Not emulated: scopes of OAuth 2.0 tokens (every token may do everything), the legacy
-``command=INIT|APPEND|FINALIZE`` forms and v1.1, premium long posts (the limit is 280),
-prepaid credits, real media checks.
+``command=INIT|APPEND|FINALIZE`` forms and v1.1, prepaid credits, real media checks.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -106,6 +108,8 @@ class X:
         }
         if (method, path) in simple:
             return simple[(method, path)]
+        if (method, path) == ("POST", "/_emulator/long_posts"):  # control, not X's
+            return "", lambda: self._long_posts(request)
         if (method, path) == ("GET", "/_emulator/media"):  # introspection, not X's
             return "", lambda: _now(
                 Response.json(200, [m.to_json() for m in self.media.media.values()])
@@ -150,6 +154,15 @@ class X:
             await request.discard()
             return _too_many()
         return await handler(request, account)
+
+    async def _long_posts(self, request: Request) -> Response:
+        """``{"account", "limit"}``: the account may post texts up to ``limit`` (X Premium)."""
+        doc = json.loads(await request.body() or b"{}")
+        account, limit = doc.get("account"), doc.get("limit")
+        if not isinstance(account, str) or not isinstance(limit, int) or limit < 1:
+            return Response.json(400, {"error": "'account' (string) and 'limit' (>= 1) required"})
+        self.media.long_posts[account] = limit
+        return Response.json(200, dict(self.media.long_posts))
 
     def _window(self, account: str, step: str) -> Window:
         return self._windows.setdefault((account, step), Window(LIMITS.get(step, 900), WINDOW))

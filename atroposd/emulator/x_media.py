@@ -153,11 +153,13 @@ class XMedia:
         self._processing = processing_seconds
         self.media: dict[str, Media] = {}
         self.tweets: list[Tweet] = []
+        self.long_posts: dict[str, int] = {}  # account -> its weighted limit (X Premium)
 
     def reset(self) -> None:
         """Forget media and posts."""
         self.media.clear()
         self.tweets.clear()
+        self.long_posts.clear()
 
     def _live(self, media_id: str, account: str) -> Media | None:
         media = self.media.get(media_id)
@@ -291,10 +293,9 @@ class XMedia:
         if not isinstance(text, str) or not isinstance(media_ids, list):
             return invalid("text must be a string and media.media_ids a list.")
         weighted = int(parse_tweet(text).weightedLength)
-        if weighted > TEXT_LIMIT:
-            return invalid(
-                f"Tweet text is too long: weighted length {weighted} > {TEXT_LIMIT}.", "text"
-            )
+        limit = self.long_posts.get(account, TEXT_LIMIT)
+        if weighted > limit:
+            return invalid(f"Tweet text is too long: weighted length {weighted} > {limit}.", "text")
         if not text and not media_ids:
             return invalid("A post needs text or media.", "text")
         found = [self._live(str(m), account) for m in media_ids]

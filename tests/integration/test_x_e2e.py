@@ -130,3 +130,20 @@ def test_kill9_right_after_the_post_was_sent_makes_one_post(
         assert set(media["received"].values()) == {1}, media
     finally:
         second.stop()
+
+
+def test_a_long_post_account_posts_its_whole_text(ws: Workspace, emulator: Emulator) -> None:
+    """An X Premium account (``max_weighted_length``) gets its caption whole, not cut at 280."""
+    ws.use_platforms("x", x={"max_weighted_length": 1000})
+    emulator.http.post(
+        "/x/_emulator/long_posts", json={"account": "default", "limit": 1000}
+    ).raise_for_status()
+    ws.drop("premium", seed=45, caption=LONG, bitrate="1M")
+    daemon = Daemon(ws)
+    try:
+        daemon.wait_event("OK", platform="x")
+        [post] = emulator.posts()
+        assert post["caption"] == LONG.strip()
+        assert measure(post["caption"], Counting.X_WEIGHTED) > 280
+    finally:
+        daemon.stop()
