@@ -274,7 +274,7 @@ def test_the_publishing_cap_counts_a_rolling_window(tmp_path: Path) -> None:
 
     async def scenario(server: EmulatorServer, client: httpx.AsyncClient) -> None:
         tok = await token(client)
-        limit = {"quota_total": 1, "quota_duration": 0.5}
+        limit = {"quota_total": 1, "quota_duration": 86400}
         await client.post("/_emulator/instagram/publishing_limit", json=limit)
         first, second = await uploaded(client, tok, data), await uploaded(client, tok, data)
         assert (await publish(client, tok, first)).status_code == 200
@@ -287,8 +287,10 @@ def test_the_publishing_cap_counts_a_rolling_window(tmp_path: Path) -> None:
             headers=auth(tok),
         )
         assert usage.json() == {
-            "data": [{"quota_usage": 1, "config": {"quota_total": 1, "quota_duration": 0.5}}]
+            "data": [{"quota_usage": 1, "config": {"quota_total": 1, "quota_duration": 86400}}]
         }
+        shorter = {"quota_total": 1, "quota_duration": 0.05}  # the first post leaves the window
+        await client.post("/_emulator/instagram/publishing_limit", json=shorter)
 
         async def freed() -> bool:
             return (await publish(client, tok, second)).status_code == 200
