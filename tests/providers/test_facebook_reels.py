@@ -266,53 +266,57 @@ def test_the_page_cap_defers_the_post_until_the_window_frees(
 # -- faults on every step --------------------------------------------------------------------------
 
 
-FAULTS = [
-    ("token", {"action": "status", "code": 503}),
-    ("page", {"action": "status", "code": 429}),
-    ("start", {"action": "status", "code": 500}),
-    ("start", {"action": "drop"}),
-    ("rupload", {"action": "status", "code": 503, "nth": 2}),  # before the chunk is stored
-    ("rupload", {"action": "commit_then_drop", "nth": 2}),  # after it is stored
-    ("rupload", {"action": "drop", "nth": 3}),
-    ("status", {"action": "status", "code": 503}),
-    ("list", {"action": "status", "code": 500}),
-    ("finish", {"action": "status", "code": 503}),
-    ("finish", {"action": "drop"}),
-    (
-        "finish",
-        {
-            "action": "status",
-            "code": 400,
-            "body": graph_error(4, "(#4) Limit"),
-            "headers": usage(1),
-        },
-    ),
-    (
-        "finish",
-        {
-            "action": "status",
-            "code": 400,
-            "body": graph_error(32, "(#32) Page limit"),
-            "headers": usage(2),
-        },
-    ),
-    ("status", {"action": "status", "code": 400, "body": graph_error(17, "(#17) User limit")}),
-    ("start", {"action": "status", "code": 400, "body": video_error(6000, None)}),
-    ("rupload", {"action": "status", "code": 400, "body": video_error(6000, 1363030)}),
-    ("rupload", {"action": "status", "code": 400, "body": video_error(6000, 1363019)}),
-]
+def throttled(code: int, minutes: int) -> dict[str, Any]:
+    """A Graph throttling answer with the usage header's regain time (no Retry-After)."""
+    body = graph_error(code, f"(#{code}) Request limit reached")
+    return {"action": "status", "code": 400, "body": body, "headers": usage(minutes)}
 
 
-@pytest.mark.parametrize(
-    ("step", "rule"), FAULTS, ids=[f"{s}-{i}" for i, (s, _) in enumerate(FAULTS)]
-)
-def test_a_fault_on_any_step_ends_in_exactly_one_post(
-    emulator: Emulator, media: Path, step: str, rule: dict[str, Any]
+def rule(step: str, nth: int = 1, **action: Any) -> dict[str, Any]:
+    return {"platform": "facebook", "step": step, "nth": nth, **action}
+
+
+# Each group is one post with several faults (each fires once, on its own request): the
+# classes of fault are all here, at the cost of five posts instead of one post per fault.
+FAULTS = {
+    "server-errors-on-every-graph-step": [
+        rule("token", action="status", code=503),
+        rule("page", action="status", code=429),
+        rule("start", action="status", code=500),
+        rule("status", action="status", code=503),
+        rule("list", action="status", code=500),
+        rule("finish", action="status", code=503),
+    ],
+    "dropped-connections": [
+        rule("start", action="drop"),
+        rule("rupload", nth=3, action="drop"),
+        rule("finish", action="drop"),
+    ],
+    "rupload-before-and-after-storing": [
+        rule("rupload", nth=2, action="status", code=503),  # before the chunk is stored
+        rule("rupload", nth=4, action="commit_then_drop"),  # after it is stored
+    ],
+    "throttling-4-17-32-with-usage-headers": [
+        rule("finish", **throttled(4, 1)),
+        rule("finish", nth=2, **throttled(32, 2)),
+        rule("status", **throttled(17, 1)),
+    ],
+    "video-api-upload-errors": [
+        rule("start", action="status", code=400, body=video_error(6000, None)),
+        rule("rupload", nth=2, action="status", code=400, body=video_error(6000, 1363030)),
+        rule("rupload", nth=4, action="status", code=400, body=video_error(6000, 1363019)),
+    ],
+}
+
+
+@pytest.mark.parametrize("group", list(FAULTS))
+def test_faults_on_every_step_end_in_exactly_one_post(
+    emulator: Emulator, media: Path, group: str
 ) -> None:
     async def scenario(h: Harness) -> None:
-        await h.ctl.post("/_emulator/faults", json=[{"platform": "facebook", "step": step, **rule}])
+        (await h.ctl.post("/_emulator/faults", json=FAULTS[group])).raise_for_status()
         done = await h.post()
-        assert await h.faults_left() == [], "the fault never fired"
+        assert await h.faults_left() == [], "a fault never fired"
         assert done.state is S.PUBLISHED, (done.state, done.last_error)
         [post] = await h.posts()
         assert post["sha256"] == h.request.sha256 and post["id"] == done.remote_id
