@@ -92,7 +92,12 @@ class TikTok:
 
     def __init__(self, ctx: Context, processing_seconds: float = 0.3) -> None:
         self._ctx = ctx
-        self.processing_seconds = processing_seconds
+        self._default_processing = processing_seconds
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget publishes, creator settings, caps, settings and spent refresh tokens."""
+        self.processing_seconds = self._default_processing
         self.publishes: dict[str, Publish] = {}
         self.by_upload: dict[str, Publish] = {}
         self.creators: dict[str, Creator] = {}
@@ -101,10 +106,6 @@ class TikTok:
         self.fail_next: str | None = None
         self._spent: set[str] = set()  # rotated refresh tokens: dead once replaced
         self._rates = RateWindows()
-
-    def reset(self) -> None:
-        """Forget publishes, creator settings, caps and spent refresh tokens."""
-        self.__init__(self._ctx, self.processing_seconds)  # type: ignore[misc]
 
     async def handle(self, request: Request, path: str) -> Response:
         """Route one request to its protocol step, with faults applied."""

@@ -299,3 +299,18 @@ def test_faults_target_tiktok_steps_in_tiktoks_envelope(tmp_path: Path) -> None:
         assert (await client.post("/_emulator/faults", json=bad)).status_code == 400
 
     run(scenario, tmp_path)
+
+
+def test_reset_forgets_publishes_and_settings(tmp_path: Path) -> None:
+    async def scenario(server: EmulatorServer, client: httpx.AsyncClient) -> None:
+        token, _ = await login(client)
+        await client.post("/_emulator/tiktok/daily_cap", json={"cap": 0})
+        assert (await init(client, token, MIB, MIB, 1)).status_code == 403
+        assert (await client.post("/_emulator/reset")).status_code == 200
+        assert (await client.get("/_emulator/tiktok/publishes")).json() == []
+        token, _ = await login(client)
+        assert (await init(client, token, MIB, MIB, 1)).status_code == 200  # the cap is back
+        unknown = await client.post("/_emulator/tiktok/nothing", json={})
+        assert unknown.status_code == 404
+
+    run(scenario, tmp_path)
