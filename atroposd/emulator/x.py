@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable
 from atroposd.emulator.faults import run_step
 from atroposd.emulator.platform import Context
 from atroposd.emulator.wire import Request, Response
-from atroposd.emulator.x_auth import XAuth, oauth_params
+from atroposd.emulator.x_auth import XAuth, oauth1_token, oauth_params
 from atroposd.emulator.x_common import (
     APP_TWEETS_PER_DAY,
     DAY,
@@ -172,7 +172,7 @@ class X:
         scheme, _, token = request.header("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             return self._ctx.store.tokens.account_for(self.name, token.strip()) or "-"
-        entry = self._auth.state.access1.get((oauth_params(request) or {}).get("oauth_token", ""))
+        entry = oauth1_token((oauth_params(request) or {}).get("oauth_token", ""))
         return entry[1] if entry else "-"
 
     def _with_limits(self, request: Request, step: str, response: Response) -> Response:

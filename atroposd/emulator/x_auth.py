@@ -9,20 +9,23 @@ answers 401. The three-legged flow: ``POST /oauth/request_token`` (``oauth_callb
 by ``screen_name``, default ``default``; ``oob`` answers the verifier in the body, otherwise
 302 to the callback) -> ``POST /oauth/access_token`` (``oauth_verifier``) ->
 ``oauth_token``, ``oauth_token_secret``, ``user_id``, ``screen_name``. Access tokens never
-expire; ``/_emulator/revoke`` kills them.
+expire; ``/_emulator/revoke`` kills them. They are ``sandbox:<account>:<random>`` with a token
+secret derived from the token, so a restarted emulator still takes a sandbox login.
 
 OAuth 2.0: ``GET /i/oauth2/authorize`` (PKCE ``code_challenge``, S256 or plain; the sandbox
 approves at once for ``sandbox_account``, default ``default``) -> 302 with a code valid 30 s;
 ``POST /2/oauth2/token`` with ``authorization_code`` (+ ``code_verifier``) or
 ``refresh_token``; access tokens live 2 h; a refresh token is single-use: every refresh
 answers a new one, and presenting a spent one kills its whole family (forced reconnect).
-``sandbox:<account>:<anything>`` is a valid first refresh token (the vault's sandbox logins).
+``sandbox:<account>:<anything>`` is a valid first refresh token (the vault's sandbox logins), and
+rotated ones keep that form, so a restarted emulator (which forgot the spent ones) takes them.
 ``POST /2/oauth2/revoke``.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import re
 import secrets
@@ -89,7 +92,6 @@ class XAuthState:
         default_factory=dict
     )  # secret, cb, acct
     verifiers: dict[str, str] = field(default_factory=dict)  # request token -> verifier
-    access1: dict[str, tuple[str, str]] = field(default_factory=dict)  # token -> secret, account
     nonces: set[tuple[str, str, str]] = field(default_factory=set)
     codes: dict[str, _Code] = field(default_factory=dict)
     refresh: dict[str, tuple[str, str]] = field(default_factory=dict)  # live: account, family
@@ -123,7 +125,7 @@ class XAuth:
         if params is None:
             return None
         token = params.get("oauth_token", "")
-        entry = self.state.access1.get(token)
+        entry = oauth1_token(token)
         if entry is None or not self._tokens.refresh_usable(PLATFORM, entry[1], token):
             return None
         form = await self._form(request)
@@ -210,9 +212,8 @@ class XAuth:
             return oauth1_refused()
         del self.state.request_tokens[token]
         account = entry[2]
-        access = self._tokens.issue_refresh(PLATFORM, account, f"{user_id(account)}-")
-        secret = secrets.token_urlsafe(32)
-        self.state.access1[access] = (secret, account)
+        access = self._tokens.issue_refresh(PLATFORM, account, f"sandbox:{account}:")
+        secret = _token_secret(access)
         return _form_answer(
             {
                 "oauth_token": access,
@@ -281,7 +282,10 @@ class XAuth:
         if refresh in st.spent:  # a rotated token presented again: the family dies
             family = st.spent[refresh]
             st.dead_families.add(family)
-            st.refresh = {t: v for t, v in st.refresh.items() if v[1] != family}
+            for token, (_, fam) in list(st.refresh.items()):
+                if fam == family:  # the live one dies too, and stays dead
+                    del st.refresh[token]
+                    st.spent[token] = family
             return invalid
         live = st.refresh.get(refresh)
         if live is None:
@@ -311,7 +315,8 @@ class XAuth:
             "scope": " ".join(scopes),
         }
         if family is not None:
-            refresh = self._tokens.issue_refresh(PLATFORM, account, f"x2:{account}:")
+            # Still of the sandbox form, so a restarted emulator takes it (as the vault's).
+            refresh = self._tokens.issue_refresh(PLATFORM, account, f"sandbox:{account}:r")
             self.state.refresh[refresh] = (account, family)
             body["refresh_token"] = refresh
         return Response.json(200, body, (("Cache-Control", "no-store"),))
@@ -323,8 +328,22 @@ class XAuth:
         entry = self.state.refresh.pop(token, None)
         if entry is not None:
             self.state.dead_families.add(entry[1])
+            self.state.spent[token] = entry[1]
         self.state.revoked_access.add(token)
         return Response.json(200, {"revoked": True})
+
+
+def _token_secret(token: str) -> str:
+    """The sandbox secret of an OAuth 1.0a access token: derived from it, so a restarted
+    emulator still verifies the signatures of logins made before (it is a sandbox)."""
+    digest = hashlib.sha256(f"x-sandbox-token-secret:{token}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def oauth1_token(token: str) -> tuple[str, str] | None:
+    """(token secret, account) of a sandbox OAuth 1.0a access token, else None."""
+    match = _SANDBOX_REFRESH.fullmatch(token)
+    return (_token_secret(token), match.group(1)) if match else None
 
 
 def oauth1_refused() -> Response:

@@ -360,3 +360,24 @@ def test_a_revoked_oauth2_token_stops_working(tmp_path: Path) -> None:
         ).status_code == 400
 
     run(scenario, tmp_path)
+
+
+def test_sandbox_logins_survive_an_emulator_restart(tmp_path: Path) -> None:
+    """As the vault's sandbox tokens do: a restarted emulator takes the logins made before."""
+    kept: dict[str, Any] = {}
+
+    async def before(server: EmulatorServer, client: httpx.AsyncClient) -> None:
+        kept["keys"] = await oauth1_login(client)
+        kept["refresh"] = (await bearer(client))[1]
+
+    async def after(server: EmulatorServer, client: httpx.AsyncClient) -> None:
+        keys: OAuth1Keys = kept["keys"]
+        me = await client.get("/x/2/users/me", headers=signed(client, keys, "GET", "/x/2/users/me"))
+        assert me.status_code == 200 and me.json()["data"]["username"] == "alice"
+        form = {"grant_type": "refresh_token", "refresh_token": kept["refresh"]}
+        assert (
+            await client.post("/x/2/oauth2/token", data=form, headers=_basic())
+        ).status_code == 200
+
+    run(before, tmp_path / "one")
+    run(after, tmp_path / "two")
