@@ -3,6 +3,7 @@ emulator, real ``kill -9`` in the middle of a multi-chunk TikTok upload and afte
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,29 @@ def test_kill_9_right_after_the_last_chunk_posts_once(ws: Workspace, emulator: E
         assert second.events("upload_done")[0]["resumed_from"] == post["bytes"]
     finally:
         second.stop()
+
+
+def test_two_accounts_post_to_tiktok_each_with_its_own_login(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    """Must-show 4 through the daemon: one clip per account, worked at once (TikTok's
+    concurrency is 2); each post is made with, and only with, its own account's token."""
+    ws.use_platforms("tiktok")
+    config = json.loads(ws.config_path.read_text())
+    config["accounts"]["client-b"] = {
+        "display_name": "Client B",
+        "platforms": {"tiktok": {"enabled": True, "privacy": "SELF_ONLY"}},
+    }
+    ws.config_path.write_text(json.dumps(config))
+    ws.drop("mine", seed=81)
+    ws.drop("theirs", seed=82, folder=ws.queue / "client-b")
+    run = Daemon(ws, ("upload", "--once"))
+    assert run.wait() == 0, "".join(run.raw[-10:])
+    by_account = {p["account"]: p for p in publishes(emulator)}
+    assert set(by_account) == {"default", "client-b"}
+    assert by_account["default"]["access_token"] != by_account["client-b"]["access_token"]
+    assert by_account["client-b"]["post_info"]["privacy_level"] == "SELF_ONLY"
+    assert by_account["default"]["post_info"]["privacy_level"] == "PUBLIC_TO_EVERYONE"
+    clips = {ln["clip"]: ln["account"] for ln in run.events("OK", platform="tiktok")}
+    assert clips == {"mine.mp4": "default", "client-b/theirs.mp4": "client-b"}
+    assert sorted(p["account"] for p in emulator.posts()) == ["client-b", "default"]
