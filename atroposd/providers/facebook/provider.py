@@ -120,7 +120,7 @@ class FacebookProvider:
         if when is not None and when - self._clock.now() > MAX_LEAD:
             raise PermanentError(
                 f"publish_at {when.isoformat()}: Facebook schedules a reel at most 30 days "
-                "ahead; drop the clip again nearer the time",
+                "ahead; `atroposd retry` the post once that time is at most 30 days away",
                 platform=NAME,
                 code="scheduleTooFar",
             )
