@@ -18,7 +18,7 @@ through the emulator's three-legged flow (request_token, authorize, access_token
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -68,6 +68,7 @@ class XAuth:
         self._clock = clock
         self._sandbox = sandbox
         self._login_lock = asyncio.Lock()
+        self._keys_of: dict[str, OAuth1Keys] = {}  # read once: 1.0a tokens never expire
         endpoint = TokenEndpoint(
             NAME,
             f"{self._api}/2/oauth2/token",
@@ -100,7 +101,7 @@ class XAuth:
         target = str(httpx.URL(url, params=params)) if params else url
         head = dict(headers or {})
 
-        def request(auth: dict[str, str]) -> Any:
+        def request(auth: dict[str, str]) -> Awaitable[httpx.Response]:
             return self._http.request(
                 method, target, json=json, content=content, headers={**head, **auth}
             )
@@ -109,20 +110,30 @@ class XAuth:
             return await self.oauth2.send(account, step, request)
         keys = await self._keys(account)
         signed = {"Authorization": oauth1_header(keys, method, target)}
-        return await guarded(NAME, step, lambda: request(signed))
+        resp: httpx.Response = await guarded(NAME, step, lambda: request(signed))
+        if resp.status_code == 401:
+            self._keys_of.pop(account, None)  # a new login in the vault is read next time
+        return resp
 
     async def _keys(self, account: str) -> OAuth1Keys:
-        creds = await asyncio.to_thread(self._store.load, account, NAME)
-        if creds.access_token and creds.extra.get("token_secret"):
-            return OAuth1Keys.of(self._app.consumer_key, self._app.consumer_secret, creds)
-        if not self._sandbox:
-            raise ReauthRequired(
-                f"no X OAuth 1.0a access token and secret stored for account {account!r}; "
-                "store the pair from the developer console or the three-legged login",
-                platform=NAME,
-            )
-        async with self._login_lock:
-            return await self._sandbox_login(account, creds)
+        if account in self._keys_of:
+            return self._keys_of[account]
+        async with self._login_lock:  # one read (or sandbox login) at a time
+            if account in self._keys_of:
+                return self._keys_of[account]
+            creds = await asyncio.to_thread(self._store.load, account, NAME)
+            if creds.access_token and creds.extra.get("token_secret"):
+                keys = OAuth1Keys.of(self._app.consumer_key, self._app.consumer_secret, creds)
+            elif self._sandbox:
+                keys = await self._sandbox_login(account, creds)
+            else:
+                raise ReauthRequired(
+                    f"no X OAuth 1.0a access token and secret stored for account {account!r}; "
+                    "store the pair from the developer console or the three-legged login",
+                    platform=NAME,
+                )
+            self._keys_of[account] = keys
+            return keys
 
     async def _sandbox_login(self, account: str, creds: Credentials) -> OAuth1Keys:
         """The three-legged flow against the emulator, which approves at once."""
