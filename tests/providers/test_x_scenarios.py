@@ -252,24 +252,33 @@ def test_media_expired_before_its_post_starts_over_and_posts_once(
     _go(emulator, media, scenario)
 
 
-def test_processing_failure_is_reported_with_xs_error(emulator: Emulator, media: Path) -> None:
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        # v1.1's documented shape (developer.x.com GET media/upload (STATUS), "failed response")
+        ({"code": 1, "name": "InvalidMedia", "message": "Unsupported video format"},
+         "InvalidMedia: Unsupported video format"),
+        (None, "processing failed"),  # v2's OpenAPI processing_info has no error object
+    ],
+    ids=["v1.1-error", "openapi-no-error"],
+)  # fmt: skip
+def test_processing_failure_fails_the_post_with_xs_words(
+    emulator: Emulator, media: Path, error: dict[str, object] | None, words: str
+) -> None:
     async def scenario(h: Harness) -> None:
         result = await h.upload()
         assert result.ref is not None
         media_id = result.ref.data["media_id"]
-        info = {
-            "state": "failed",
-            "progress_percent": 100,
-            "error": {"code": 1, "name": "InvalidMedia", "message": "Unsupported video format"},
-        }
+        info: dict[str, object] = {"state": "failed", "progress_percent": 100}
+        if error is not None:
+            info["error"] = error
         body = {"data": {"id": media_id, "media_key": f"13_{media_id}", "processing_info": info}}
         await _fault(h, "status", action="status", code=200, body=body, times=50)
         done = await h.post(result.ref)
-        assert done.state is not PostState.PUBLISHED
-        assert "Unsupported video format" in (
-            done.last_error or ""
-        ) or "Unsupported video format" in str(h.pipeline.ledger.history(done.id))
+        assert done.state is PostState.FAILED, (done.state, done.last_error)
+        assert words in (done.last_error or "")
         assert await h.posts() == []
+        assert sent_to(h, "POST", "/2/tweets") == 0
 
     _go(emulator, media, scenario)
 

@@ -116,7 +116,12 @@ class XApi:
         return dict(json_body(resp).get("data") or {})
 
     async def media_status(self, account: str, ref: RemoteRef) -> dict[str, Any] | None:
-        """STATUS of the media: its ``data``, or None when X no longer knows it (expired)."""
+        """STATUS of the media: its ``data``, or None when X no longer knows it (expired).
+
+        X documents STATUS for media being processed; before FINALIZE its answer is not
+        documented [UNSURE, providers.md §7.2]: without ``processing_info`` the handle's
+        confirmed segments tell where the upload stands, and 400/404 mean "not known".
+        """
         params = {"command": "STATUS", "media_id": ref.data["media_id"]}
         mode = ref.data["auth"]
         self.limits.check(account, "status", self._now())
@@ -153,6 +158,7 @@ class XApi:
         """The id of the account's recent post carrying this media (and text), if any."""
         mode = ref.data["auth"]
         uid = await self.user_id(account, mode, user)
+        # ``post.fields``: the name in X's OpenAPI description 2.167 (older docs: tweet.fields).
         params = {"max_results": str(RECENT), "post.fields": "attachments,created_at"}
         resp = await self.call(
             account, mode, "timeline", "GET", f"/2/users/{uid}/tweets", params=params

@@ -209,6 +209,8 @@ class XProvider:
     ) -> RemoteStatus:
         state = str(info.get("state") or "")
         if state == "failed":
+            # v1.1 documented ``error {code, name, message}`` (developer.x.com, GET media/upload
+            # (STATUS), "failed response"); v2's OpenAPI (2.167) lists no error object: both read.
             error = info.get("error")
             why = (
                 f"{error.get('name', 'InvalidMedia')}: {error.get('message', '')}"
