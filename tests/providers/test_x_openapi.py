@@ -147,3 +147,23 @@ def test_the_description_check_finds_what_x_would_refuse() -> None:
     tweets = "http://127.0.0.1:1/x/2/tweets"
     created = json.dumps({"data": {"id": "abc", "text": "t"}}).encode()  # id not numeric
     assert response_errors("POST", tweets, 201, {"content-type": "application/json"}, created)
+
+
+def test_the_emulators_typed_problems_match_the_description(emulator: Emulator) -> None:
+    """400 ``invalid-request`` and 404 ``resource-not-found`` answers validate too. (X's 401
+    ``about:blank`` and 429 ``rate-limit-exceeded`` are not among the description's problems.)"""
+    form = {"grant_type": "refresh_token", "refresh_token": "sandbox:alice:openapi"}
+    token = emulator.http.post("/x/2/oauth2/token", data=form, auth=("cid", "csecret")).json()
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    bad = {"media_type": "video/avi", "total_bytes": 10, "media_category": "tweet_video"}
+    cases = [
+        ("POST", "/x/2/media/upload/initialize", {"json": bad}, 400),
+        ("POST", "/x/2/media/upload/1234567890/finalize", {}, 404),
+        ("GET", "/x/2/media/upload?command=STATUS&media_id=1234567890", {}, 404),
+    ]
+    for method, path, extra, status in cases:
+        resp = emulator.http.request(method, path, headers=auth, **extra)
+        assert resp.status_code == status, resp.text
+        url = emulator.url + path
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        assert response_errors(method, url, status, headers, resp.content) == [], path
