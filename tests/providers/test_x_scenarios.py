@@ -28,7 +28,7 @@ from tests.providers.conformance import one_post_of
 from tests.providers.harness import ACCOUNT, Binding, Harness, Scenario, context, make_request
 from tests.providers.test_x_conformance import X_OAUTH1, X_OAUTH2
 from tests.providers.x_support import appends, run_x, sent_to, x_media
-from tests.support import Emulator
+from tests.support import Emulator, make_clip
 
 SEGMENT = 256 * 1024
 
@@ -356,3 +356,21 @@ def test_oauth1_signs_every_request_afresh(emulator: Emulator, media: Path) -> N
         assert len(set(nonces)) == len(nonces)
 
     _go(emulator, media, scenario, X_OAUTH1)
+
+
+def test_a_second_clip_with_the_same_text_waits_for_a_human_not_a_blind_retry(
+    emulator: Emulator, media: Path, tmp_path: Path
+) -> None:
+    other = make_clip(tmp_path / "other.mp4", seconds=1.0, seed=12, bitrate="1M")
+
+    async def scenario(h: Harness) -> None:
+        first = await h.post()
+        assert first.state is PostState.PUBLISHED, (first.state, first.last_error)
+        h.request = make_request(other)  # another clip, the same caption
+        second = await h.post()
+        assert second.state is PostState.NEEDS_ATTENTION, (second.state, second.last_error)
+        assert "same text" in (second.last_error or "")
+        assert sent_to(h, "POST", "/2/tweets") == 2
+        assert len(await h.posts()) == 1
+
+    _go(emulator, media, scenario)

@@ -252,27 +252,43 @@ class XProvider:
         )
         await save_ref(sent)
         body = {"text": request.description, "media": {"media_ids": [ref.data["media_id"]]}}
-        step = "POST /2/tweets"
         resp = await self.api.send_post(account, mode, body)
         if resp.status_code == 201:
             post = str((json_body(resp).get("data") or {}).get("id") or "")
         elif is_duplicate(resp):
-            found = await self.api.find_post(
-                account, sent, request.description, self._account_id(account)
-            )
-            post = found or ""
-            if not post:
-                raise OutcomeUnknown(
-                    "X refused the post as a duplicate, but no recent post of the account "
-                    "carries this video; check the account, then `atroposd resolve`",
-                    platform=NAME,
-                    code="duplicate",
-                    status=403,
-                )
+            post = ""  # refused as a second post of this text: is the first one ours?
         else:
-            raise self.api.error(resp, step, POST_STEP, mode)
+            raise self.api.error(resp, "POST /2/tweets", POST_STEP, mode)
+        if not post:
+            post = await self._posted_anyway(account, sent, request.description, resp)
         done = RemoteRef(MEDIA, {**sent.data, "post_id": post})
         return UploadResult(post, post_url(post), request.size, processing=False, ref=done)
+
+    async def _posted_anyway(
+        self, account: str, sent: RemoteRef, text: str, resp: httpx.Response
+    ) -> str:
+        """After a duplicate refusal (or a 201 without an id): our post in the timeline."""
+        found = await self.api.find_post(account, sent, text, self._account_id(account))
+        if found:
+            return found
+        if resp.status_code == 403:
+            why = (
+                "X refused the post as a duplicate of a recent one with the same text, and no "
+                "recent post of the account carries this video: if another clip went out with "
+                'this text, give this one its own (sidecar {"x": {"text": "…"}}) and retry; '
+                "else check the account, then `atroposd resolve`"
+            )
+        else:
+            why = (
+                "POST /2/tweets was accepted without a post id, and no recent post of the "
+                "account carries this video; check the account, then `atroposd resolve`"
+            )
+        raise OutcomeUnknown(
+            why,
+            platform=NAME,
+            code="duplicate" if resp.status_code == 403 else "no-id",
+            status=resp.status_code,
+        )
 
 
 SPEC = PlatformSpec(
