@@ -276,6 +276,31 @@ def test_a_publish_tiktok_forgot_after_its_last_chunk_went_out_is_never_inited_a
     go(emulator, media, scenario)
 
 
+def test_a_forgotten_publish_whose_last_chunk_went_out_stays_unknown_after_its_hour(
+    emulator: Emulator, media: Path
+) -> None:
+    """The upload URL being past its hour says nothing about whether the last chunk, sent
+    before it expired, arrived: TikTok not knowing the publish is still an unknown outcome."""
+
+    async def scenario(h: Harness) -> None:
+        clock = FakeClock(datetime.now(UTC))
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            ctx = dataclasses.replace(context(TIKTOK, h.emulator.url, http, h.creds), clock=clock)
+            provider = REGISTRY["tiktok"](ctx)
+            await h.fault("commit", "drop")  # the last chunk went out; its fate is unknown
+            with pytest.raises(TransientError):
+                await provider.upload(h.request, None, h.save_ref)
+            clock.advance(3600)  # the daemon was down past the upload URL's hour
+            forgotten = {"data": {}, "error": {"code": "invalid_publish_id", "message": "gone"}}
+            await h.fault("query", "status", code=400, body=forgotten)
+            with pytest.raises(OutcomeUnknown):
+                await provider.upload(h.request, h.refs[-1], h.save_ref)
+        assert len(await publishes(h)) == 1, "a second init could post the video twice"
+        assert await h.posts() == []
+
+    go(emulator, media, scenario)
+
+
 def test_upload_url_lifetime_comes_from_init(emulator: Emulator, media: Path) -> None:
     """An upload URL TikTok expires before its hour (or a slow clock) is still handled."""
 

@@ -60,9 +60,10 @@ JSON = {"Content-Type": "application/json; charset=UTF-8"}
 class _UrlRefused(Exception):
     """The upload URL refused an in-order chunk, or is past its lifetime."""
 
-    def __init__(self, ref: RemoteRef) -> None:
+    def __init__(self, ref: RemoteRef, final_refused: bool = False) -> None:
         super().__init__("upload URL refused")
         self.ref = ref  # the publish as last saved
+        self.final_refused = final_refused  # TikTok answered the last chunk with a 4xx
 
 
 class TikTokProvider:
@@ -160,7 +161,7 @@ class TikTokProvider:
         try:
             return await self._send_from(request, ref, offset, save_ref, progress)
         except _UrlRefused as refused:
-            found = await self._where(request, refused.ref, url_dead=True)
+            found = await self._where(request, refused.ref, True, refused.final_refused)
         return found if isinstance(found, UploadResult) else None
 
     async def status(self, account: str, ref: RemoteRef) -> RemoteStatus:
@@ -238,10 +239,15 @@ class TikTokProvider:
         return raw is not None and self._clock.now() >= datetime.fromisoformat(raw)
 
     async def _where(
-        self, request: UploadRequest, ref: RemoteRef, url_dead: bool
+        self, request: UploadRequest, ref: RemoteRef, url_dead: bool, final_refused: bool = False
     ) -> UploadResult | int | None:
         """Ask TikTok about a saved publish: done or processing (the result, nothing to send),
-        bytes held (go on from there), or None when a new init is provably safe."""
+        bytes held (go on from there), or None when a new init is provably safe.
+
+        ``url_dead``: no more chunks go to its upload URL. ``final_refused``: the last chunk
+        was answered with a 4xx, so it did not complete the upload; only that makes a
+        publish TikTok no longer knows safe to replace once its last chunk went out.
+        """
         st = await self.status(request.account, ref)
         if st.phase in (RemotePhase.PUBLISHED, RemotePhase.PROCESSING):
             return self._result(request, ref, request.size)
@@ -252,15 +258,16 @@ class TikTokProvider:
                 f"TikTok {st.reason}", platform=NAME, code="failed", platform_message=st.reason
             )
         if st.phase is RemotePhase.NOT_FOUND:
-            if ref.data.get(FINAL_SENT) and not url_dead:
-                # Every byte may have gone and TikTok forgot the publish_id: it may have posted.
+            if ref.data.get(FINAL_SENT) and not final_refused:
+                # Every byte may have gone and TikTok forgot the publish_id: it may have posted
+                # (an upload URL past its hour says nothing about a chunk sent before).
                 raise OutcomeUnknown(
                     "the whole video was sent but TikTok no longer knows the publish; check "
                     "the profile, then `atroposd resolve ID --posted URL` or `--not-posted`",
                     platform=NAME,
                     code="publish_id_not_found",
                 )
-            return None  # the last chunk never went out (or was refused): it cannot post
+            return None  # the last chunk never went out, or was refused: it cannot post
         if url_dead:
             return None  # bytes missing and the URL takes no more: it can never publish
         return st.offset
@@ -316,7 +323,8 @@ class TikTokProvider:
         if 200 <= resp.status_code < 300:
             return
         if 400 <= resp.status_code < 500 and resp.status_code not in (401, 408, 429):
-            raise _UrlRefused(ref)  # expired or rejected: status/fetch decides what is safe
+            # expired or rejected: status/fetch decides what is safe
+            raise _UrlRefused(ref, final_refused=piece.end >= request.size)
         raise self._error(resp, step)
 
     def _result(self, request: UploadRequest, ref: RemoteRef, resumed_from: int) -> UploadResult:
