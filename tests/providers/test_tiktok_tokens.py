@@ -23,6 +23,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from atroposd.domain import Post, PostState
+from atroposd.errors import ReauthRequired, TransientError
 from atroposd.providers import REGISTRY
 from atroposd.providers.base import Credentials
 from atroposd.vault import Vault
@@ -137,3 +138,31 @@ async def restarted(h: Harness, home: Path, tokens: Path, key: str, post_id: int
         provider = REGISTRY["tiktok"](context(TIKTOK, h.emulator.url, http, vault))  # type: ignore[arg-type]
         h.pipeline = Pipeline.build(provider, home, 30.0)
         return await h.pipeline.drive(post_id, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        ("invalid_grant", ReauthRequired),
+        ("invalid_client", ReauthRequired),
+        ("temporarily_unavailable", TransientError),
+        ("server_error", TransientError),
+    ],
+)
+def test_a_token_error_answered_with_http_200_is_read_from_the_body(
+    emulator: Emulator, media: Path, error: str, raised: type[Exception]
+) -> None:
+    """TikTok documents only the body of OAuth errors (developers.tiktok.com/doc/oauth-error-
+    handling); clients have seen them with HTTP 200 (HohnerJulian/ResearchTikPy#28). A dead
+    login must ask for a login, not be retried forever as a blip."""
+
+    async def scenario(h: Harness) -> None:
+        body = {"error": error, "error_description": "Refresh token is invalid.", "log_id": "x"}
+        await h.fault("auth", "status", code=200, body=body)
+        with pytest.raises(raised) as info:
+            await h.upload()
+        if raised is ReauthRequired:
+            assert error in str(info.value), str(info.value)
+        assert await publishes(h) == []
+
+    run(TIKTOK, emulator, make_request(media), scenario)

@@ -25,6 +25,10 @@ FORM = "application/x-www-form-urlencoded"
 GRANTS = ("refresh_token", "fb_exchange_token")
 META_THROTTLED = {4, 17, 32, 613}  # Graph API rate-limit codes
 META_TRANSIENT = {1, 2}  # "unknown error", "service temporarily unavailable"
+# RFC 6749 codes that say "try later"; TikTok lists both (developers.tiktok.com/doc/oauth-error-
+# handling) and documents only the body of its errors, which clients have seen with HTTP 200
+# (HohnerJulian/ResearchTikPy#28): the body's error decides, whatever the status.
+RFC_TRANSIENT = {"server_error", "temporarily_unavailable"}
 
 
 async def request_token(
@@ -75,6 +79,7 @@ def token_answer(
     if status == 200 and body.get("access_token"):
         return body
     error, description, meta_code, transient = _error_of(body, status)
+    transient = transient or error in RFC_TRANSIENT or (status == 200 and not body.get("error"))
     wait = retry_after(resp, now)
     if status == 429 or meta_code in META_THROTTLED:
         raise RateLimited(
@@ -83,7 +88,7 @@ def token_answer(
             status=status,
             retry_after=wait,
         )
-    if status >= 500 or status in (200, 408) or transient:
+    if status >= 500 or status == 408 or transient:
         raise TransientError(
             f"token refresh: HTTP {status} without a token; retrying later",
             platform=platform,

@@ -15,8 +15,9 @@ Rules kept here for every platform:
   to the credential store (the vault: temp file, fsync, rename; off the event loop) *before*
   the new access token is handed to anyone. If that write fails, the fresh credentials stay
   in memory, unused, and the next call stores them first instead of refreshing again;
-- token endpoint errors: ``invalid_grant`` (and every other OAuth error answer) →
-  ``ReauthRequired``; 429 → ``RateLimited``; 5xx, timeouts, connection failures →
+- token endpoint errors, read from the body whatever the HTTP status: ``invalid_grant``
+  (and every other OAuth error answer) → ``ReauthRequired``; 429 → ``RateLimited``; 5xx,
+  ``server_error``/``temporarily_unavailable``, timeouts, connection failures →
   ``TransientError``. No token or client secret ever appears in an error or a log line.
 """
 
