@@ -208,6 +208,8 @@ class XProvider:
         self, account: str, ref: RemoteRef, data: dict[str, object], info: dict[str, object]
     ) -> RemoteStatus:
         state = str(info.get("state") or "")
+        if state in ("failed", "succeeded"):
+            self._next_check.pop(ref.data["media_id"], None)  # processing is over
         if state == "failed":
             # v1.1 documented ``error {code, name, message}`` (developer.x.com, GET media/upload
             # (STATUS), "failed response"); v2's OpenAPI (2.167) lists no error object: both read.
