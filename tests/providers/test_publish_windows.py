@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import structlog
 from atroposd.domain import Attention, PostState
 from atroposd.pipeline.retry import RetryPolicy
 from atroposd.providers.base import RemotePhase, RemoteRef
+from atroposd.providers.youtube import next_pacific_midnight
 from tests.providers.harness import Harness, make_request, media_requests, run
 from tests.providers.pipeline import Pipeline
 from tests.providers.test_youtube_conformance import YOUTUBE
@@ -208,7 +208,7 @@ def test_quota_out_while_processing_waits_for_the_reset_not_for_a_human(drive: D
         parked = h.pipeline.ledger.get(planned.id)
         assert parked is not None and parked.state is S.PROCESSING, parked
         assert parked.retry_at is not None and parked.attempts == 0, parked
-        assert parked.retry_at - h.pipeline.clock.now() > timedelta(hours=1)  # the reset
+        assert parked.retry_at == next_pacific_midnight(h.pipeline.clock.now())  # the reset
         ref = RemoteRef.from_json(parked.remote_ref or "")
         for _ in range(200):  # hours pass: the platform has long finished processing
             if (await h.provider.status("alice", ref)).phase is RemotePhase.PUBLISHED:
