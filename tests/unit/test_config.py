@@ -16,7 +16,7 @@ from atroposd.config import (
     upload_config_schema,
 )
 from atroposd.errors import ConfigError
-from atroposd.providers import SPECS
+from atroposd.providers import PLATFORMS, SPECS
 
 REPO = Path(__file__).resolve().parents[2]
 # The example has lived at the repo root and (being packaged) under atroposd/data/.
@@ -174,23 +174,24 @@ def test_an_example_config_exists() -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: str(p.relative_to(REPO)))
-def test_example_config_loads_and_enables_youtube_for_default(example: Path) -> None:
+def test_example_config_loads_and_enables_every_platform_for_default(example: Path) -> None:
     cfg = load_upload_config(example)
     assert cfg.default_account in cfg.accounts
-    assert cfg.platforms_for(cfg.default_account) == ["youtube"]
+    assert sorted(cfg.platforms_for(cfg.default_account)) == sorted(PLATFORMS)
     assert cfg.platforms_for("nobody") == []
 
 
 def test_disabled_platform_is_not_listed(tmp_path: Path) -> None:
     data = _valid()
     data["accounts"]["default"]["platforms"]["youtube"]["enabled"] = False
-    assert load_upload_config(_write(tmp_path, data)).platforms_for("default") == []
+    listed = load_upload_config(_write(tmp_path, data)).platforms_for("default")
+    assert "youtube" not in listed and sorted(listed) == sorted(set(PLATFORMS) - {"youtube"})
 
 
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "upload_config.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_valid()).encode())
-    assert load_upload_config(path).platforms_for("default") == ["youtube"]
+    assert sorted(load_upload_config(path).platforms_for("default")) == sorted(PLATFORMS)
 
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
