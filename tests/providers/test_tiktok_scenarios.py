@@ -84,6 +84,7 @@ def test_privacy_the_creator_does_not_allow_fails_naming_the_allowed_ones_before
         assert done.state is PostState.FAILED, (done.state, done.last_error)
         assert "PUBLIC_TO_EVERYONE" in (done.last_error or "")
         assert "FOLLOWER_OF_CREATOR, MUTUAL_FOLLOW_FRIENDS, SELF_ONLY" in (done.last_error or "")
+        assert f"accounts.{ACCOUNT}.platforms.tiktok.privacy" in (done.last_error or "")
         assert calls(h, "creator_info/query/") == 1
         assert calls(h, INIT) == 0 and calls(h, PUT) == 0, "something was uploaded"
         assert await h.posts() == [] and await publishes(h) == []

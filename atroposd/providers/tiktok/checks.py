@@ -32,7 +32,9 @@ def check_request(request: UploadRequest, max_bytes: int) -> None:
     privacy = privacy_of(request)
     if privacy not in PRIVACY_LEVELS:
         raise PermanentError(
-            f"privacy {privacy!r} is not one of {', '.join(PRIVACY_LEVELS)}",
+            f"privacy {privacy!r} has no TikTok level; TikTok takes public, private or one of "
+            f"{', '.join(PRIVACY_LEVELS)} (a sidecar can give TikTok its own: "
+            '{"tiktok": {"privacy": "SELF_ONLY"}})',
             platform=NAME,
             code="invalid_privacy",
         )

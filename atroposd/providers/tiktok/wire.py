@@ -11,7 +11,6 @@ from typing import Any
 
 from atroposd.errors import PermanentError
 from atroposd.providers.base import RemotePhase, RemoteRef, RemoteStatus, UploadRequest
-from atroposd.providers.tiktok.account import PRIVACY_LEVELS
 from atroposd.providers.tiktok.errors import NAME
 
 PUBLISH = "tiktok_publish"  # ref kind: publish_id + upload_url (+ size, chunk_size, expiry)
@@ -71,10 +70,16 @@ class CreatorInfo:
         )
 
 
+# A sidecar's privacy is shared by every platform: the words with an exact TikTok level.
+SHARED_PRIVACY = {"public": "PUBLIC_TO_EVERYONE", "private": "SELF_ONLY"}
+
+
 def privacy_of(request: UploadRequest) -> str:
-    """The privacy level asked for: a sidecar's TikTok level, else the account's choice."""
-    if request.privacy in PRIVACY_LEVELS:
-        return str(request.privacy)
+    """The privacy level asked for: the sidecar's (a TikTok level, or ``public``/``private``),
+    else the account's choice. Another sidecar word is returned as it is, for ``checks.py``
+    to refuse: it is never silently replaced by the account's level."""
+    if request.privacy:
+        return SHARED_PRIVACY.get(request.privacy, request.privacy)
     return str(request.options.get("privacy") or "PUBLIC_TO_EVERYONE")
 
 
@@ -87,9 +92,14 @@ def post_info(request: UploadRequest, creator: CreatorInfo) -> dict[str, Any]:
     privacy = privacy_of(request)
     if privacy not in creator.privacy_options:
         allowed = ", ".join(creator.privacy_options) or "none"
+        where = (
+            "the clip's sidecar privacy"
+            if request.privacy
+            else f"accounts.{request.account}.platforms.tiktok.privacy"
+        )
         raise PermanentError(
             f"privacy {privacy} is not allowed for this TikTok account right now; "
-            f"creator_info allows: {allowed} (set platforms.tiktok.privacy to one of them)",
+            f"creator_info allows: {allowed} (set {where} to one of them)",
             platform=NAME,
             code="privacy_level_option_mismatch",
         )

@@ -1,0 +1,52 @@
+"""A clip's sidecar privacy on TikTok: never silently replaced by the account's (public) one.
+
+A sidecar's ``privacy`` is shared by every platform (docs/configuration.md); TikTok's own
+levels are ``PUBLIC_TO_EVERYONE``, ``MUTUAL_FOLLOW_FRIENDS``, ``FOLLOWER_OF_CREATOR`` and
+``SELF_ONLY``. ``private`` and ``public`` have exact TikTok equivalents; any other word (such as
+YouTube's ``unlisted``) is refused before a request, naming TikTok's levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from atroposd.errors import PermanentError
+from tests.providers.harness import Harness, make_request, run
+from tests.providers.tiktok_support import TIKTOK, publishes, quick, two_chunk_media
+from tests.support import Emulator
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return two_chunk_media(tmp_path_factory.mktemp("tiktok-privacy") / "clip.mp4")
+
+
+def test_a_private_clip_is_posted_self_only_not_with_the_accounts_public_level(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.follow(await h.upload())
+        [publish] = await publishes(h)
+        assert publish["post_info"]["privacy_level"] == "SELF_ONLY", publish["post_info"]
+
+    request = replace(
+        make_request(media), privacy="private", options={"privacy": "PUBLIC_TO_EVERYONE"}
+    )
+    run(TIKTOK, emulator, request, quick(scenario))
+
+
+def test_a_privacy_tiktok_has_no_level_for_is_refused_offline_naming_tiktoks(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        with pytest.raises(PermanentError) as info:
+            h.provider.validate(replace(h.request, privacy="unlisted"))
+        assert "unlisted" in str(info.value) and "SELF_ONLY" in str(info.value), str(info.value)
+        h.provider.validate(replace(h.request, privacy="FOLLOWER_OF_CREATOR"))
+        h.provider.validate(replace(h.request, privacy="public"))
+        assert h.sent == [], "validate() touched the network"
+
+    run(TIKTOK, emulator, make_request(media), scenario)
