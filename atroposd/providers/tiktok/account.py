@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from atroposd.providers.spec import PlatformAccount
 
@@ -34,4 +36,4 @@ class TikTokAccount(PlatformAccount):
     brand_content_toggle: bool = False
     brand_organic_toggle: bool = False
     is_aigc: bool = False
-    video_cover_timestamp_ms: int | None = None
+    video_cover_timestamp_ms: Annotated[int, Field(ge=0)] | None = None  # a frame of the video
