@@ -119,6 +119,25 @@ class Snapchat:
             work = self._limited(request, work)
         return await run_step(self._ctx.faults, self.name, step, request, work, fault_body)
 
+    async def control(self, request: Request, path: str) -> Response:
+        """``POST /_emulator/snapchat/behaviour {"lists_name_media"?, "guard_after_post"?}``:
+        the readings of Snap's unconfirmed behaviours (both true by default, and after reset)."""
+        if (request.method, path.rstrip("/")) != ("POST", "/behaviour"):
+            return Response.json(404, {"error": f"no control endpoint {request.method} {path}"})
+        try:
+            doc = json.loads(await request.body() or b"{}")
+        except ValueError:
+            doc = None
+        known = {"lists_name_media", "guard_after_post"}
+        if not isinstance(doc, dict) or set(doc) - known:
+            return Response.json(400, {"error": f"a JSON object with booleans {sorted(known)}"})
+        if not all(isinstance(value, bool) for value in doc.values()):
+            return Response.json(400, {"error": "values must be true or false"})
+        self.posts.name_media = doc.get("lists_name_media", self.posts.name_media)
+        self.posts.guard_after_post = doc.get("guard_after_post", self.posts.guard_after_post)
+        state = {"lists_name_media": self.posts.name_media}
+        return Response.json(200, state | {"guard_after_post": self.posts.guard_after_post})
+
     def _limited(self, request: Request, work: Work) -> Work:
         async def paced() -> Response:
             token = request.header("authorization", "").removeprefix("Bearer ").strip()

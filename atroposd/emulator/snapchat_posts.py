@@ -81,13 +81,11 @@ class Item:
     locale: str | None
     created_at: str
 
-    def to_json(self) -> dict[str, object]:
-        """The entity in a list answer."""
-        body: dict[str, object] = {
-            "id": self.id,
-            "media_id": self.media_id,
-            "created_at": self.created_at,
-        }
+    def to_json(self, name_media: bool = True) -> dict[str, object]:
+        """The entity in a list answer (``media_id`` only when ``name_media``)."""
+        body: dict[str, object] = {"id": self.id, "created_at": self.created_at}
+        if name_media:
+            body["media_id"] = self.media_id
         if self.kind == "spotlight":
             body |= {"description": self.description, "locale": self.locale, "status": "SUBMITTED"}
         return body
@@ -116,10 +114,16 @@ class Posts:
         self._store = store
         self._platform = platform
         self._items: list[Item] = []
+        self.reset()
 
     def reset(self) -> None:
-        """Forget every item."""
+        """Forget every item; Snap's unconfirmed behaviours back to their defaults."""
         self._items.clear()
+        # Unconfirmed (providers.md §6.2, ADR 0009): whether list items name their media, and
+        # whether Snap's guard refuses a media already posted or only one still being posted.
+        # ``POST /_emulator/snapchat/behaviour`` turns either off, to test the other reading.
+        self.name_media = True
+        self.guard_after_post = True
 
     def _refuse(self, media: Media | None, now: float, processing: float) -> Response | None:
         if media is None:
@@ -131,7 +135,7 @@ class Posts:
             return envelope_error(400, "MEDIA_PROCESSING", "The media is still processing.")
         if state == "FAILED":
             return envelope_error(400, "MEDIA_PROCESSING_FAILED", media.failure or "FAILED")
-        if media.posted:
+        if media.posted and self.guard_after_post:
             message = "A post using this media is already in progress."
             return envelope_error(400, "MEDIA_POSTING_ALREADY_IN_PROGRESS", message)
         return None
@@ -184,7 +188,7 @@ class Posts:
         """The profile's items of ``kind``, newest first."""
         mine = [i for i in reversed(self._items) if i.profile == profile and i.kind == kind]
         entries = [
-            {"sub_request_status": "SUCCESS", kind: item.to_json()}
+            {"sub_request_status": "SUCCESS", kind: item.to_json(self.name_media)}
             for item in mine[: max(1, limit)]
         ]
         body = {"request_status": "SUCCESS", "request_id": str(uuid.uuid4()), PLURAL[kind]: entries}

@@ -42,6 +42,15 @@ class Posted:
     id: str
 
 
+@dataclass(frozen=True)
+class Found:
+    """What the profile's lists say about a media: the post made from it, if listed, and
+    whether the lists could tell at all (``blind``: items listed, none naming its media)."""
+
+    posted: Posted | None
+    blind: bool = False
+
+
 def _item(body: dict[str, Any], plural: str, singular: str) -> dict[str, Any]:
     """The object of a flat or batch-wrapped answer (``{plural: [{singular: {...}}]}``)."""
     items = body.get(plural)
@@ -170,14 +179,20 @@ class SnapApi:
         post_id = body.get(f"{kind}_id") or item.get("id")
         return str(post_id) if post_id else ""
 
-    async def find(self, account: str, profile: str, media_id: str, first: str) -> Posted | None:
-        """The profile's Spotlight or Story made from ``media_id`` (``first`` listed first)."""
+    async def find(self, account: str, profile: str, media_id: str, first: str) -> Found:
+        """The profile's Spotlight or Story made from ``media_id`` (``first`` listed first).
+
+        Whether list items carry ``media_id`` is not confirmed (ADR 0009): when items are
+        listed and none names a media, "not listed" proves nothing and the answer is blind.
+        """
+        items = named = 0
         for kind in sorted(KINDS, key=lambda k: k != first):
             listed = await self._list(account, f"{self.base}/v1/public_profiles/{profile}", kind)
             for item in listed:
+                items, named = items + 1, named + ("media_id" in item)
                 if str(item.get("media_id", "")) == media_id and item.get("id"):
-                    return Posted(kind, str(item["id"]))
-        return None
+                    return Found(Posted(kind, str(item["id"])))
+        return Found(None, blind=items > 0 and named == 0)
 
     async def _list(self, account: str, root: str, kind: str) -> list[dict[str, Any]]:
         url = f"{root}/{KINDS[kind]}"

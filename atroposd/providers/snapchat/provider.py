@@ -23,7 +23,7 @@ import httpx
 
 from atroposd.captions import Counting, TextLimit, measure
 from atroposd.clock import Clock
-from atroposd.errors import OutcomeUnknown, PermanentError
+from atroposd.errors import OutcomeUnknown, PermanentError, ProviderError
 from atroposd.providers.auth import OAuth2Tokens, TokenEndpoint
 from atroposd.providers.base import (
     Capabilities,
@@ -45,6 +45,10 @@ from atroposd.providers.snapchat.parts import MEDIA, acked, send_parts
 DESCRIPTION = TextLimit(160, Counting.CHARS)  # Spotlight, hashtags included [3P, consistent]
 MAX_BYTES = 1024**3  # 35 parts of <= 32 MB: "1 GB" [3P]; aggregators say 500 MB [UNSURE]
 SENT = "publish_sent"  # in the handle: the Spotlight/Story POST may have reached Snap
+ACCEPTED = "publish_accepted"  # in the handle: Snap answered the POST with SUCCESS
+CHECK = (
+    "check the profile's Spotlight/Story, then `atroposd resolve ID --posted URL` or `--not-posted`"
+)
 ProfileOf = Callable[[str], str | None]
 
 
@@ -213,12 +217,11 @@ class SnapchatProvider:
     async def _posted_or_unknown(self, account: str, ref: RemoteRef) -> Posted:
         data = ref.data
         first = data.get("publish_to", "spotlight")
-        posted = await self.api.find(account, data["profile_id"], data["media_id"], first)
+        posted = (await self.api.find(account, data["profile_id"], data["media_id"], first)).posted
         if posted is None:
             raise OutcomeUnknown(
                 "the Snapchat post was sent but its media is gone and the profile lists no "
-                "post of it; check the profile's Spotlight/Story, then "
-                "`atroposd resolve ID --posted URL` or `--not-posted`",
+                f"post of it; {CHECK}",
                 platform=NAME,
                 code="POST_UNKNOWN",
             )
@@ -244,9 +247,20 @@ class SnapchatProvider:
         if state.status != "READY":
             return RemoteStatus(RemotePhase.PROCESSING, remote_id=data["media_id"])
         first = data.get("publish_to", "spotlight")
-        posted = await self.api.find(account, data["profile_id"], data["media_id"], first)
-        if posted is not None:
-            return self._published(posted)
+        found = await self.api.find(account, data["profile_id"], data["media_id"], first)
+        if found.posted is not None:
+            return self._published(found.posted)
+        if found.blind and data.get(ACCEPTED):  # Snap said SUCCESS; its lists cannot name it
+            return RemoteStatus(RemotePhase.PUBLISHED, remote_id=data.get("post_id") or None)
+        if found.blind and data.get(SENT):
+            # "Not listed" proves nothing when the lists name no media (ADR 0009), and Snap's
+            # guard may only refuse a post still in progress: READY could post it twice.
+            raise OutcomeUnknown(
+                "the Snapchat post was sent without a clear answer, and the profile's lists "
+                f"do not say which media each post was made from; {CHECK}",
+                platform=NAME,
+                code="POST_UNKNOWN",
+            )
         return RemoteStatus(RemotePhase.READY, remote_id=data["media_id"])
 
     @staticmethod
@@ -258,6 +272,7 @@ class SnapchatProvider:
     ) -> UploadResult:
         """Post the ready media to Spotlight or the Story (the account's ``publish_to``)."""
         kind = str(request.options.get("publish_to", "spotlight"))
+        before = ref.data
         ref = RemoteRef(MEDIA, {**ref.data, "publish_to": kind, SENT: "1"})
         await save_ref(ref)  # before the commit: ``status`` then asks the profile's lists
         data = ref.data
@@ -275,6 +290,12 @@ class SnapchatProvider:
                 raise
             posted = await self._posted_or_unknown(request.account, ref)
             return self._result(request, ref, posted)
+        except ProviderError as exc:
+            if not before.get(SENT) and exc.status is not None and 400 <= exc.status < 500:
+                # Snap answered and refused (429, 400, ...): nothing was posted by this call.
+                await save_ref(RemoteRef(MEDIA, {k: v for k, v in data.items() if k != SENT}))
+            raise
+        ref = RemoteRef(MEDIA, {**data, ACCEPTED: "1"})
         if not post_id:  # a Story answered with its request id only: its list tells the id
             return UploadResult(data["media_id"], None, request.size, processing=True, ref=ref)
         return self._result(request, ref, Posted(kind, post_id))
