@@ -55,10 +55,15 @@ TRANSITIONS: dict[PostState, frozenset[PostState]] = {
     S.UPLOADING: frozenset(
         {S.READY, S.PROCESSING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED}
     ),
-    S.PROCESSING: frozenset({S.PUBLISHING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PROCESSING}),
+    # ``-> ready``: the platform says the handle expired unpublished; upload again (ADR 0012).
+    S.PROCESSING: frozenset(
+        {S.PUBLISHING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PROCESSING, S.READY}
+    ),
     # A publishing post never goes back to an earlier step: whatever happens next, the platform
-    # is asked first (status, recent posts) before a publish call is sent again.
-    S.PUBLISHING: frozenset({S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PUBLISHING}),
+    # is asked first (status, recent posts) before a publish call is sent again. The one way
+    # back is ``-> ready`` when the platform proves the handle expired with nothing published
+    # from it, and never once the platform accepted a publish call (ADR 0012).
+    S.PUBLISHING: frozenset({S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PUBLISHING, S.READY}),
     S.PUBLISHED: frozenset(),
     S.FAILED: frozenset({S.READY, S.CANCELLED}),
     S.NEEDS_ATTENTION: frozenset(

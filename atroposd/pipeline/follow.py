@@ -108,6 +108,9 @@ class Follower:
             if status.phase is RemotePhase.FAILED:
                 self._out.finish(post, S.FAILED, status.reason or "processing failed", "failed")
                 return
+            if status.phase is RemotePhase.EXPIRED:
+                self._expired(post, status, answered)
+                return
             if (
                 status.phase is RemotePhase.READY
                 and provider.capabilities.publish_step
@@ -128,6 +131,31 @@ class Follower:
                 return
             await self._sleep(delay)
             delay = min(delay * 1.5, self._polling.cap)
+
+    def _expired(self, post: Post, status: RemoteStatus, answered: bool) -> None:
+        """The handle lapsed before anything was published from it: upload again (ADR 0012).
+
+        Never once the platform accepted a publish call: that post may exist, a human checks.
+        """
+        reason = status.reason or "the upload expired on the platform before it was published"
+        if answered:
+            why = f"{reason}, after the platform accepted the publish; check it by hand"
+            self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention", Attention.STUCK)
+            return
+        moved = self._ledger.transition(
+            post.id,
+            [post.state],
+            S.READY,
+            note=f"{reason}; uploading again",
+            remote_ref=None,
+            remote_id=None,
+            url=None,
+            bytes_sent=0,
+            retry_at=self._clock.now(),
+        )
+        if moved is not None:
+            log.info("upload_restarted", **self._out.about(moved), reason=reason)
+            self._out.changed(moved)
 
     def _published(self, post: Post, status: RemoteStatus) -> None:
         done = self._ledger.transition(

@@ -154,10 +154,15 @@ class Publisher:
         if post.platform not in self._providers or not self._enabled(post.account, post.platform):
             log.debug("post_held", post_id=post.id, reason="platform not enabled for account")
             return
-        if post is not None and post.state is S.READY:
-            post = await self._upload(post)
-        if post is not None and post.state in (S.PROCESSING, S.PUBLISHING):
+        for _ in range(2):  # a second round only when the handle expired unpublished (ADR 0012)
+            if post is not None and post.state is S.READY:
+                post = await self._upload(post)
+            if post is None or post.state not in (S.PROCESSING, S.PUBLISHING):
+                return
             await self._follower.follow(self._providers[post.platform], post)
+            post = self._ledger.get(post.id)
+            if post is None or post.state is not S.READY:
+                return
 
     # -- upload ---------------------------------------------------------------------------
 
@@ -236,7 +241,7 @@ class Publisher:
         platform holds.
         """
         status = await provider.status(post.account, ref)
-        if status.phase is not RemotePhase.FAILED:
+        if status.phase not in (RemotePhase.FAILED, RemotePhase.EXPIRED):
             return ref
         log.info("upload_restarted", **self._out.about(post), reason=status.reason or "failed")
         self._ledger.set_fields(post.id, remote_ref=None, remote_id=None, url=None, bytes_sent=0)

@@ -114,6 +114,10 @@ class RemotePhase(StrEnum):
     READY = "ready"  # processed and waiting for ``publish`` (platforms with a publish step)
     PUBLISHED = "published"
     FAILED = "failed"
+    # The platform let the handle lapse before anything was published from it (an X media or a
+    # Snapchat media past its life, unpublished): the pipeline uploads again. A provider answers
+    # it only once the platform's own state proves no post came from the handle.
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,15 @@ class TwoStep:
         self._media.clear()
         self._by_upload.clear()
 
+    async def control(self, request: Request, rest: str) -> Response:
+        """``POST /_emulator/twostep/expire``: every unpublished media item is past its life."""
+        if (request.method, rest) != ("POST", "/expire"):
+            return error(404, "not_found", f"No control {request.method} {rest}.")
+        hit = [m for m in self._media.values() if not m.post_ids]
+        for media in hit:
+            media.expired = True
+        return Response.json(200, {"expired": [m.id for m in hit]})
+
     async def handle(self, request: Request, path: str) -> Response:
         """Route one request to its protocol step, with faults applied."""
         step, work = self._route(request, path)
@@ -175,7 +184,7 @@ class TwoStep:
         if account is None:
             return _unauthorized()
         media = self._by_upload.get(upload_id)
-        if media is None or self._visible(media.id, account) is None:
+        if media is None or media.expired or self._visible(media.id, account) is None:
             return error(404, "not_found", "The upload does not exist or has expired.")
         upload = self._ctx.store.uploads.get((self.name, upload_id))
         if upload is None:  # completed: put_chunk answers a replay with the stored size
@@ -205,6 +214,8 @@ class TwoStep:
         if len(text) > TEXT_MAX:
             return error(400, "invalid_text", f"The text is longer than {TEXT_MAX} characters.")
         state = media.state(self._ctx.store.clock(), self._processing_seconds)
+        if state == "expired":
+            return error(400, "expired", "The media expired before it was published.")
         if state not in ("ready", "published"):  # published again: a second post, on purpose
             return error(409, "not_ready", f"The media is not ready to publish ({state}).")
         post_id = secrets.token_hex(8)

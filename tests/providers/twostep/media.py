@@ -44,13 +44,16 @@ class Media:
     blob: Blob
     completed_at: float | None = None  # store clock when the last byte was stored
     post_ids: list[str] = field(default_factory=list)
+    expired: bool = False  # past its life unpublished (``/_emulator/twostep/expire``)
 
     def state(self, now: float, processing_seconds: float) -> str:
-        """``uploading``, ``processing``, ``ready`` or ``published``."""
-        if self.completed_at is None:
-            return "uploading"
+        """``uploading``, ``processing``, ``ready``, ``published`` or ``expired``."""
         if self.post_ids:
             return "published"
+        if self.expired:
+            return "expired"
+        if self.completed_at is None:
+            return "uploading"
         return "processing" if now - self.completed_at < processing_seconds else "ready"
 
     def to_json(self, now: float, processing_seconds: float) -> dict[str, object]:

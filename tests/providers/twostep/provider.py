@@ -42,6 +42,7 @@ PHASES = {
     "processing": RemotePhase.PROCESSING,
     "ready": RemotePhase.READY,
     "published": RemotePhase.PUBLISHED,
+    "expired": RemotePhase.EXPIRED,  # past its life with no post from it
 }
 
 
