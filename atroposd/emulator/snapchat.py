@@ -120,22 +120,24 @@ class Snapchat:
         return await run_step(self._ctx.faults, self.name, step, request, work, fault_body)
 
     async def control(self, request: Request, path: str) -> Response:
-        """``POST /_emulator/snapchat/behaviour {"lists_name_media"?, "guard_after_post"?}``:
-        the readings of Snap's unconfirmed behaviours (both true by default, and after reset)."""
+        """``POST /_emulator/snapchat/behaviour {"lists_name_media"?, "guard_after_post"?,
+        "keep_media"?}``: the readings of Snap's unconfirmed behaviours (all true by default,
+        and after a reset)."""
         if (request.method, path.rstrip("/")) != ("POST", "/behaviour"):
             return Response.json(404, {"error": f"no control endpoint {request.method} {path}"})
         try:
             doc = json.loads(await request.body() or b"{}")
         except ValueError:
             doc = None
-        known = {"lists_name_media", "guard_after_post"}
+        known = {"lists_name_media", "guard_after_post", "keep_media"}
         if not isinstance(doc, dict) or set(doc) - known:
             return Response.json(400, {"error": f"a JSON object with booleans {sorted(known)}"})
         if not all(isinstance(value, bool) for value in doc.values()):
             return Response.json(400, {"error": "values must be true or false"})
         self.posts.name_media = doc.get("lists_name_media", self.posts.name_media)
         self.posts.guard_after_post = doc.get("guard_after_post", self.posts.guard_after_post)
-        state = {"lists_name_media": self.posts.name_media}
+        self.posts.keep_media = doc.get("keep_media", self.posts.keep_media)
+        state = {"lists_name_media": self.posts.name_media, "keep_media": self.posts.keep_media}
         return Response.json(200, state | {"guard_after_post": self.posts.guard_after_post})
 
     def _limited(self, request: Request, work: Work) -> Work:
@@ -283,6 +285,8 @@ class Snapchat:
         """A live media of the profile (not dropped by ``expire_uploads``, not 24 h old)."""
         media = self._media.get(media_id)
         if media is None or media.profile != pid or media.expired(self._ctx.store.clock()):
+            return None
+        if media.posted and not self.posts.keep_media:  # consumed by its post
             return None
         pending = (self.name, media.upload.id) in self._ctx.store.uploads
         return media if pending or media.finalized_at is not None else None

@@ -120,10 +120,12 @@ class Posts:
         """Forget every item; Snap's unconfirmed behaviours back to their defaults."""
         self._items.clear()
         # Unconfirmed (providers.md §6.2, ADR 0009): whether list items name their media, and
-        # whether Snap's guard refuses a media already posted or only one still being posted.
+        # whether Snap's guard refuses a media already posted or only one still being posted,
+        # and whether a media can still be read once posted.
         # ``POST /_emulator/snapchat/behaviour`` turns either off, to test the other reading.
         self.name_media = True
         self.guard_after_post = True
+        self.keep_media = True  # whether a media stays readable once a post was made of it
 
     def _refuse(self, media: Media | None, now: float, processing: float) -> Response | None:
         if media is None:

@@ -44,7 +44,8 @@ def drive(emulator: Emulator, media: Path) -> Drive:
 async def behave(h: Harness, **readings: bool) -> None:
     resp = await h.ctl.post("/_emulator/snapchat/behaviour", json=readings)
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"lists_name_media": True, "guard_after_post": True} | readings
+    defaults = {"lists_name_media": True, "guard_after_post": True, "keep_media": True}
+    assert resp.json() == defaults | readings
 
 
 def publishes(h: Harness) -> int:
@@ -84,6 +85,32 @@ def test_an_accepted_publish_is_published_even_when_the_lists_cannot_name_the_me
         assert publishes(h) == 1
         if publish_to == "spotlight":
             assert done.remote_id == post["id"]
+
+    drive(scenario)
+
+
+@pytest.mark.parametrize("publish_to", ["spotlight", "story"])
+def test_an_accepted_publish_whose_media_is_gone_afterwards_is_published(
+    drive: Drive, publish_to: str
+) -> None:
+    async def scenario(h: Harness) -> None:
+        h.pipeline = with_options(h, {"publish_to": publish_to})
+        await behave(h, keep_media=False, lists_name_media=False)
+        done = await h.post()
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        assert len(await h.posts()) == 1 and publishes(h) == 1
+
+    drive(scenario)
+
+
+def test_a_lost_publish_whose_media_is_gone_is_not_sent_again(drive: Drive) -> None:
+    async def scenario(h: Harness) -> None:
+        await behave(h, keep_media=False, lists_name_media=False, guard_after_post=False)
+        await h.fault("publish", "commit_then_drop")
+        done = await h.post()
+        assert len(await h.posts()) == 1 and publishes(h) == 1
+        assert done.state is S.NEEDS_ATTENTION, (done.state, done.last_error)
+        assert done.attention == Attention.OUTCOME_UNKNOWN
 
     drive(scenario)
 

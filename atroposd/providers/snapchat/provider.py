@@ -17,7 +17,7 @@ waits for a human (``OutcomeUnknown``), never retried blind.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -234,6 +234,11 @@ class SnapchatProvider:
             return RemoteStatus(RemotePhase.NOT_FOUND)
         state = await self.api.media(account, data["profile_id"], data["media_id"])
         if state is None:
+            if data.get(ACCEPTED) and not data.get("post_id"):  # Snap said SUCCESS, no id
+                found = await self.api.find(
+                    account, data["profile_id"], data["media_id"], data.get("publish_to", "")
+                )
+                return self._published(found.posted) if found.posted else self._accepted(data)
             if data.get(SENT):
                 return self._published(await self._posted_or_unknown(account, ref))
             return RemoteStatus(RemotePhase.NOT_FOUND)
@@ -251,7 +256,7 @@ class SnapchatProvider:
         if found.posted is not None:
             return self._published(found.posted)
         if found.blind and data.get(ACCEPTED):  # Snap said SUCCESS; its lists cannot name it
-            return RemoteStatus(RemotePhase.PUBLISHED, remote_id=data.get("post_id") or None)
+            return self._accepted(data)
         if found.blind and data.get(SENT):
             # "Not listed" proves nothing when the lists name no media (ADR 0009), and Snap's
             # guard may only refuse a post still in progress: READY could post it twice.
@@ -262,6 +267,11 @@ class SnapchatProvider:
                 code="POST_UNKNOWN",
             )
         return RemoteStatus(RemotePhase.READY, remote_id=data["media_id"])
+
+    @staticmethod
+    def _accepted(data: Mapping[str, str]) -> RemoteStatus:
+        """Snap answered the post with SUCCESS, but no list names it (no id to show)."""
+        return RemoteStatus(RemotePhase.PUBLISHED, remote_id=data.get("post_id") or None)
 
     @staticmethod
     def _published(posted: Posted) -> RemoteStatus:
