@@ -208,14 +208,7 @@ def test_publish_at_is_scheduled_on_facebook_which_publishes_it(
     go(emulator, media, scenario)
 
 
-def test_publish_at_within_ten_minutes_goes_out_now(emulator: Emulator, media: Path) -> None:
-    async def scenario(h: Harness) -> None:
-        done = await scheduled(h, datetime.now(UTC) + timedelta(minutes=5))
-        assert done.state is S.PUBLISHED, (done.state, done.last_error)
-        [reel] = await fb(h, "GET", "reels")
-        assert reel["video_state"] == "PUBLISHED"
-
-    go(emulator, media, scenario)
+# A publish_at too near to schedule: tests/providers/test_facebook_schedule.py
 
 
 def test_publish_at_beyond_thirty_days_is_refused_without_a_request(
@@ -252,6 +245,7 @@ def test_the_page_cap_defers_the_post_until_the_window_frees(
             if waiting.retry_at is not None and waiting.state is S.PUBLISHING:
                 break
         assert waiting.state is S.PUBLISHING and waiting.retry_at is not None, waiting
+        assert "minutes; the Page's reels cap is reached" in (waiting.last_error or ""), waiting
         assert timedelta(hours=23, minutes=59) <= waiting.retry_at - before
         assert waiting.retry_at - before <= timedelta(hours=24, minutes=2)
         assert len(await h.posts()) == 1, "the capped reel was posted"

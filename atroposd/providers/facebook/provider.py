@@ -5,7 +5,8 @@ Flow: ``POST /{page-id}/video_reels upload_phase=start`` → ``{video_id, upload
 (the shared rupload client: ``offset``/``file_size`` headers, chunks, resume from what the
 host holds) → the pipeline polls ``status`` until ``READY`` and records ``publishing`` →
 ``publish`` sends ``upload_phase=finish`` with ``video_state=PUBLISHED`` (or ``SCHEDULED`` and
-``scheduled_publish_time`` for a ``publish_at``: Facebook publishes it itself) → ``status``
+``scheduled_publish_time`` for a ``publish_at``: Facebook publishes it itself; one too near to
+schedule is held by ``status`` until its time) → ``status``
 until the publishing phase is complete, or failed with Facebook's reason.
 
 ``finish`` is the commit (providers.md §4.6): after an ambiguous answer the pipeline asks
@@ -52,6 +53,13 @@ MAX_FILE = 2 * 1000**3  # Video API 1363023: larger than 2 GB (the smaller readi
 # facebook-business-manager PostCreate): the narrower window is the safe reading.
 MIN_LEAD = timedelta(minutes=10)
 MAX_LEAD = timedelta(days=30)
+# A schedule is sent only this far beyond MIN_LEAD (our clock may run ahead of Facebook's, and
+# the request takes time): at exactly 10 minutes Facebook would refuse it, a permanent error.
+SEND_MARGIN = timedelta(seconds=30)
+# A publish_at nearer than this is never scheduled: the reel waits (status answers PROCESSING)
+# until its time and is then published, neither early nor refused. Above SEND_MARGIN, so a
+# READY answer leaves time to send the schedule.
+HOLD_BELOW = MIN_LEAD + timedelta(minutes=2)
 
 
 class FacebookProvider:
@@ -144,6 +152,8 @@ class FacebookProvider:
         if resp.status_code != 200 or not video_id or not upload_url:
             raise self._error(resp, step)
         data = {"video_id": str(video_id), "upload_url": str(upload_url)}
+        if request.publish_at is not None:  # status holds the finish until its time
+            data["publish_at"] = request.publish_at.isoformat()
         return RemoteRef(VIDEO, {**data, "size": str(request.size), "page_id": page_id})
 
     async def upload(
@@ -236,7 +246,17 @@ class FacebookProvider:
             return RemoteStatus(
                 RemotePhase.PUBLISHED, offset=now.offset, remote_id=video_id, url=now.url
             )
+        if now.phase is RemotePhase.READY and self._held(ref.data.get("publish_at")):
+            # Too near to schedule: ``finish`` waits for the publish_at (never goes out early).
+            return RemoteStatus(RemotePhase.PROCESSING, offset=now.offset, remote_id=now.remote_id)
         return now
+
+    def _held(self, publish_at: str | None) -> bool:
+        """A publish_at still ahead but too near for Facebook to schedule it."""
+        if not publish_at:
+            return False
+        lead = datetime.fromisoformat(publish_at) - self._clock.now()
+        return timedelta(0) < lead < HOLD_BELOW
 
     # -- publish (the commit) -----------------------------------------------------------------
 
@@ -249,12 +269,22 @@ class FacebookProvider:
             "title": request.title,
         }
         when = request.publish_at
-        if when is not None and when - self._clock.now() >= MIN_LEAD:
-            # Facebook publishes it at that time. Nearer than 10 minutes (or past, after a
-            # wait) it goes out now: Facebook would refuse such a schedule.
+        lead = when - self._clock.now() if when is not None else timedelta(0)
+        if when is not None and lead >= MIN_LEAD + SEND_MARGIN:
+            # Facebook publishes it at that time.
             params["video_state"] = "SCHEDULED"
             params["scheduled_publish_time"] = str(int(when.timestamp()))
-        return params
+        elif lead > timedelta(0):
+            # Too near for Facebook to schedule and not yet due (``status`` holds such a reel
+            # until its time; this is the rare race around that bound): never early.
+            raise TransientError(
+                f"publish_at {when.isoformat() if when else ''} is {int(lead.total_seconds())} s "
+                "away, too near for Facebook to schedule: the reel is published at that time",
+                platform=NAME,
+                code="publishAtNear",
+                retry_after=lead.total_seconds(),
+            )
+        return params  # no publish_at, or its time has come: published now
 
     def _capped(self, resp: httpx.Response, step: str) -> QuotaExhausted:
         """The Page's 30 reels in 24 h are used: wait until the window frees (the usage
@@ -264,7 +294,7 @@ class FacebookProvider:
         until: datetime = now + (timedelta(seconds=wait) if wait else CAP_WINDOW)
         base = self._error(resp, step)
         return QuotaExhausted(
-            f"{base}; the Page's reels cap is reached, waiting until it frees",
+            f"{str(base).rstrip('.')}; the Page's reels cap is reached, waiting until it frees",
             retry_at=until,
             platform=NAME,
             code=base.code,
