@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from atroposd.clock import SystemClock
 from atroposd.config import UploadConfig, load_settings, missing_platform_ids, platform_id
-from atroposd.errors import ConfigError
+from atroposd.errors import ConfigError, PermanentError
 from atroposd.providers import REGISTRY, SPECS
 from atroposd.providers.base import ProviderContext
 from atroposd.providers.facebook import FacebookAccount, sandbox_page_id
-from tests.providers.harness import MemoryCredentials
+from tests.providers.harness import MemoryCredentials, make_request
+from tests.support import make_clip
 
 
 def config(accounts: dict[str, Any]) -> UploadConfig:
@@ -74,3 +77,46 @@ def test_production_needs_the_meta_app_and_sandbox_makes_stand_in_pages() -> Non
     build(True, {})
     assert sandbox_page_id("alice") == sandbox_page_id("alice") != sandbox_page_id("bob")
     assert sandbox_page_id("alice").isdigit() and len(sandbox_page_id("alice")) == 15
+
+
+@pytest.mark.parametrize("page_id", ["my-page", "https://www.facebook.com/mypage", "١٢٣"])
+def test_a_page_id_that_is_not_a_number_stops_the_start_naming_the_key(page_id: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        config({"default": {"platforms": {"facebook": {"page_id": page_id}}}})
+    [problem] = info.value.errors()
+    assert problem["loc"][-1] == "page_id" and "the Page's number" in problem["msg"], problem
+    assert not problem["msg"].startswith("Value error"), problem["msg"]
+    for given, kept in ((" 102030405060708 ", "102030405060708"), (" ", None), ("", None)):
+        cfg = config({"default": {"platforms": {"facebook": {"page_id": given}}}})
+        assert cfg.accounts["default"].platforms.model_dump()["facebook"]["page_id"] == kept
+
+
+def test_a_page_id_from_ids_or_env_that_is_not_a_number_fails_the_post_without_a_request(
+    tmp_path: Path,
+) -> None:
+    sent: list[httpx.Request] = []
+
+    async def main() -> None:
+        async def record(req: httpx.Request) -> None:
+            sent.append(req)
+
+        async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
+            ctx = ProviderContext(
+                http=http,
+                credentials=MemoryCredentials("facebook", {}),
+                clock=SystemClock(),
+                sandbox=True,
+                sandbox_url="http://127.0.0.1:9",
+                chunk_size=1 << 20,
+                secrets={},
+                overrides={},
+                account_ids=lambda platform, account: "facebook.com/mypage",
+            )
+            provider = REGISTRY["facebook"](ctx)
+            request = make_request(make_clip(tmp_path / "clip.mp4"))
+            with pytest.raises(PermanentError, match=r"ids\.facebook") as info:
+                provider.validate(request)
+            assert "the Page's number" in str(info.value) and info.value.code == "badPageId"
+
+    asyncio.run(main())
+    assert sent == []

@@ -6,7 +6,7 @@ import hashlib
 
 from atroposd.errors import ConfigError, PermanentError
 from atroposd.providers.base import ProviderContext
-from atroposd.providers.facebook.account import FacebookAccount
+from atroposd.providers.facebook.account import PAGE_ID_HINT, FacebookAccount, is_page_id
 from atroposd.providers.facebook.pages import PageOf, PageTokens
 from atroposd.providers.facebook.provider import NAME, FacebookProvider
 from atroposd.providers.meta import (
@@ -38,7 +38,15 @@ def sandbox_page_id(account: str) -> str:
 
 def _page_finder(ctx: ProviderContext) -> PageOf:
     def page_of(account: str) -> str:
-        page_id = ctx.account_id(NAME, account)
+        page_id = (ctx.account_id(NAME, account) or "").strip()
+        if page_id and not is_page_id(page_id):  # from ids.facebook or FACEBOOK_PAGE_ID
+            raise PermanentError(
+                f"account {account!r}: Facebook Page id {page_id!r}: {PAGE_ID_HINT}; fix "
+                f"accounts.{account}.ids.facebook in upload_config.json (or FACEBOOK_PAGE_ID "
+                "in .env for the default account), then `atroposd retry` the post",
+                platform=NAME,
+                code="badPageId",
+            )
         if page_id:
             return page_id
         if ctx.sandbox:
