@@ -27,6 +27,10 @@ that endpoint (X's published limits, ``x_common.LIMITS``); a used-up window answ
 APPENDs each ``segment_index`` received, for tests that must show no segment was sent twice.
 ``POST /x/_emulator/long_posts`` ``{"account", "limit"}`` (not X's): that account may post
 texts up to ``limit`` weighted characters (an X Premium long-post account).
+``POST /x/_emulator/other_posts`` ``{"account", "count"}`` (not X's): that many text posts the
+user made elsewhere (the X app), in its timeline only. ``POST /x/_emulator/timeline_lag``
+``{"reads"}`` (not X's): posts made from now on are missing from that many timeline answers
+(X's timelines are eventually consistent). Timelines: ``x_timeline.py``.
 
 Not emulated: scopes of OAuth 2.0 tokens (every token may do everything), the legacy
 ``command=INIT|APPEND|FINALIZE`` forms and v1.1, prepaid credits, real media checks.
@@ -110,6 +114,10 @@ class X:
             return simple[(method, path)]
         if (method, path) == ("POST", "/_emulator/long_posts"):  # control, not X's
             return "", lambda: self._long_posts(request)
+        if (method, path) == ("POST", "/_emulator/other_posts"):  # control, not X's
+            return "", lambda: self._other_posts(request)
+        if (method, path) == ("POST", "/_emulator/timeline_lag"):  # control, not X's
+            return "", lambda: self._timeline_lag(request)
         if (method, path) == ("GET", "/_emulator/media"):  # introspection, not X's
             return "", lambda: _now(
                 Response.json(200, [m.to_json() for m in self.media.media.values()])
@@ -163,6 +171,23 @@ class X:
             return Response.json(400, {"error": "'account' (string) and 'limit' (>= 1) required"})
         self.media.long_posts[account] = limit
         return Response.json(200, dict(self.media.long_posts))
+
+    async def _other_posts(self, request: Request) -> Response:
+        """``{"account", "count"}``: text posts the user made elsewhere (in the X app)."""
+        doc = json.loads(await request.body() or b"{}")
+        account, count = doc.get("account"), doc.get("count")
+        if not isinstance(account, str) or not isinstance(count, int) or not 0 < count <= 5000:
+            return Response.json(400, {"error": "'account' (string) and 'count' (1..5000)"})
+        self.media.other_posts(account, count)
+        return Response.json(200, {"added": count})
+
+    async def _timeline_lag(self, request: Request) -> Response:
+        """``{"reads"}``: posts made from now on miss that many timeline answers."""
+        reads = json.loads(await request.body() or b"{}").get("reads")
+        if not isinstance(reads, int) or reads < 0:
+            return Response.json(400, {"error": "'reads' (>= 0) required"})
+        self.media.lag.reads = reads
+        return Response.json(200, {"reads": reads})
 
     def _window(self, account: str, step: str) -> Window:
         return self._windows.setdefault((account, step), Window(LIMITS.get(step, 900), WINDOW))

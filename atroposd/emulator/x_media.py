@@ -39,6 +39,7 @@ from twitter_text import parse_tweet
 from atroposd.emulator.store import PostRecord, Store, Upload
 from atroposd.emulator.wire import Request, Response
 from atroposd.emulator.x_common import DAY, DUPLICATE, invalid, not_found, problem, user_id
+from atroposd.emulator.x_timeline import Lag, Tweet, listing
 
 PLATFORM = "x"
 MEDIA_TYPES = frozenset(
@@ -99,17 +100,6 @@ class Media:
         return int((self.finalized_at or self.created) + EXPIRES_AFTER)
 
 
-@dataclass(frozen=True)
-class Tweet:
-    """A post as the timeline lists it."""
-
-    id: str
-    account: str
-    text: str
-    media_keys: tuple[str, ...]
-    created_at: datetime
-
-
 def new_id() -> str:
     """A 19-digit snowflake-like id."""
     return str(1_800_000_000_000_000_000 + secrets.randbelow(10**17))
@@ -154,12 +144,19 @@ class XMedia:
         self.media: dict[str, Media] = {}
         self.tweets: list[Tweet] = []
         self.long_posts: dict[str, int] = {}  # account -> its weighted limit (X Premium)
+        self.lag = Lag()  # timeline answers a new post is missing from (eventual consistency)
 
     def reset(self) -> None:
         """Forget media and posts."""
         self.media.clear()
         self.tweets.clear()
         self.long_posts.clear()
+        self.lag = Lag()
+
+    def other_posts(self, account: str, count: int) -> None:
+        """``count`` text posts the user made elsewhere (the X app): timeline only."""
+        for n in range(count):
+            self.tweets.append(Tweet(new_id(), account, f"posted elsewhere {n}", (), _utcnow()))
 
     def _live(self, media_id: str, account: str) -> Media | None:
         media = self.media.get(media_id)
@@ -310,6 +307,7 @@ class XMedia:
         tweet_id = new_id()
         media = [m for m in found if m is not None]
         self.tweets.append(Tweet(tweet_id, account, text, tuple(m.key for m in media), now))
+        self.lag.made(tweet_id)
         self._record(tweet_id, account, text, media)
         body = {"id": tweet_id, "text": text, "edit_history_post_ids": [tweet_id]}
         return Response.json(201, {"data": body})
@@ -329,35 +327,12 @@ class XMedia:
         )
 
     def timeline(self, request: Request, account: str, wanted: str) -> Response:
-        """``GET /2/users/{id}/tweets``: the user's newest posts first."""
-        owner = next((t.account for t in self.tweets if user_id(t.account) == wanted), None)
+        """``GET /2/users/{id}/tweets``: the user's posts as X lists them (x_timeline)."""
         if not wanted.isdigit():
             return invalid("The id query parameter is invalid.", "id")
-        raw_max = request.query.get("max_results", "10")
-        if not raw_max.isdigit() or not 5 <= int(raw_max) <= 100:
-            return invalid("max_results must be from 5 to 100.", "max_results")
-        fields = set(
-            (request.query.get("post.fields") or request.query.get("tweet.fields") or "").split(",")
-        )
-        mine = [t for t in reversed(self.tweets) if t.account == owner][: int(raw_max)]
-        data = [self._post(t, "attachments" in fields, "created_at" in fields) for t in mine]
-        meta: dict[str, Any] = {"result_count": len(data)}
-        if data:
-            meta.update(newest_id=data[0]["id"], oldest_id=data[-1]["id"])
-            return Response.json(200, {"data": data, "meta": meta})
-        return Response.json(200, {"meta": meta})
+        owner = next((t.account for t in self.tweets if user_id(t.account) == wanted), None)
+        return listing(request, [t for t in self.tweets if t.account == owner], self.lag)
 
-    @staticmethod
-    def _post(tweet: Tweet, attachments: bool, created: bool) -> dict[str, Any]:
-        post: dict[str, Any] = {
-            "id": tweet.id,
-            "text": tweet.text,
-            "edit_history_post_ids": [tweet.id],
-        }
-        if attachments and tweet.media_keys:
-            post["attachments"] = {"media_keys": list(tweet.media_keys)}
-        if created:
-            post["created_at"] = tweet.created_at.isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"
-            )
-        return post
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -19,6 +19,7 @@ import pytest
 
 from atroposd.domain import PostState
 from atroposd.providers import REGISTRY
+from atroposd.providers.base import RemotePhase, RemoteRef
 from tests.providers.harness import ACCOUNT, Binding, MemoryCredentials, context, make_request
 from tests.providers.pipeline import Pipeline
 from tests.providers.test_x_conformance import X_OAUTH1, X_OAUTH2
@@ -94,6 +95,11 @@ def _post_recorded(binding: Binding, emulator: Emulator, media: Path, home: Path
             post = pipelines[0].plan(make_request(media), "x")
             done = await pipelines[0].drive(post.id, 15.0)
             assert done.state is PostState.PUBLISHED, (done.state, done.last_error)
+            # As after a lost answer to the post: the user and the timeline are asked too.
+            ref = RemoteRef.from_json(done.remote_ref or "{}")
+            sent = RemoteRef(ref.kind, {k: v for k, v in ref.data.items() if k != "post_id"})
+            found = await provider.status(ACCOUNT, sent)
+            assert found.phase is RemotePhase.PUBLISHED and found.remote_id == done.remote_id
 
     try:
         asyncio.run(main())

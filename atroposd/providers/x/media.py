@@ -10,15 +10,13 @@ answer was lost is sent again with the same ``segment_index`` (X takes that as a
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from atroposd.errors import ProviderError, TransientError
+from atroposd.errors import OutcomeUnknown, ProviderError, TransientError
 from atroposd.providers._http import file_slice, json_body
 from atroposd.providers.base import RemoteRef, UploadRequest
 from atroposd.providers.chunks import X_PLAN, Chunk
@@ -28,8 +26,8 @@ from atroposd.providers.x.errors import NAME, POST_STEP, Limits, classify
 
 MEDIA = "x_media"
 CATEGORY = "tweet_video"
-RECENT = 20  # posts read back when looking for one whose answer was lost
-_URL = re.compile(r"https?://\S+")
+PAGE, PAGES = 100, 32  # timeline pages read for a post whose answer was lost (X keeps 3200)
+CLOCK_MARGIN = timedelta(hours=1)  # our clock against X's, when reading from a time
 
 
 @dataclass(frozen=True)
@@ -152,29 +150,51 @@ class XApi:
             self._user_ids[account] = str((json_body(resp).get("data") or {}).get("id") or "")
         return self._user_ids[account]
 
-    async def find_post(
-        self, account: str, ref: RemoteRef, text: str | None, user: str | None
-    ) -> str | None:
-        """The id of the account's recent post carrying this media (and text), if any."""
+    async def find_post(self, account: str, ref: RemoteRef, user: str | None) -> str | None:
+        """The id of the account's post carrying this media, if one was made since the post
+        went out; None only once every post since then was read.
+
+        The media key alone identifies the post: the media is ours and posted once, while X
+        shows the text otherwise than it was sent (NFC, links wrapped in t.co, the video's
+        own link added). ``expansions=attachments.media_keys`` puts the keys in each post
+        (the name is the same in X's docs and OpenAPI description, unlike the fields
+        parameter: ``tweet.fields`` in the docs, ``post.fields`` in OpenAPI 2.167). Pages are
+        followed from ``start_time`` (when the post went out, less a margin for clocks).
+        """
         mode = ref.data["auth"]
         uid = await self.user_id(account, mode, user)
-        # ``post.fields``: the name in X's OpenAPI description 2.167 (older docs: tweet.fields).
-        params = {"max_results": str(RECENT), "post.fields": "attachments,created_at"}
-        resp = await self.call(
-            account, mode, "timeline", "GET", f"/2/users/{uid}/tweets", params=params
+        since = _since(ref.data.get("post_sent"))
+        params = {"max_results": str(PAGE), "expansions": "attachments.media_keys"}
+        if since is not None:
+            params["start_time"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for _ in range(PAGES):
+            resp = await self.call(
+                account, mode, "timeline", "GET", f"/2/users/{uid}/tweets", params=params
+            )
+            body = json_body(resp)
+            for post in body.get("data") or []:
+                keys = (post.get("attachments") or {}).get("media_keys") or []
+                if ref.data["media_key"] in keys:
+                    return str(post["id"])
+            token = (body.get("meta") or {}).get("next_token")
+            if not token:
+                return None
+            params["pagination_token"] = str(token)
+        raise OutcomeUnknown(
+            f"more than {PAGE * PAGES} posts of the account since this one was sent: cannot "
+            "tell whether it went out; check the account, then `atroposd resolve`",
+            platform=NAME,
+            code="timeline-too-long",
         )
-        for post in json_body(resp).get("data") or []:
-            keys = (post.get("attachments") or {}).get("media_keys") or []
-            if ref.data["media_key"] in keys and _same_text(post.get("text"), text):
-                return str(post["id"])
+
+
+def _since(sent: str | None) -> datetime | None:
+    """When to read the timeline from: the post's sending time less ``CLOCK_MARGIN``."""
+    if not sent:
         return None
-
-
-def _same_text(posted: object, sent: str | None) -> bool:
-    """X may rewrite links (t.co) and escape ``&<>``; compare what is left."""
-    if sent is None or not isinstance(posted, str):
-        return True
-    return _URL.sub("", html.unescape(posted)).strip() == _URL.sub("", sent).strip()
+    when = datetime.fromisoformat(sent)
+    when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC) - CLOCK_MARGIN
 
 
 def segments(size: int, segment: int) -> tuple[Chunk, ...]:

@@ -6,9 +6,10 @@ Flow: ``initialize`` (the handle saved before the first segment) -> ``append`` s
 until ``READY`` -> ``publish`` = ``POST /2/tweets`` with the media id and the text.
 
 ``POST /2/tweets`` is the commit and has no idempotency key: its handle is marked
-``post_sent`` before it goes out, and ``status`` of succeeded media always reads the
-account's recent posts for one carrying this media (and text) before it may answer
-``READY``; a 403 "duplicate content" to a publish looks there too. A media X no longer knows
+``post_sent`` before it goes out; once marked, ``status`` reads the account's posts since
+then (all pages) for one carrying this media, and answers ``READY`` only when none does and
+``SETTLE`` has passed since the post went out (a timeline may not show a new post at once);
+a 403 "duplicate content" to a publish looks there too. A media X no longer knows
 (expired, ~24 h) is ``NOT_FOUND`` while uploading (a resume starts over) and ``FAILED``
 once finalized and not posted (the pipeline uploads it again).
 """
@@ -45,6 +46,10 @@ from atroposd.providers.x.errors import NAME, POST_STEP, Limits, is_duplicate
 from atroposd.providers.x.media import MEDIA, XApi, post_url, segments, stamp
 
 MAX_BYTES = 512 * 1024 * 1024  # tweet_video/amplify_video (providers.md §7.4)
+# After a post went out without a clear answer, how long a timeline without it is not yet
+# taken as "not posted": X's timelines are eventually consistent (a new post may be missing
+# from the first reads). The publish waits this long before it may be sent again.
+SETTLE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -223,22 +228,28 @@ class XProvider:
         if state != "succeeded":
             self._remember_check(ref, data)
             return RemoteStatus(RemotePhase.PROCESSING)
-        post = await self.api.find_post(
-            account, ref, ref.data.get("text"), self._account_id(account)
-        )
+        if not ref.data.get("post_sent"):
+            return RemoteStatus(RemotePhase.READY)  # publish marks the handle before it sends
+        return await self._sent(account, ref) or RemoteStatus(RemotePhase.READY)
+
+    async def _sent(self, account: str, ref: RemoteRef) -> RemoteStatus | None:
+        """A post was sent with this media: PUBLISHED when the timeline shows it, PROCESSING
+        while the timeline may not show it yet (``SETTLE`` after sending), else None."""
+        post = await self.api.find_post(account, ref, self._account_id(account))
         if post is not None:
             return RemoteStatus(RemotePhase.PUBLISHED, remote_id=post, url=post_url(post))
-        return RemoteStatus(RemotePhase.READY)
+        sent = datetime.fromisoformat(ref.data["post_sent"])
+        if self._clock.now() - sent < SETTLE:
+            return RemoteStatus(RemotePhase.PROCESSING)
+        return None
 
     async def _gone(self, account: str, ref: RemoteRef) -> RemoteStatus:
         if not ref.data.get("finalized"):
             return RemoteStatus(RemotePhase.NOT_FOUND)
         if ref.data.get("post_sent"):
-            post = await self.api.find_post(
-                account, ref, ref.data.get("text"), self._account_id(account)
-            )
-            if post is not None:
-                return RemoteStatus(RemotePhase.PUBLISHED, remote_id=post, url=post_url(post))
+            found = await self._sent(account, ref)
+            if found is not None:
+                return found
         return RemoteStatus(
             RemotePhase.FAILED, reason="the media expired on X before it was posted"
         )
@@ -262,15 +273,13 @@ class XProvider:
         else:
             raise self.api.error(resp, "POST /2/tweets", POST_STEP, mode)
         if not post:
-            post = await self._posted_anyway(account, sent, request.description, resp)
+            post = await self._posted_anyway(account, sent, resp)
         done = RemoteRef(MEDIA, {**sent.data, "post_id": post})
         return UploadResult(post, post_url(post), request.size, processing=False, ref=done)
 
-    async def _posted_anyway(
-        self, account: str, sent: RemoteRef, text: str, resp: httpx.Response
-    ) -> str:
+    async def _posted_anyway(self, account: str, sent: RemoteRef, resp: httpx.Response) -> str:
         """After a duplicate refusal (or a 201 without an id): our post in the timeline."""
-        found = await self.api.find_post(account, sent, text, self._account_id(account))
+        found = await self.api.find_post(account, sent, self._account_id(account))
         if found:
             return found
         if resp.status_code == 403:
