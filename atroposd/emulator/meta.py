@@ -164,8 +164,11 @@ class GraphTokens:
         self._issued.clear()
 
     def issue(self, account: str) -> str:
-        """A new long-lived token for ``account``."""
-        token = self._ctx.store.tokens.issue_access(self._platform, account, LONG_LIVED_TTL)
+        """A new long-lived token for ``account``, of the sandbox form ``sandbox:<account>:…``:
+        a restarted emulator, which forgot it, still exchanges it as it does a sandbox login
+        (sandbox has no login to redo); it refuses it for anything else (190) until then."""
+        raw = self._ctx.store.tokens.issue_access(self._platform, account, LONG_LIVED_TTL)
+        token = f"sandbox:{account}:{raw}"
         self._issued[token] = account
         return token
 
@@ -189,8 +192,9 @@ class GraphTokens:
         if rupload and scheme != "oauth":
             message = "Authorization: OAuth <token> is required"
             return rupload_error(401, "OAuthException", message)
-        account = self._ctx.store.tokens.account_for(self._platform, token) if token else None
-        if account is not None:
+        raw = (token or "").rpartition(":")[2]  # the store's own token in the sandbox form
+        account = self._ctx.store.tokens.account_for(self._platform, raw) if raw else None
+        if account is not None and token == f"sandbox:{account}:{raw}":
             return account
         subcode, message = self.refusal(token)
         if rupload:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -318,3 +319,44 @@ def test_graph_parameters_come_as_json_too_and_any_version_is_served(tmp_path: P
         assert bad.status_code == 400 and bad.json()["error"]["code"] == 100
 
     run(scenario, tmp_path)
+
+
+def test_a_sandbox_login_survives_an_emulator_restart(tmp_path: Path) -> None:
+    """A restarted emulator forgot the tokens it issued. The daemon's stored token (exchanged
+    from a sandbox login) is refused (190), then exchanged again, as the sandbox login was:
+    sandbox has no login to redo (docs/operations.md). A revoked account stays refused."""
+
+    async def main() -> None:
+        first = EmulatorServer(port=0, storage_dir=tmp_path / "first")
+        await first.start()
+        async with httpx.AsyncClient(base_url=first.base_url, timeout=10) as client:
+            stored = await user_token(client)
+        await first.stop()
+
+        second = EmulatorServer(port=0, storage_dir=tmp_path / "second")
+        await second.start()
+        try:
+            async with httpx.AsyncClient(base_url=second.base_url, timeout=10) as client:
+                params = {"fields": "access_token"}
+                resp = await client.get(f"{GRAPH}/{PAGE}", params=params, headers=oauth(stored))
+                assert resp.status_code == 400 and resp.json()["error"]["code"] == 190
+                form = {
+                    "grant_type": "fb_exchange_token",
+                    "client_id": "app",
+                    "client_secret": "secret",
+                    "fb_exchange_token": stored,
+                }
+                resp = await client.post(f"{GRAPH}/oauth/access_token", data=form)
+                assert resp.status_code == 200, resp.text
+                fresh = resp.json()["access_token"]
+                resp = await client.get(f"{GRAPH}/{PAGE}", params=params, headers=oauth(fresh))
+                assert resp.status_code == 200, resp.text
+                await start(client, resp.json()["access_token"])
+                revoke = {"platform": "facebook", "account": "alice"}
+                (await client.post("/_emulator/revoke", json=revoke)).raise_for_status()
+                resp = await client.post(f"{GRAPH}/oauth/access_token", data=form)
+                assert resp.status_code == 400 and resp.json()["error"]["code"] == 190
+        finally:
+            await second.stop()
+
+    asyncio.run(main())
