@@ -41,7 +41,7 @@ from atroposd.providers.base import (
 from atroposd.providers.chunks import X_PLAN
 from atroposd.providers.spec import PlatformSpec
 from atroposd.providers.x.account import STANDARD_LIMIT, XAccount
-from atroposd.providers.x.auth import MODES, OAUTH2, XApp, XAuth
+from atroposd.providers.x.auth import MODES, OAUTH1, OAUTH2, XApp, XAuth
 from atroposd.providers.x.errors import NAME, POST_STEP, Limits, is_duplicate
 from atroposd.providers.x.media import MEDIA, XApi, post_url, segments, stamp
 
@@ -102,6 +102,7 @@ class XProvider:
         self._chunk = chunk_size
         self._default_auth = default_auth
         self._account_id = account_id  # the configured numeric user id, if any
+        self._app = app
         self.auth = XAuth(http, endpoints.api_base, app, credentials, clock, sandbox)
         self.api = XApi(self.auth, endpoints.api_base, Limits.empty(), clock.now)
         self._next_check: dict[str, datetime] = {}  # media id -> not before (check_after_secs)
@@ -118,6 +119,7 @@ class XProvider:
             raise PermanentError("video is empty", platform=NAME, code="empty-file")
         if request.size > MAX_BYTES:
             raise PermanentError("video is larger than 512 MB", platform=NAME, code="too-large")
+        self._check_app_keys(request)
         limit = int(str(request.options.get("max_weighted_length") or STANDARD_LIMIT))
         weighted = measure(request.description, Counting.X_WEIGHTED)
         if weighted > limit:
@@ -126,6 +128,25 @@ class XProvider:
                 f"{limit}",
                 platform=NAME,
                 code="text-too-long",
+            )
+
+    def _check_app_keys(self, request: UploadRequest) -> None:
+        """The app's keys for the account's user context (``build`` checks X_AUTH's only)."""
+        mode = self._mode(request)
+        app = self._app
+        keys = (
+            {"X_CONSUMER_KEY": app.consumer_key, "X_CONSUMER_SECRET": app.consumer_secret}
+            if mode == OAUTH1
+            else {"X_CLIENT_ID": app.client_id, "X_CLIENT_SECRET": app.client_secret}
+        )
+        missing = [name for name, value in keys.items() if not value]
+        if missing:
+            raise PermanentError(
+                f".env: {', '.join(missing)} not set, and account {request.account!r} posts to "
+                f'X with "auth": "{mode}" (upload_config.json): add the keys of your app from '
+                "the X developer console, restart, then `atroposd retry`",
+                platform=NAME,
+                code="missing-app-keys",
             )
 
     async def upload(
