@@ -94,6 +94,7 @@ class Snapchat:
         self._media: dict[str, Media] = {}
         self._owners: dict[str, str] = {}  # profile id -> account
         self._spent: set[str] = set()  # rotated refresh tokens, dead once used
+        self._refill = (10.0, 20.0)  # requests/s per token, per app (Snap's averages)
         self._app = Bucket(20.0, 20.0, ctx.store.clock)
         self._tokens: dict[str, Bucket] = {}
         self.posts = Posts(ctx.store, self.name)
@@ -104,6 +105,8 @@ class Snapchat:
         self._owners.clear()
         self._spent.clear()
         self._tokens.clear()
+        self._refill = (10.0, 20.0)
+        self._app = Bucket(20.0, 20.0, self._ctx.store.clock)
         self.posts.reset()
 
     async def handle(self, request: Request, path: str) -> Response:
@@ -123,12 +126,15 @@ class Snapchat:
         """``POST /_emulator/snapchat/behaviour {"lists_name_media"?, "guard_after_post"?,
         "keep_media"?}``: the readings of Snap's unconfirmed behaviours (all true by default,
         and after a reset)."""
-        if (request.method, path.rstrip("/")) != ("POST", "/behaviour"):
+        key = (request.method, path.rstrip("/"))
+        if key not in (("POST", "/behaviour"), ("POST", "/refill")):
             return Response.json(404, {"error": f"no control endpoint {request.method} {path}"})
         try:
             doc = json.loads(await request.body() or b"{}")
         except ValueError:
             doc = None
+        if key[1] == "/refill":
+            return self._set_refill(doc)
         known = {"lists_name_media", "guard_after_post", "keep_media"}
         if not isinstance(doc, dict) or set(doc) - known:
             return Response.json(400, {"error": f"a JSON object with booleans {sorted(known)}"})
@@ -140,10 +146,24 @@ class Snapchat:
         state = {"lists_name_media": self.posts.name_media, "keep_media": self.posts.keep_media}
         return Response.json(200, state | {"guard_after_post": self.posts.guard_after_post})
 
+    def _set_refill(self, doc: Any) -> Response:
+        """``POST /_emulator/snapchat/refill {"per_token", "per_app"}``: how fast the rate
+        buckets refill (bursts stay Snap's 10 and 20), e.g. slowly, so a test of the limit
+        does not depend on how fast the machine sends its requests."""
+        got = [doc.get(k) if isinstance(doc, dict) else None for k in ("per_token", "per_app")]
+        rates = [float(r) for r in got if isinstance(r, int | float) and r > 0]
+        if len(rates) != 2:
+            return Response.json(400, {"error": "per_token and per_app: requests per second > 0"})
+        self._refill = (rates[0], rates[1])
+        self._tokens.clear()
+        self._app = Bucket(self._refill[1], 20.0, self._ctx.store.clock)
+        return Response.json(200, {"per_token": self._refill[0], "per_app": self._refill[1]})
+
     def _limited(self, request: Request, work: Work) -> Work:
         async def paced() -> Response:
             token = request.header("authorization", "").removeprefix("Bearer ").strip()
-            bucket = self._tokens.setdefault(token, Bucket(10.0, 10.0, self._ctx.store.clock))
+            fresh = Bucket(self._refill[0], 10.0, self._ctx.store.clock)
+            bucket = self._tokens.setdefault(token, fresh)
             if not (bucket.try_take() and self._app.try_take()):
                 message = "Too many requests: 10/s per access token, 20/s per app."
                 return envelope_error(429, "RATE_LIMIT_EXCEEDED", message)
