@@ -8,11 +8,9 @@ through the daemon's own publisher on a real ledger where the pipeline's answer 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +20,6 @@ from atroposd.demo import make_clip
 from atroposd.domain import PostState
 from atroposd.errors import (
     ConfigError,
-    OutcomeUnknown,
     PermanentError,
     QuotaExhausted,
     RateLimited,
@@ -42,33 +39,28 @@ from tests.providers.harness import (
     ACCOUNT,
     Harness,
     MemoryCredentials,
-    Scenario,
     context,
     make_request,
     run,
 )
 from tests.providers.tiktok_support import (
     CHUNK,
+    INIT,
+    PUT,
     TIKTOK,
     calls,
     control,
+    go,
     publishes,
     quick,
     two_chunk_media,
 )
 from tests.support import Emulator
-from tests.unit.support import FakeClock
-
-INIT, PUT, STATUS = "video/init/", "/tiktok/video/?", "status/fetch/"
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return two_chunk_media(tmp_path_factory.mktemp("tiktok") / "clip.mp4")
-
-
-def go(emulator: Emulator, media: Path, scenario: Scenario, **changes: Any) -> None:
-    run(TIKTOK, emulator, replace(make_request(media), **changes), quick(scenario))
 
 
 # -- creator_info -------------------------------------------------------------------------------
@@ -196,125 +188,6 @@ def test_init_rate_limit_defers_the_post(emulator: Emulator, tmp_path: Path) -> 
         assert calls(h, INIT) == 7 and len(await publishes(h)) == 6
 
     run(TIKTOK, emulator, make_request(small), quick(scenario))
-
-
-# -- upload URL, resume ---------------------------------------------------------------------------
-
-
-def test_resume_asks_status_before_sending_anything(emulator: Emulator, media: Path) -> None:
-    async def scenario(h: Harness) -> None:
-        await h.fault("media", "drop", nth=2)
-        with pytest.raises(TransientError):
-            await h.upload()
-        ref = h.refs[-1]
-        assert {"publish_id", "upload_url"} <= set(ref.data), ref
-        sent = len(h.sent)
-        result = await h.upload(resume=ref)
-        after = [str(r.url) for r in h.sent[sent:]]
-        assert STATUS in after[0] or "oauth/token" in after[0], after
-        assert STATUS in next(u for u in after if "oauth/token" not in u), after
-        assert result.resumed_from == CHUNK
-        [publish] = await publishes(h)
-        assert publish["chunks_received"] == [0, 1] and publish["chunks_resent"] == []
-
-    go(emulator, media, scenario)
-
-
-def test_expired_upload_url_inits_again_only_because_the_old_publish_cannot_post(
-    emulator: Emulator, media: Path
-) -> None:
-    async def scenario(h: Harness) -> None:
-        expired: list[bool] = []
-
-        def expire_after_first_chunk(done: int, total: int) -> None:
-            if not expired and 0 < done < total:
-                expired.append(True)
-                h.emulator.http.post("/_emulator/tiktok/expire_upload_urls").raise_for_status()
-
-        result = await h.upload(progress=expire_after_first_chunk)
-        assert expired and result.resumed_from == 0
-        old, new = await publishes(h)
-        assert old["uploaded_bytes"] == CHUNK and not old["completed"], old
-        assert new["completed"] and new["chunks_received"] == [0, 1], new
-        assert [r.data["publish_id"] for r in h.refs][-1] == new["publish_id"]
-        done = await h.follow(result)
-        [post] = await h.posts()
-        assert post["id"] == done.remote_id
-
-    go(emulator, media, scenario)
-
-
-def test_expired_upload_url_after_every_byte_arrived_never_inits_again(
-    emulator: Emulator, media: Path
-) -> None:
-    async def scenario(h: Harness) -> None:
-        await h.fault("commit", "commit_then_drop")  # the last chunk lands, its answer is lost
-        with pytest.raises(TransientError):
-            await h.upload()
-        await control(h, "expire_upload_urls")
-        result = await h.upload(resume=h.refs[-1])
-        assert result.resumed_from == h.request.size
-        assert calls(h, INIT) == 1, "a second init for a video TikTok already had"
-        await h.follow(result)
-        assert len(await h.posts()) == 1
-
-    go(emulator, media, scenario)
-
-
-def test_a_publish_tiktok_forgot_after_its_last_chunk_went_out_is_never_inited_again(
-    emulator: Emulator, media: Path
-) -> None:
-    async def scenario(h: Harness) -> None:
-        await h.fault("commit", "drop")  # the last chunk went out; what became of it is unknown
-        with pytest.raises(TransientError):
-            await h.upload()
-        forgotten = {"data": {}, "error": {"code": "invalid_publish_id", "message": "gone"}}
-        await h.fault("query", "status", code=400, body=forgotten)
-        with pytest.raises(OutcomeUnknown):
-            await h.upload(resume=h.refs[-1])
-        assert calls(h, INIT) == 1, "a second init could post the video twice"
-
-    go(emulator, media, scenario)
-
-
-def test_a_forgotten_publish_whose_last_chunk_went_out_stays_unknown_after_its_hour(
-    emulator: Emulator, media: Path
-) -> None:
-    """The upload URL being past its hour says nothing about whether the last chunk, sent
-    before it expired, arrived: TikTok not knowing the publish is still an unknown outcome."""
-
-    async def scenario(h: Harness) -> None:
-        clock = FakeClock(datetime.now(UTC))
-        async with httpx.AsyncClient(timeout=10.0) as http:
-            ctx = dataclasses.replace(context(TIKTOK, h.emulator.url, http, h.creds), clock=clock)
-            provider = REGISTRY["tiktok"](ctx)
-            await h.fault("commit", "drop")  # the last chunk went out; its fate is unknown
-            with pytest.raises(TransientError):
-                await provider.upload(h.request, None, h.save_ref)
-            clock.advance(3600)  # the daemon was down past the upload URL's hour
-            forgotten = {"data": {}, "error": {"code": "invalid_publish_id", "message": "gone"}}
-            await h.fault("query", "status", code=400, body=forgotten)
-            with pytest.raises(OutcomeUnknown):
-                await provider.upload(h.request, h.refs[-1], h.save_ref)
-        assert len(await publishes(h)) == 1, "a second init could post the video twice"
-        assert await h.posts() == []
-
-    go(emulator, media, scenario)
-
-
-def test_upload_url_lifetime_comes_from_init(emulator: Emulator, media: Path) -> None:
-    """An upload URL TikTok expires before its hour (or a slow clock) is still handled."""
-
-    async def scenario(h: Harness) -> None:
-        await control(h, "upload_url_ttl", seconds=0)
-        with pytest.raises(PermanentError) as info:
-            await h.upload()
-        assert info.value.code == "upload_refused"
-        assert calls(h, INIT) == 2, "a refused URL is retried with one new init, not forever"
-        assert all(p["uploaded_bytes"] == 0 for p in await publishes(h))
-        assert await h.posts() == []
-
-    go(emulator, media, scenario)
 
 
 # -- processing -----------------------------------------------------------------------------------
@@ -453,30 +326,6 @@ def test_hosts_are_settings() -> None:
     other = REGISTRY["tiktok"](ctx(True, {}, {"TIKTOK_API_BASE": "http://other/v2"}))
     assert other._ep.api_base == "http://other/v2"  # type: ignore[attr-defined]
     assert other._ep.token_url == "http://127.0.0.1:9/tiktok/v2/oauth/token/"  # type: ignore[attr-defined]
-
-
-def test_an_upload_url_past_its_hour_is_not_used(emulator: Emulator, media: Path) -> None:
-    """By the provider's own clock: status/fetch first, a new init only as bytes are missing."""
-
-    async def scenario(h: Harness) -> None:
-        clock = FakeClock(datetime.now(UTC))
-        async with httpx.AsyncClient(timeout=10.0) as http:
-            ctx = dataclasses.replace(context(TIKTOK, h.emulator.url, http, h.creds), clock=clock)
-            provider = REGISTRY["tiktok"](ctx)
-            hour: list[bool] = []
-
-            def an_hour_later(done: int, total: int) -> None:
-                if not hour and 0 < done < total:
-                    hour.append(True)
-                    clock.advance(3600)
-
-            result = await provider.upload(h.request, None, h.save_ref, an_hour_later)
-        old, new = await publishes(h)
-        assert old["chunks_received"] == [0] and not old["completed"], old
-        assert new["chunks_received"] == [0, 1] and new["completed"], new
-        assert result.ref is not None and result.ref.data["publish_id"] == new["publish_id"]
-
-    go(emulator, media, scenario)
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from atroposd.demo import make_clip
-from tests.providers.harness import Harness, Scenario
+from tests.providers.harness import Harness, Scenario, make_request, run
 from tests.providers.test_tiktok_conformance import CHUNK, TIKTOK
+from tests.support import Emulator
 
-__all__ = ["CHUNK", "TIKTOK", "calls", "control", "publishes", "quick", "two_chunk_media"]
+__all__ = [
+    "CHUNK",
+    "INIT",
+    "PUT",
+    "STATUS",
+    "TIKTOK",
+    "calls",
+    "control",
+    "go",
+    "publishes",
+    "quick",
+    "two_chunk_media",
+]
+INIT, PUT, STATUS = "video/init/", "/tiktok/video/?", "status/fetch/"  # for ``calls``
 QUICK_PROCESSING_S = 0.05  # the suite's 0.3 s, shortened where a test posts many times
 
 
@@ -44,3 +59,8 @@ def quick(scenario: Scenario) -> Scenario:
         await scenario(h)
 
     return wrapped
+
+
+def go(emulator: Emulator, media: Path, scenario: Scenario, **changes: Any) -> None:
+    """Run ``scenario`` (quick processing) on ``media`` with request fields ``changes``."""
+    run(TIKTOK, emulator, replace(make_request(media), **changes), quick(scenario))
