@@ -1,4 +1,5 @@
-"""A clip's sidecar privacy on TikTok: never silently replaced by the account's (public) one.
+"""What TikTok is told about a clip: its privacy (never silently the account's public one) and
+its media type.
 
 A sidecar's ``privacy`` is shared by every platform (docs/configuration.md); TikTok's own
 levels are ``PUBLIC_TO_EVERYONE``, ``MUTUAL_FOLLOW_FRIENDS``, ``FOLLOWER_OF_CREATOR`` and
@@ -50,3 +51,18 @@ def test_a_privacy_tiktok_has_no_level_for_is_refused_offline_naming_tiktoks(
         assert h.sent == [], "validate() touched the network"
 
     run(TIKTOK, emulator, make_request(media), scenario)
+
+
+def test_an_m4v_clip_named_video_x_m4v_by_the_system_is_sent_as_mp4(
+    emulator: Emulator, media: Path
+) -> None:
+    """``.m4v`` is an MP4 file (README: clips are .mp4, .mov or .m4v); some systems'
+    /etc/mime.types call it ``video/x-m4v``, which TikTok's upload host does not take."""
+
+    async def scenario(h: Harness) -> None:
+        h.provider.validate(h.request)
+        await h.follow(await h.upload())
+        puts = [r for r in h.sent if r.method == "PUT"]
+        assert puts and {r.headers["content-type"] for r in puts} == {"video/mp4"}
+
+    run(TIKTOK, emulator, replace(make_request(media), mime_type="video/x-m4v"), quick(scenario))

@@ -11,6 +11,13 @@ from atroposd.providers.tiktok.wire import privacy_of
 
 CAPTION = TextLimit(2200, Counting.UTF16_UNITS)  # post_info.title, UTF-16 units (§5.3)
 MEDIA_TYPES = ("video/mp4", "video/quicktime", "video/webm")  # PUT Content-Type (§5.2)
+# Names some systems' /etc/mime.types give the same containers (.m4v is an MP4 file).
+ALIASES = {"video/x-m4v": "video/mp4", "video/x-quicktime": "video/quicktime"}
+
+
+def media_type(request: UploadRequest) -> str:
+    """The ``Content-Type`` TikTok's upload host gets for this clip."""
+    return ALIASES.get(request.mime_type, request.mime_type)
 
 
 def check_request(request: UploadRequest, max_bytes: int) -> None:
@@ -19,7 +26,7 @@ def check_request(request: UploadRequest, max_bytes: int) -> None:
         raise PermanentError("video is empty", platform=NAME, code="empty_file")
     if request.size > max_bytes:
         raise PermanentError("video is larger than 4 GB", platform=NAME, code="too_large")
-    if request.mime_type not in MEDIA_TYPES:
+    if media_type(request) not in MEDIA_TYPES:
         raise PermanentError(
             f"TikTok takes MP4, MOV or WebM, not {request.mime_type}",
             platform=NAME,

@@ -39,7 +39,7 @@ from atroposd.providers.base import (
 from atroposd.providers.chunks import TIKTOK_PLAN, Chunk
 from atroposd.providers.spec import PlatformSpec
 from atroposd.providers.tiktok.account import PRIVACY_LEVELS, TikTokAccount
-from atroposd.providers.tiktok.checks import CAPTION, check_request
+from atroposd.providers.tiktok.checks import CAPTION, check_request, media_type
 from atroposd.providers.tiktok.errors import NAME, classify, data_of, error_of, succeeded
 from atroposd.providers.tiktok.wire import (
     FINAL_SENT,
@@ -307,7 +307,7 @@ class TikTokProvider:
         headers = {
             "Content-Range": f"bytes {piece.offset}-{last}/{request.size}",
             "Content-Length": str(piece.length),
-            "Content-Type": request.mime_type,
+            "Content-Type": media_type(request),
         }
         step = f"upload chunk {piece.index + 1} (bytes {piece.offset}-{last})"
         url = ref.data["upload_url"]
