@@ -20,6 +20,7 @@ envelope is classified as Graph's).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,20 @@ def classify_rupload(
     return PermanentError(text, status=status, **kw)
 
 
+def _start_offset(response: httpx.Response) -> int | None:
+    """The offset Facebook's 1363037 names (``error_data.start_offset``, providers.md §4.5;
+    Graph sometimes sends ``error_data`` as a JSON string); None when the answer names none."""
+    err = json_body(response).get("error")
+    data = err.get("error_data") if isinstance(err, dict) else None
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    value = data.get("start_offset") if isinstance(data, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _offset_of(body: dict[str, Any]) -> int:
     for key in ("offset", "file_offset"):
         value = body.get(key)
@@ -113,6 +128,14 @@ class Rupload:
         if resp.status_code != 200:
             raise self._error(resp, "ask the upload host for its offset")
         return _offset_of(json_body(resp))
+
+    async def _held_or(self, account: str, uri: str, error: ProviderError) -> int | None:
+        """``held``; when the host will not say (its GET is undocumented for Facebook), the
+        refusal being re-synced is raised as it is, never the GET's own permanent answer."""
+        try:
+            return await self.held(account, uri)
+        except PermanentError:
+            raise error from None
 
     async def _post(
         self,
@@ -165,7 +188,8 @@ class Rupload:
             error = self._error(resp, "upload bytes")
             if resp.status_code != 400 or resyncs >= MAX_RESYNCS:
                 raise error
-            held = await self.held(account, uri)  # refused: maybe our offset is not its
+            named = _start_offset(resp)  # refused: maybe our offset is not its
+            held = named if named is not None else await self._held_or(account, uri, error)
             if held is None or held == offset:
                 raise error
             offset, resyncs = held, resyncs + 1
