@@ -185,7 +185,8 @@ class Follower:
         drop = self._ledger.drop_of(post.id)
         size = drop.identity.size if drop.identity else post.bytes_sent
         options = self._options_for(post.account, post.platform)
-        request = build_request(post, drop, size, provider.capabilities, options)
+        caps = provider.capabilities  # cutting a long caption is CPU work: off the loop
+        request = await asyncio.to_thread(build_request, post, drop, size, caps, options)
 
         async def save(new: RemoteRef) -> None:
             self._ledger.set_fields(post.id, remote_ref=new.to_json())

@@ -182,7 +182,8 @@ class Publisher:
                 size = await asyncio.to_thread(unchanged_size, drop)
                 if not post.remote_ref and post.bytes_sent == 0:
                     drop = await self._latest_caption(claimed, drop)
-                request = build_request(
+                request = await asyncio.to_thread(  # cutting a long caption: CPU, off the loop
+                    build_request,
                     post,
                     drop,
                     size,
