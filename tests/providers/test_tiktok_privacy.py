@@ -1,5 +1,5 @@
-"""What TikTok is told about a clip: its privacy (never silently the account's public one) and
-its media type.
+"""What TikTok is told about a clip: its privacy (never silently the account's public one), its
+media type, and when (TikTok cannot schedule: a future publish_at holds the upload).
 
 A sidecar's ``privacy`` is shared by every platform (docs/configuration.md); TikTok's own
 levels are ``PUBLIC_TO_EVERYONE``, ``MUTUAL_FOLLOW_FRIENDS``, ``FOLLOWER_OF_CREATOR`` and
@@ -10,11 +10,12 @@ YouTube's ``unlisted``) is refused before a request, naming TikTok's levels.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from atroposd.errors import PermanentError
+from atroposd.errors import PermanentError, QuotaExhausted
 from tests.providers.harness import Harness, make_request, run
 from tests.providers.tiktok_support import TIKTOK, publishes, quick, two_chunk_media
 from tests.support import Emulator
@@ -66,3 +67,21 @@ def test_an_m4v_clip_named_video_x_m4v_by_the_system_is_sent_as_mp4(
         assert puts and {r.headers["content-type"] for r in puts} == {"video/mp4"}
 
     run(TIKTOK, emulator, replace(make_request(media), mime_type="video/x-m4v"), quick(scenario))
+
+
+def test_a_clip_with_a_future_publish_at_waits_for_it_instead_of_posting_now(
+    emulator: Emulator, media: Path
+) -> None:
+    """TikTok's direct post publishes as the last byte arrives and has no scheduling, so a
+    sidecar's ``publish_at`` holds the whole upload until then (the pipeline parks the post
+    without counting an attempt); nothing is sent early."""
+    when = datetime.now(UTC) + timedelta(days=1)
+
+    async def scenario(h: Harness) -> None:
+        with pytest.raises(QuotaExhausted) as info:
+            await h.upload()
+        assert info.value.retry_at == when
+        assert "publish_at" in str(info.value)
+        assert h.sent == [] and await publishes(h) == []
+
+    run(TIKTOK, emulator, replace(make_request(media), publish_at=when), scenario)

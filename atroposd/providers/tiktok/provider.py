@@ -21,7 +21,13 @@ from datetime import datetime, timedelta
 import httpx
 
 from atroposd.clock import Clock
-from atroposd.errors import ConfigError, OutcomeUnknown, PermanentError, ProviderError
+from atroposd.errors import (
+    ConfigError,
+    OutcomeUnknown,
+    PermanentError,
+    ProviderError,
+    QuotaExhausted,
+)
 from atroposd.providers._http import file_slice, guarded
 from atroposd.providers.auth import OAuth2Tokens, TokenEndpoint
 from atroposd.providers.base import (
@@ -120,6 +126,16 @@ class TikTokProvider:
         progress: Progress | None = None,
     ) -> UploadResult:
         """Resume the saved publish where TikTok says it stands, or start one; send chunks."""
+        when = request.publish_at
+        if resume is None and when is not None and when > self._clock.now():
+            # Direct post publishes with the last byte and TikTok has no scheduling: the whole
+            # upload waits for the clip's publish_at (parked, not an attempt), never early.
+            raise QuotaExhausted(
+                f"TikTok cannot schedule a post: it is sent at its publish_at {when.isoformat()}",
+                platform=NAME,
+                code="scheduled",
+                retry_at=when,
+            )
         ref: RemoteRef | None = None
         offset = 0
         if resume is not None and resume.kind == PUBLISH:
