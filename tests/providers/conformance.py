@@ -161,7 +161,10 @@ class ProviderConformance:
             planned = h.pipeline.plan(h.request, h.provider.name)
             worker = asyncio.create_task(h.pipeline.drive(planned.id, 30.0))
             while not await h.posts():  # committed on the platform, answer held back
-                assert not worker.done(), "the commit was never reached: the post settled first"
+                assert not worker.done(), (
+                    "the commit was never reached: the post settled first",
+                    worker.exception() or worker.result(),  # why: the worker's error or post
+                )
                 await asyncio.sleep(0.02)
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
