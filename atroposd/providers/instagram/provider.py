@@ -21,7 +21,7 @@ from collections.abc import Callable
 import httpx
 
 from atroposd.clock import Clock
-from atroposd.errors import PermanentError, ProviderError, TransientError
+from atroposd.errors import OutcomeUnknown, PermanentError, ProviderError, TransientError
 from atroposd.providers._http import json_body
 from atroposd.providers.base import (
     Capabilities,
@@ -43,7 +43,7 @@ from atroposd.providers.instagram.checks import (
     MENTIONS,
     check_request,
 )
-from atroposd.providers.instagram.remote import NAME, Remote, caption_digest
+from atroposd.providers.instagram.remote import NAME, Found, Remote, caption_digest
 from atroposd.providers.meta import MetaTokens, Rupload, meta_token_endpoint
 from atroposd.providers.meta.errors import CAP, GraphError
 from atroposd.providers.meta.rupload import RUPLOAD_PLAN
@@ -228,6 +228,11 @@ class InstagramProvider:
                         RemotePhase.PUBLISHED, remote_id=found.id, url=found.permalink
                     )
             return RemoteStatus(RemotePhase.READY, remote_id=cid)
+        if state.code in ("EXPIRED", None) and ref.data.get("publish_sent"):
+            # A publish went out: the Reel may exist whatever the container says now.
+            found = await self._remote.find_media(account, ref)
+            if found is not None:
+                return RemoteStatus(RemotePhase.PUBLISHED, remote_id=found.id, url=found.permalink)
         if state.code == "EXPIRED":
             if ref.data.get("sent"):  # ready to be published again, from a new container
                 return RemoteStatus(RemotePhase.READY, remote_id=cid, reason=state.text)
@@ -262,21 +267,42 @@ class InstagramProvider:
         account, ig_user = request.account, ref.data["ig_user"]
         await self._remote.check_cap(account, ig_user)
         state = await self._remote.container(account, ref.data["id"])
-        if state.code in ("EXPIRED", None):
-            ref = await self._renew(request, save_ref)
-        elif state.code == "PUBLISHED":  # status said READY a moment ago; trust the container
+        if state.code == "PUBLISHED":  # status said READY a moment ago; trust the container
             return await self._already(request, ref)
+        if ref.data.get("publish_sent"):  # sent before: the Reel may exist, whatever is said
+            found = await self._remote.find_media(account, ref)
+            if found is not None:
+                return self._found(request, ref, found)
+            if state.code is None:  # gone, and not in recent media: nothing proves either way
+                raise OutcomeUnknown(
+                    f"container {ref.data['id']} is gone after its publish was sent, and the "
+                    "Reel is not in the account's recent media: check Instagram, then retry or "
+                    "cancel this post",
+                    platform=NAME,
+                    code="containerGone",
+                )
+        if state.code in ("EXPIRED", None):  # never published (Meta's word, or never sent)
+            ref = await self._renew(request, save_ref)
         elif state.code != "FINISHED":
             raise TransientError(
                 f"container {ref.data['id']} is {state.code}, not FINISHED; publishing later",
                 platform=NAME,
                 code=str(state.code),
             )
-        ref = RemoteRef(
-            CONTAINER, {**ref.data, "publish_sent": f"{self._clock.now().timestamp():.3f}"}
-        )
+        before = ref.data.get("before")  # kept from the first publish: ours comes after it
+        if before is None:
+            before = await self._remote.newest(account, ig_user)
+        sent = f"{self._clock.now().timestamp():.3f}"
+        ref = RemoteRef(CONTAINER, {**ref.data, "publish_sent": sent, "before": before})
         await save_ref(ref)  # from here on, status looks for the media before saying READY
-        media_id = await self._media_publish(account, ig_user, ref.data["id"])
+        try:
+            media_id = await self._media_publish(account, ig_user, ref.data["id"])
+        except PermanentError:
+            # A container publishes once: refused because it already was (an earlier answer
+            # lost, every read lagging) is that Reel, not a failure.
+            if (await self._remote.container(account, ref.data["id"])).code == "PUBLISHED":
+                return await self._already(request, ref)
+            raise
         url = await self._remote.permalink(account, media_id)
         done = RemoteRef(CONTAINER, {**ref.data, "media_id": media_id})
         return UploadResult(media_id, url, request.size, processing=False, ref=done)
@@ -308,6 +334,10 @@ class InstagramProvider:
         state = await self._published(request.account, ref)
         media_id = state.remote_id or ref.data["id"]
         return UploadResult(media_id, state.url, request.size, processing=False, ref=ref)
+
+    def _found(self, request: UploadRequest, ref: RemoteRef, found: Found) -> UploadResult:
+        done = RemoteRef(CONTAINER, {**ref.data, "media_id": found.id})
+        return UploadResult(found.id, found.permalink, request.size, processing=False, ref=done)
 
     async def _renew(self, request: UploadRequest, save_ref: SaveRef) -> RemoteRef:
         """The container expired unpublished (24 h): a new one with the same file, processed."""

@@ -22,6 +22,7 @@ from atroposd.providers.meta import GraphError, MetaTokens, classify
 NAME = "instagram"
 CAP_RECHECK = timedelta(minutes=15)  # the cap frees as its oldest post leaves the window
 MATCH_SLACK = timedelta(minutes=2)  # clock skew between us and Meta when matching media
+RECENT = 50  # recent media read to find a post (the daily cap: more cannot be newer than it)
 MISSING_SUBCODE = 33  # "Object with ID ... does not exist"
 
 
@@ -153,26 +154,41 @@ class Remote:
             retry_at=until,
         )
 
-    async def find_media(self, account: str, ref: RemoteRef) -> Found | None:
-        """The account's recent media published from this ref's caption after it was made."""
-        data = ref.data
+    async def _recent(self, account: str, ig_user: str, fields: str, limit: int) -> list[Any]:
+        """``GET /{ig}/media``: the account's media, newest first."""
         resp = await self.get(
-            account,
-            f"{data['ig_user']}/media",
-            "recent media",
-            fields="id,caption,timestamp,permalink,media_product_type",
-            limit="25",
+            account, f"{ig_user}/media", "recent media", fields=fields, limit=str(limit)
         )
         if resp.status_code != 200:
             raise self.error(resp, "recent media")
+        data = json_body(resp).get("data")
+        return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+    async def newest(self, account: str, ig_user: str) -> str:
+        """The id of the account's newest media ("" when it has none): saved before a publish,
+        it marks where media that may be ours begin in the newest-first listing."""
+        items = await self._recent(account, ig_user, "id", 1)
+        return str(items[0].get("id") or "") if items else ""
+
+    async def find_media(self, account: str, ref: RemoteRef) -> Found | None:
+        """The media published from this ref: newer than the account's newest media when the
+        publish went out (``before``), with the ref's caption, made after the container."""
+        data = ref.data
+        items = await self._recent(
+            account, data["ig_user"], "id,caption,timestamp,permalink,media_product_type", RECENT
+        )
+        before = data.get("before")
+        ids = [str(item.get("id")) for item in items]
+        if before and before in ids:  # only what was published after the publish went out
+            items = items[: ids.index(before)]
         made = datetime.fromtimestamp(float(data.get("created", "0")), self._clock.now().tzinfo)
         matches = []
-        for item in json_body(resp).get("data") or []:
-            when = _timestamp(item.get("timestamp")) if isinstance(item, dict) else None
-            caption = str(item.get("caption") or "") if isinstance(item, dict) else ""
+        for item in items:
+            when = _timestamp(item.get("timestamp"))
+            caption = str(item.get("caption") or "")
             if when is None or when < made - MATCH_SLACK:
                 continue
-            if caption_digest(caption) == data.get("caption"):
+            if data.get("caption") in (caption_digest(caption), caption_digest(caption.strip())):
                 matches.append((when, str(item.get("id")), item.get("permalink")))
         if not matches:
             return None
