@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -237,5 +238,32 @@ def test_the_accounts_choices_shape_the_container(emulator: Emulator, media: Pat
         rupload = [r for r in h.sent if "/rupload/" in r.url.path and r.method == "POST"]
         assert rupload and all(r.headers["authorization"].startswith("OAuth ") for r in rupload)
         assert all({"offset", "file_size"} <= set(r.headers) for r in rupload)
+
+    go(emulator, media, scenario)
+
+
+def test_a_capped_post_waits_once_until_its_oldest_post_leaves_the_window(
+    emulator: Emulator, media: Path, second: Path
+) -> None:
+    """At the cap, the post is parked until the oldest Reel of the window is 24 h old (read from
+    the account's recent media), not re-asked every few minutes: one wait, saying when."""
+
+    async def scenario(h: Harness) -> None:
+        await ig(h, "publishing_limit", quota_total=1, quota_duration=86400)
+        await h.post()
+        [first] = await h.posts()
+        oldest = datetime.fromisoformat(str(first["created_at"]))
+        other = h.pipeline.plan(make_request(second, "Other clip"), "instagram")
+        parked = other
+        for _ in range(200):  # until the publisher parks it for the cap
+            await h.pipeline.publisher.work(other.id)
+            parked = h.pipeline.ledger.get(other.id) or parked
+            if parked.retry_at is not None and "limit" in (parked.last_error or ""):
+                break
+            await asyncio.sleep(0.02)
+        assert parked.retry_at is not None, parked
+        frees = oldest + timedelta(seconds=86400)
+        assert frees <= parked.retry_at <= frees + timedelta(minutes=2), (parked.retry_at, frees)
+        assert f"waiting until {parked.retry_at:%Y-%m-%d %H:%M} UTC" in (parked.last_error or "")
 
     go(emulator, media, scenario)

@@ -327,7 +327,7 @@ class InstagramProvider:
                 limit = await self._remote.limit(account, ig_user)
             except ProviderError:
                 limit = None  # the cap is known; only its window is not
-            raise self._remote.capped(limit)
+            raise await self._remote.capped(account, ig_user, limit)
         raise self._remote.error(resp, "media_publish")
 
     async def _already(self, request: UploadRequest, ref: RemoteRef) -> UploadResult:

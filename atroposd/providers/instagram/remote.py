@@ -20,8 +20,9 @@ from atroposd.providers.base import RemoteRef
 from atroposd.providers.meta import GraphError, MetaTokens, classify
 
 NAME = "instagram"
-CAP_RECHECK = timedelta(minutes=15)  # the cap frees as its oldest post leaves the window
+CAP_RECHECK = timedelta(minutes=15)  # asked again when the window's end is not known
 MATCH_SLACK = timedelta(minutes=2)  # clock skew between us and Meta when matching media
+FREE_SLACK = timedelta(seconds=30)  # past the window's end: clock skew, second timestamps
 RECENT = 50  # recent media read to find a post (the daily cap: more cannot be newer than it)
 MISSING_SUBCODE = 33  # "Object with ID ... does not exist"
 
@@ -67,6 +68,13 @@ class Limit:
         cheaply, so a capped post is parked for a bounded time and the limit read again.
         """
         return now + min(timedelta(seconds=self.duration), CAP_RECHECK)
+
+
+def _span(seconds: float) -> str:
+    """``24 h``, ``90 min``, ``2 s``."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds / 60:.3g} min" if seconds >= 60 else f"{seconds:.3g} s"
 
 
 def _timestamp(value: object) -> datetime | None:
@@ -139,16 +147,39 @@ class Remote:
         """``QuotaExhausted`` until the window frees when the cap is reached; else the limit."""
         limit = await self.limit(account, ig_user)
         if limit.full:
-            raise self.capped(limit)
+            raise await self.capped(account, ig_user, limit)
         return limit
 
-    def capped(self, limit: Limit | None) -> QuotaExhausted:
-        """The post waits for the window; never a failure (providers.md §3.3)."""
+    async def _frees(self, account: str, ig_user: str, limit: Limit) -> datetime | None:
+        """When the oldest Reel in the window leaves it (recent media timestamps); None when
+        no media of the window is listed. A Reel made in the app (not counted) or a deleted
+        one (counted, not listed) moves the true time; the limit is read again then."""
         now = self._clock.now()
-        until = limit.frees(now) if limit else now + CAP_RECHECK
-        used = f" ({limit.usage}/{limit.total} in {limit.duration:.0f} s)" if limit else ""
+        window = timedelta(seconds=limit.duration)
+        try:
+            items = await self._recent(account, ig_user, "id,timestamp", 100)
+        except ProviderError:
+            return None
+        stamps = [_timestamp(item.get("timestamp")) for item in items]
+        inside = [t for t in stamps if t is not None and t > now - window]
+        if not inside:
+            return None
+        return max(min(inside) + window + FREE_SLACK, now + FREE_SLACK)
+
+    async def capped(self, account: str, ig_user: str, limit: Limit | None) -> QuotaExhausted:
+        """The post waits for the window, once, saying until when (providers.md §3.3)."""
+        now = self._clock.now()
+        frees = await self._frees(account, ig_user, limit) if limit else None
+        until = frees or (limit.frees(now) if limit else now + CAP_RECHECK)
+        used = f" ({limit.usage}/{limit.total} posts in {_span(limit.duration)})" if limit else ""
+        when = f"{until:%Y-%m-%d %H:%M} UTC"
+        then = (
+            f"waiting until {when}, when the oldest of them leaves the window"
+            if frees
+            else f"checking again at {when}"
+        )
         return QuotaExhausted(
-            f"Instagram publishing limit reached{used}; waiting for the window to free",
+            f"Instagram's publishing limit is reached{used}; {then}",
             platform=NAME,
             code="9/2207042",
             retry_at=until,
