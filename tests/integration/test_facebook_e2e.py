@@ -52,6 +52,15 @@ def test_two_pairs_become_youtube_and_facebook_posts_archived_after_both(
         for name in hashes.values():
             pair = [name, name.replace(".mp4", ".txt")]
             wait_for(lambda p=pair: all((ws.posted / n).exists() for n in p), 30, f"{pair}")
+            # Whichever platform finished last, the clip was archived after both OKs (the
+            # log's order, not the machine's speed, decides).
+            order = [
+                (ln.get("event"), ln.get("platform"))
+                for ln in daemon.lines
+                if ln.get("clip") == name
+            ]
+            archived = order.index(("clip_archived", None))
+            assert {("OK", "youtube"), ("OK", "facebook")} <= set(order[:archived]), order
         assert not [p for p in emulator.posts() if p["platform"] not in ("youtube", "facebook")]
     finally:
         assert daemon.stop() == 0
