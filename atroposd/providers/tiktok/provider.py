@@ -16,6 +16,7 @@ out, or it holds fewer bytes than the file and its upload URL is expired or refu
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime, timedelta
 
 import httpx
@@ -61,6 +62,8 @@ from atroposd.providers.tiktok.wire import (
 URL_TTL = timedelta(hours=1)
 URL_MARGIN = timedelta(minutes=5)
 JSON = {"Content-Type": "application/json; charset=UTF-8"}
+PER_MINUTE = {"creator_info": 20, "init": 6}  # per user token (§5.4 [OFF])
+RATE_WINDOW = timedelta(minutes=1)
 
 
 class _UrlRefused(Exception):
@@ -102,6 +105,7 @@ class TikTokProvider:
         self._ep = endpoints
         self._clock = clock
         self._chunk_pref = chunk_size  # a preference; TIKTOK_PLAN decides per file
+        self._sent: dict[tuple[str, str], deque[datetime]] = {}  # (account, step) -> sent at
         token = TokenEndpoint(
             NAME, endpoints.token_url, client_key, client_secret, client_id_param="client_key"
         )
@@ -111,6 +115,25 @@ class TikTokProvider:
 
     def _error(self, response: httpx.Response, step: str) -> ProviderError:
         return classify(response, step, self._clock.now())
+
+    def _take(self, account: str, step: str) -> None:
+        """Count one ``step`` request in TikTok's per-minute window for ``account`` (6 inits,
+        20 creator_info per token, §5.4), or park the post until it frees, nothing sent:
+        a backlog is deferred however long it is, never failed by 429s (issue 7). A 429
+        TikTok sends anyway is still ``RateLimited``."""
+        now = self._clock.now()
+        seen = self._sent.setdefault((account, step), deque())
+        while seen and seen[0] <= now - RATE_WINDOW:
+            seen.popleft()
+        if len(seen) >= PER_MINUTE[step]:
+            raise QuotaExhausted(
+                f"TikTok takes {PER_MINUTE[step]} {step} requests a minute per account; "
+                "this post waits for the next free slot, nothing sent yet",
+                platform=NAME,
+                code="rate_window_full",
+                retry_at=seen[0] + RATE_WINDOW,
+            )
+        seen.append(now)
 
     # -- contract -------------------------------------------------------------------------
 
@@ -206,6 +229,7 @@ class TikTokProvider:
     # -- steps ----------------------------------------------------------------------------
 
     async def _creator(self, account: str) -> CreatorInfo:
+        self._take(account, "creator_info")
         url = self._ep.url("post/publish/creator_info/query/")
         resp = await self._auth.send(
             account,
@@ -227,6 +251,7 @@ class TikTokProvider:
             "chunk_size": chunk,
             "total_chunk_count": TIKTOK_PLAN.count(request.size, chunk),
         }
+        self._take(request.account, "init")
         url = self._ep.url("post/publish/video/init/")
         body = {"post_info": info, "source_info": source}
         resp = await self._auth.send(
