@@ -72,19 +72,15 @@ def test_a_lost_publish_is_not_sent_again_when_the_lists_cannot_name_the_media(
     drive(scenario)
 
 
-@pytest.mark.parametrize("publish_to", ["spotlight", "story"])
 def test_an_accepted_publish_is_published_even_when_the_lists_cannot_name_the_media(
-    drive: Drive, publish_to: str
+    drive: Drive,
 ) -> None:
-    async def scenario(h: Harness) -> None:
-        h.pipeline = with_options(h, {"publish_to": publish_to})
+    async def scenario(h: Harness) -> None:  # a Story: Snap answers SUCCESS without an id
+        h.pipeline = with_options(h, {"publish_to": "story"})
         await behave(h, **BLIND)
         done = await h.post()
         assert done.state is S.PUBLISHED, (done.state, done.last_error)
-        [post] = await h.posts()
-        assert publishes(h) == 1
-        if publish_to == "spotlight":
-            assert done.remote_id == post["id"]
+        assert len(await h.posts()) == 1 and publishes(h) == 1
 
     drive(scenario)
 
@@ -96,18 +92,6 @@ def test_an_accepted_publish_whose_media_is_gone_afterwards_is_published(drive: 
         done = await h.post()
         assert done.state is S.PUBLISHED, (done.state, done.last_error)
         assert len(await h.posts()) == 1 and publishes(h) == 1
-
-    drive(scenario)
-
-
-def test_a_lost_publish_whose_media_is_gone_is_not_sent_again(drive: Drive) -> None:
-    async def scenario(h: Harness) -> None:
-        await behave(h, keep_media=False, lists_name_media=False, guard_after_post=False)
-        await h.fault("publish", "commit_then_drop")
-        done = await h.post()
-        assert len(await h.posts()) == 1 and publishes(h) == 1
-        assert done.state is S.NEEDS_ATTENTION, (done.state, done.last_error)
-        assert done.attention == Attention.OUTCOME_UNKNOWN
 
     drive(scenario)
 
