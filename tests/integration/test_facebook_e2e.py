@@ -66,9 +66,12 @@ def test_two_pairs_become_youtube_and_facebook_posts_archived_after_both(
         assert daemon.stop() == 0
 
 
-def test_kill9_mid_rupload_resumes_from_the_bytes_facebook_holds(
+def test_kill9_mid_rupload_and_again_right_after_finish_makes_one_post(
     ws: Workspace, emulator: Emulator
 ) -> None:
+    """One clip, killed twice: during its multi-chunk rupload (the next daemon resumes at the
+    bytes Facebook holds), then right after ``finish`` was sent and taken (the next daemon asks
+    Facebook and never sends it again). One daemon start fewer than two separate clips."""
     ws.use_platforms("facebook")
     video = ws.drop("big", seed=73, seconds=4, bitrate="2M")
     size, digest = video.stat().st_size, sha256(video)
@@ -83,33 +86,23 @@ def test_kill9_mid_rupload_resumes_from_the_bytes_facebook_holds(
     assert emulator.posts() == []
     emulator.http.delete("/_emulator/faults").raise_for_status()
 
-    second = Daemon(ws)
-    try:
-        second.wait_event("OK", platform="facebook", timeout=90)
-        assert second.events("upload_done")[0]["resumed_from"] == 2 * CHUNK
-        [post] = emulator.posts()
-        assert post["sha256"] == digest and post["bytes"] == size
-        assert len(first.events("PLAN")) == 1 and not second.events("PLAN")
-    finally:
-        second.stop()
-
-
-def test_kill9_right_after_finish_was_sent_makes_one_post(
-    ws: Workspace, emulator: Emulator
-) -> None:
-    ws.use_platforms("facebook")
-    digest = sha256(ws.drop("commit", seed=74, bitrate="1M"))
+    # Facebook takes the finish (the reel is posted) and its answer never comes.
     emulator.faults(
         {"platform": "facebook", "step": "finish", "action": "commit_then_hang", "hold": 60}
     )
-    first = Daemon(ws)
-    wait_for(emulator.posts, 60, "the reel published, the answer to finish held back")
-    first.kill9()
     second = Daemon(ws)
+    wait_for(emulator.posts, 60, "the reel published, the answer to finish held back")
+    second.kill9()
+    assert second.events("upload_done")[0]["resumed_from"] == 2 * CHUNK
+
+    third = Daemon(ws)
     try:
-        ok = second.wait_event("OK", platform="facebook", timeout=90)[0]
+        ok = third.wait_event("OK", platform="facebook", timeout=90)[0]
         [post] = emulator.posts()
-        assert post["sha256"] == digest and ok["remote_id"] == post["id"]
+        assert post["sha256"] == digest and post["bytes"] == size
+        assert ok["remote_id"] == post["id"]
         assert ok["url"] == f"https://www.facebook.com/reel/{post['id']}"
+        assert len(first.events("PLAN")) == 1 and not second.events("PLAN")
+        assert not third.events("PLAN") and not third.events("publish_sent"), "finish resent"
     finally:
-        second.stop()
+        third.stop()
