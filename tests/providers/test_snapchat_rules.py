@@ -60,6 +60,14 @@ def test_snaps_error_codes_map_to_what_the_retry_policy_acts_on(
         assert err.retry_after is None  # Snap sends no wait signal
 
 
+def test_a_403_says_what_a_user_checks_with_snaps_own_words() -> None:
+    err = classify(answer(403, "FORBIDDEN"), "create media", datetime.now(UTC))
+    assert isinstance(err, PermanentError) and err.platform_message == "FORBIDDEN."
+    text = str(err)
+    assert text.startswith("create media: HTTP 403 FORBIDDEN: FORBIDDEN.")
+    assert "allowlisted" in text and "profile_id" in text
+
+
 def test_a_2xx_is_a_success_only_when_the_envelope_and_its_items_say_so() -> None:
     assert succeeded(answer(200, media_id="m"))
     assert not succeeded(answer(200, "MEDIA_EXPIRED"))

@@ -72,6 +72,11 @@ def classify(response: httpx.Response, step: str, now: datetime) -> ProviderErro
         "status": status,
     }
     text = f"{step}: HTTP {status} {code}: {message}"
+    if status == 403:  # the Public Profile API is allowlist-only (providers.md §6)
+        text += (
+            " (is the Snap app allowlisted for the Public Profile API, and is profile_id a "
+            "Public Profile this login manages?)"
+        )
     if status == 401:
         return AuthExpired(text, **kw)
     if status == 429:  # Snap sends no wait signal (providers.md §6.4); honoured if one comes
