@@ -175,3 +175,28 @@ def test_an_upload_url_past_its_hour_is_not_used(emulator: Emulator, media: Path
         assert result.ref is not None and result.ref.data["publish_id"] == new["publish_id"]
 
     go(emulator, media, scenario)
+
+
+def test_a_link_too_slow_for_the_upload_urls_hour_fails_saying_so(
+    emulator: Emulator, media: Path
+) -> None:
+    """Each upload outlives its URL's hour (by the provider's clock): after one new init the
+    post fails naming the cause, not as if TikTok had refused the chunks."""
+
+    async def scenario(h: Harness) -> None:
+        clock = FakeClock(datetime.now(UTC))
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            ctx = dataclasses.replace(context(TIKTOK, h.emulator.url, http, h.creds), clock=clock)
+            provider = REGISTRY["tiktok"](ctx)
+
+            def an_hour_per_chunk(done: int, total: int) -> None:
+                if 0 < done < total:
+                    clock.advance(3600)
+
+            with pytest.raises(PermanentError) as info:
+                await provider.upload(h.request, None, h.save_ref, an_hour_per_chunk)
+        assert info.value.code == "upload_too_slow" and "one hour" in str(info.value)
+        assert [p["completed"] for p in await publishes(h)] == [False, False]
+        assert await h.posts() == []
+
+    go(emulator, media, scenario)

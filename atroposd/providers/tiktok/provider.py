@@ -177,6 +177,13 @@ class TikTokProvider:
         done = await self._attempt(request, ref, 0, save_ref, progress)
         if done is not None:
             return done
+        if self._expired(ref):  # our clock stopped it: the link is too slow for TikTok's hour
+            raise PermanentError(
+                "sending the video took longer than TikTok's upload URL lives (one hour), twice "
+                f"in a row: {request.size / 1e6:.0f} MB needs a faster link or a smaller file",
+                platform=NAME,
+                code="upload_too_slow",
+            )
         raise PermanentError(
             "TikTok refused the chunks of two fresh uploads in a row; not trying again",
             platform=NAME,
