@@ -111,6 +111,18 @@ def parse_sidecar(path: Path, known: set[str]) -> SidecarModel:
         raise InputError(f"{path}: {loc + ': ' if loc else ''}{what}") from None
 
 
+def sidecar_json(path: Path) -> str:
+    """A sidecar read again before a post's first byte (a fix after a refused override): its
+    validated JSON as the ledger keeps it; ``InputError`` when it no longer reads."""
+    try:
+        model = SidecarModel.model_validate(json.loads(path.read_text(encoding="utf-8-sig")))
+        for block in (model.model_extra or {}).values():
+            PlatformOverride.model_validate(block)
+        return model.model_dump_json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        raise InputError(f"{path}: {str(exc).splitlines()[0]}") from None
+
+
 def read_caption(path: Path) -> str:
     """The caption text (UTF-8, BOM tolerated) or ``InputError`` saying where it breaks.
 

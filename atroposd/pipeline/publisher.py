@@ -16,7 +16,7 @@ from atroposd.errors import InputError, SourceChanged
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.files import Whereabouts, unchanged_size
 from atroposd.pipeline.follow import Follower, Polling, Sleep
-from atroposd.pipeline.intake import read_caption
+from atroposd.pipeline.intake import read_caption, sidecar_json
 from atroposd.pipeline.outcomes import Outcomes
 from atroposd.pipeline.request import build_request
 from atroposd.pipeline.retry import Decision, Next, RetryPolicy
@@ -215,13 +215,24 @@ class Publisher:
             return None
 
     async def _latest_caption(self, post: Post, drop: Drop) -> Drop:
-        """Until the first byte is sent, the caption file as it is now is the one that goes."""
+        """Until the first byte is sent, the caption file (and sidecar) as it is now goes."""
         text = await self._read_caption(post, drop)
-        if text is None or text == drop.caption:
-            return drop  # unreadable now: the caption read when it was planned still goes
-        self._ledger.set_fields(post.id, caption=text)
-        log.info("caption_updated", **self._out.about(post))
-        return replace(drop, caption=text)
+        fields = {"caption": text} if text is not None and text != drop.caption else {}
+        if drop.sidecar_path is not None:  # an override fixed after its ERR, then retried
+            try:
+                stored = await asyncio.to_thread(sidecar_json, drop.sidecar_path)
+                if stored != drop.sidecar_json:
+                    fields["sidecar_json"] = stored
+            except (OSError, InputError) as exc:
+                log.warning("sidecar_unreadable", **self._out.about(post), error=str(exc))
+        if not fields:
+            return drop  # unreadable now: what was read when it was planned still goes
+        self._ledger.set_fields(post.id, **fields)
+        log.info("caption_updated", **self._out.about(post), changed=sorted(fields))
+        caption = fields.get("caption", drop.caption)
+        return replace(
+            drop, caption=caption, sidecar_json=fields.get("sidecar_json", drop.sidecar_json)
+        )
 
     async def _late_caption(self, post: Post, drop: Drop) -> None:
         """Say so when the caption file was edited after the upload took its text."""

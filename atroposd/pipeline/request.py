@@ -82,7 +82,10 @@ def _account_caps(caps: Capabilities, options: Mapping[str, object]) -> Capabili
 def _rejected(exc: CaptionError, post: Post, drop: Drop) -> CaptionRejected:
     """The error for the ledger and the ERR line: what broke and how to go on."""
     if isinstance(exc, TextRejected) and exc.override:
-        hint = f"overrides are never cut: shorten it in {drop.sidecar_path or 'the sidecar'}"
+        hint = (
+            f"overrides are never cut: shorten it in {drop.sidecar_path or 'the sidecar'} "
+            f"(read again by `atroposd retry {post.id}`)"
+        )
     else:
         hint = (
             f"shorten {drop.caption_path} (read again by `atroposd retry {post.id}`), or give "

@@ -32,6 +32,7 @@ _POST_FIELDS = frozenset(
         "video_inode",
         "attention",
         "caption",
+        "sidecar_json",
         "publish_accepted_at",
     }
 )

@@ -98,3 +98,25 @@ def test_an_override_over_the_limit_fails_and_is_never_cut(run: Run) -> None:
         assert await r.posts() == []
 
     run(scenario)
+
+
+def test_an_override_fixed_in_the_sidecar_is_read_again_by_retry(run: Run) -> None:
+    """The ERR says to shorten the override in the sidecar: ``atroposd retry`` must see it."""
+
+    async def scenario(r: Rig) -> None:
+        too_long = json.dumps({"youtube": {"title": "t" * 120}})
+        post = planned(r, "Fine caption\n#shorts", sidecar=too_long)
+        await r.publisher.work(post.id)
+        failed = r.get(post.id)
+        assert failed.state is S.FAILED and failed.last_error is not None
+        sidecar = r.ledger.drop_of(post.id).sidecar_path
+        assert sidecar is not None and str(sidecar) in failed.last_error
+        assert f"read again by `atroposd retry {post.id}`" in failed.last_error
+        sidecar.write_text(json.dumps({"youtube": {"title": "A fixed title"}}), encoding="utf-8")
+        retry(r, post.id)
+        done = await r.settle(post.id)
+        assert done.state is S.PUBLISHED, done.last_error
+        [item] = await r.posts("youtube")
+        assert item["title"] == "A fixed title"
+
+    run(scenario)
