@@ -27,7 +27,8 @@ headers (``meta.py``). Unknown video ids answer 100/33 ("does not exist").
 
 Controls (``/_emulator/facebook/...``): ``POST reels_cap {"limit", "window_seconds"?}``,
 ``POST clock {"advance_seconds"}``, ``POST processing_errors {"count"?, "code"?, "message"?}``
-(the next reels to finish uploading fail processing), ``GET reels`` (every reel's state).
+(the next reels to finish uploading fail processing), ``POST expire_reels`` (every reel not
+finished yet lapses: ``video_status`` ``expired``, ``finish`` refused), ``GET reels``.
 
 Facts taken where providers.md is unsure, the safe reading: description ≤ 63,206 characters
 (Facebook's post limit; the Reels pages give none); ``scheduled_publish_time`` 10 min to 30
@@ -209,6 +210,8 @@ class Facebook:
         reel = self.reels.get(params.get("video_id", ""))
         if reel is None or reel.page_id != page_id or reel.account != account:
             return error(400, 100, "(#100) Invalid video_id")
+        if reel.expired:
+            return error(400, 100, "(#100) The video has expired: upload it again")
         refusal = self._finish_refusal(params, reel)
         if refusal is not None:
             return refusal

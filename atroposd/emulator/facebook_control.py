@@ -9,6 +9,9 @@ POST     clock                 ``{"advance_seconds": S}``: Facebook's clock move
                                cap's window, scheduled reels going live)
 POST     processing_errors     ``{"count"?: 1, "code"?, "message"?}``: the next reels whose
                                upload completes fail processing with that error
+POST     expire_reels          every reel not finished yet lapses (``video_status``
+                               ``expired``; its ``finish`` is refused), as an unpublished
+                               upload does on Facebook after a while
 GET      reels                 every reel: id, page, account, state, scheduled time, posts,
                                and its ``status`` as ``GET /{video_id}?fields=status`` says
 =======  ====================  ============================================================
@@ -75,6 +78,11 @@ async def control(fb: Facebook, request: Request, path: str) -> Response:
         if key == ("POST", "/clock"):
             fb.clock.offset += _number(doc, "advance_seconds")
             return Response.json(200, {"now": fb.clock.now()})
+        if key == ("POST", "/expire_reels"):
+            lapsed = [r for r in fb.reels.values() if r.state is None]
+            for reel in lapsed:
+                reel.expired = True
+            return Response.json(200, {"expired": len(lapsed)})
         if key == ("POST", "/processing_errors"):
             count = int(_number(doc, "count", 1))
             code = int(doc.get("code", DEFAULT_ERROR[0]))

@@ -66,6 +66,7 @@ class Reel:
     title: str = ""
     description: str = ""
     posts: list[PostRecord] = field(default_factory=list)  # one per accepted finish
+    expired: bool = False  # never finished, and Facebook let it lapse (control expire_reels)
 
     def processing(self, mono_now: float, processing_seconds: float) -> str:
         """``not_started``, ``in_progress``, ``complete`` or ``error``."""
@@ -115,6 +116,8 @@ class Reel:
             "complete": "ready",
             "error": "error",
         }[proc]
+        if self.expired:
+            video_status = "expired"
         done = {"not_started": 0, "in_progress": 50, "complete": 100, "error": 100}[proc]
         return {
             "video_status": video_status,

@@ -305,6 +305,25 @@ def test_unknown_and_expired_reels_do_not_exist(tmp_path: Path) -> None:
     run(scenario, tmp_path)
 
 
+def test_an_unfinished_reel_lapses_and_its_finish_is_refused(tmp_path: Path) -> None:
+    async def scenario(server: EmulatorServer, client: httpx.AsyncClient) -> None:
+        tok = await page_token(client)
+        kept = await uploaded(client, tok, b"k" * 2048)
+        assert (await finish(client, tok, kept)).status_code == 200
+        lapsing = await uploaded(client, tok, b"l" * 2048)
+        resp = await client.post("/_emulator/facebook/expire_reels")
+        assert resp.json() == {"expired": 1}, "only the reel never finished lapses"
+        lapsed = await status(client, tok, lapsing)
+        assert lapsed["video_status"] == "expired", lapsed
+        assert lapsed["publishing_phase"] == {"status": "not_started"}, lapsed
+        assert (await status(client, tok, kept))["video_status"] == "ready"
+        refused = await finish(client, tok, lapsing)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == 100
+        assert len(await posts(client)) == 1
+
+    run(scenario, tmp_path)
+
+
 def test_graph_parameters_come_as_json_too_and_any_version_is_served(tmp_path: Path) -> None:
     async def scenario(server: EmulatorServer, client: httpx.AsyncClient) -> None:
         tok = await page_token(client)

@@ -226,33 +226,61 @@ def test_publish_at_beyond_thirty_days_is_refused_without_a_request(
 # -- the Page cap ------------------------------------------------------------------------------
 
 
+async def capped(h: Harness, other: Path) -> Post:
+    """Post the test clip with the Page cap at 1, then ``other``: it waits at the cap."""
+    await fb(h, "POST", "reels_cap", {"limit": 1})
+    first = await h.post()
+    assert first.state is S.PUBLISHED
+    planned = h.pipeline.plan(replace(make_request(other), account=ACCOUNT), "facebook")
+    for _ in range(20):  # upload, polls, then the refused finish
+        await h.pipeline.publisher.work(planned.id)
+        waiting = h.pipeline.ledger.get(planned.id)
+        assert waiting is not None and waiting.state is not S.FAILED, waiting
+        if waiting.retry_at is not None and waiting.state is S.PUBLISHING:
+            break
+    assert waiting.state is S.PUBLISHING and waiting.retry_at is not None, waiting
+    return waiting
+
+
 def test_the_page_cap_defers_the_post_until_the_window_frees(
     emulator: Emulator, media: Path, tmp_path: Path
 ) -> None:
     other = make_clip(tmp_path / "second.mp4", seconds=1.0, seed=8, bitrate="2M")
 
     async def scenario(h: Harness) -> None:
-        await fb(h, "POST", "reels_cap", {"limit": 1})
-        first = await h.post()
-        assert first.state is S.PUBLISHED
-        second = make_request(other)
-        planned = h.pipeline.plan(replace(second, account=ACCOUNT), "facebook")
         before = h.pipeline.clock.now()
-        for _ in range(20):  # upload, polls, then the refused finish
-            await h.pipeline.publisher.work(planned.id)
-            waiting = h.pipeline.ledger.get(planned.id)
-            assert waiting is not None and waiting.state is not S.FAILED, waiting
-            if waiting.retry_at is not None and waiting.state is S.PUBLISHING:
-                break
-        assert waiting.state is S.PUBLISHING and waiting.retry_at is not None, waiting
+        waiting = await capped(h, other)
+        assert waiting.retry_at is not None
         assert "minutes; the Page's reels cap is reached" in (waiting.last_error or ""), waiting
         assert timedelta(hours=23, minutes=59) <= waiting.retry_at - before
         assert waiting.retry_at - before <= timedelta(hours=24, minutes=2)
         assert len(await h.posts()) == 1, "the capped reel was posted"
         await fb(h, "POST", "clock", {"advance_seconds": 24 * 3600})
-        done = await h.pipeline.drive(planned.id, 15.0)
+        done = await h.pipeline.drive(waiting.id, 15.0)
         assert done.state is S.PUBLISHED, (done.state, done.last_error)
         assert len(await h.posts()) == 2
+
+    go(emulator, media, scenario)
+
+
+def test_a_reel_that_lapses_while_the_cap_holds_it_is_uploaded_again_and_posted_once(
+    emulator: Emulator, media: Path, tmp_path: Path
+) -> None:
+    """ADR 0012: Facebook let the unfinished reel expire during the wait; nothing was published
+    from it (its status and the Page's reels say so), so a new reel is uploaded, not failed."""
+    other = make_clip(tmp_path / "second.mp4", seconds=1.0, seed=9, bitrate="2M")
+
+    async def scenario(h: Harness) -> None:
+        waiting = await capped(h, other)
+        assert (await fb(h, "POST", "expire_reels"))["expired"] == 1
+        await fb(h, "POST", "clock", {"advance_seconds": 24 * 3600})
+        done = await h.pipeline.drive(waiting.id, 15.0)
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        assert done.remote_id != waiting.remote_id, "the lapsed reel was finished"
+        posts = await h.posts()
+        assert len(posts) == 2 and posts[-1]["id"] == done.remote_id
+        states = [to for _, to, _ in h.pipeline.ledger.history(done.id)]
+        assert states[states.index(S.PUBLISHING.value) :].count(S.READY.value) == 1, states
 
     go(emulator, media, scenario)
 

@@ -70,7 +70,10 @@ CASES = [
         RemotePhase.FAILED,
     ),
     (body("upload_failed", {"status": "error"}, NOT, NOT), RemotePhase.FAILED),
-    (body("expired", DONE, NOT, NOT), RemotePhase.FAILED),
+    # lapsed before any finish: uploaded again (ADR 0012); after publishing started: a post
+    # may exist, so never again
+    (body("expired", DONE, NOT, NOT), RemotePhase.EXPIRED),
+    (body("expired", DONE, DONE, {"status": "in_progress"}), RemotePhase.FAILED),
     (
         body("ready", DONE, DONE, {"status": "error", "errors": [{"message": "blocked"}]}),
         RemotePhase.FAILED,

@@ -167,7 +167,8 @@ class FacebookProvider:
         ref, offset = None, 0
         if resume is not None and resume.kind == VIDEO:
             now = await self._video_status(request.account, resume)
-            if now.phase not in (RemotePhase.NOT_FOUND, RemotePhase.FAILED):
+            gone = (RemotePhase.NOT_FOUND, RemotePhase.FAILED, RemotePhase.EXPIRED)
+            if now.phase not in gone:
                 ref, offset = resume, now.offset  # a failed reel can never be published
         if ref is None:
             ref = await self._start(request)
@@ -241,7 +242,8 @@ class FacebookProvider:
         if ref.kind != VIDEO:
             return RemoteStatus(RemotePhase.NOT_FOUND)
         now = await self._video_status(account, ref)
-        if now.phase is RemotePhase.READY and await self._listed(account, ref):
+        unfinished = (RemotePhase.READY, RemotePhase.EXPIRED)
+        if now.phase in unfinished and await self._listed(account, ref):
             video_id = ref.data["video_id"]
             return RemoteStatus(
                 RemotePhase.PUBLISHED, offset=now.offset, remote_id=video_id, url=now.url

@@ -8,7 +8,8 @@
 Reels doc; Meta Postman collection copy].
 
 The rule that keeps a reel from being published twice: ``READY`` (``finish`` may be sent) only
-when every byte is there, nothing failed and the publishing phase has not started. A
+when every byte is there, nothing failed and the publishing phase has not started. A reel that
+``expired`` with no publishing started is ``EXPIRED`` (ADR 0012: the pipeline uploads again). A
 publishing phase in progress or complete, or a ``publish_status`` of ``published`` or
 ``scheduled``, means Facebook took a ``finish``: never ``READY`` again. ``video_status ==
 "ready"`` alone says the video is processed, not that it is published.
@@ -21,6 +22,7 @@ from typing import Any
 from atroposd.providers.base import RemotePhase, RemoteStatus
 
 FAILED_VIDEO = frozenset({"error", "upload_failed", "expired"})
+EXPIRED_WHY = "the reel expired on Facebook before it was published"
 LIVE = frozenset({"published", "scheduled"})
 
 
@@ -58,10 +60,16 @@ def read_status(video_id: str, body: dict[str, Any], size: int) -> RemoteStatus:
     raw = body.get("status")
     status: dict[str, Any] = raw if isinstance(raw, dict) else {}
     url = reel_url(video_id)
+    publishing = _phase(status, "publishing_phase")
+    started = publishing.get("status") in ("in_progress", "complete")
+    started = started or publishing.get("publish_status") in LIVE
+    if status.get("video_status") == "expired" and not started:
+        # Never finished: a new reel is safe once the Page's reels do not list it either
+        # (the provider's ``status`` checks; ADR 0012).
+        return RemoteStatus(RemotePhase.EXPIRED, remote_id=video_id, reason=EXPIRED_WHY)
     why = _failure(status)
     if why is not None:
         return RemoteStatus(RemotePhase.FAILED, remote_id=video_id, url=url, reason=why)
-    publishing = _phase(status, "publishing_phase")
     if publishing.get("status") == "complete" or publishing.get("publish_status") in LIVE:
         return RemoteStatus(RemotePhase.PUBLISHED, offset=size, remote_id=video_id, url=url)
     if publishing.get("status") == "in_progress":
