@@ -16,7 +16,9 @@ from atroposd.providers.instagram import InstagramAccount
 from tests.providers.harness import MemoryCredentials
 
 
-def build(sandbox: bool, secrets: dict[str, str], **overrides: str) -> object:
+def build(
+    sandbox: bool, secrets: dict[str, str], ig_user: str | None = None, **overrides: str
+) -> object:
     async def main() -> object:
         async with httpx.AsyncClient() as http:
             ctx = ProviderContext(
@@ -28,7 +30,7 @@ def build(sandbox: bool, secrets: dict[str, str], **overrides: str) -> object:
                 chunk_size=1 << 20,
                 secrets=secrets,
                 overrides=overrides,
-                account_ids=lambda platform, account: None,
+                account_ids=lambda platform, account: ig_user,
             )
             return REGISTRY["instagram"](ctx)
 
@@ -60,7 +62,30 @@ def test_production_needs_the_meta_app_and_uses_graph_facebook_com(tmp_path: Pat
     request = UploadRequest("alice", clip, 1, "0" * 64, "t", "caption")
     with pytest.raises(PermanentError, match="ig_user_id"):
         asyncio.run(provider.upload(request, None, _never))  # type: ignore[attr-defined]
+    named = build(False, app, ig_user="@mybrand")  # IG_BUSINESS_ID=@mybrand in .env
+    with pytest.raises(PermanentError, match="not the numeric id"):
+        asyncio.run(named.upload(request, None, _never))  # type: ignore[attr-defined]
 
 
 async def _never(ref: object) -> None:
     raise AssertionError("nothing may be saved without an Instagram user id")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("ig_user_id", "@mybrand", "numeric Instagram user id"),
+        ("ig_user_id", "https://instagram.com/mybrand", "numeric Instagram user id"),
+        ("cover_url", "cover.jpg", "public https URL"),
+    ],
+)
+def test_an_instagram_block_with_a_username_or_a_local_cover_is_refused_at_start(
+    field: str, value: str, words: str
+) -> None:
+    """What Graph would refuse only at the first post is named when the config is read."""
+    with pytest.raises(ValueError, match=words):
+        InstagramAccount.model_validate({field: value})
+    ok = InstagramAccount.model_validate(
+        {"ig_user_id": "17841400000000001", "cover_url": "https://cdn.example/c.jpg"}
+    )
+    assert ok.ig_user_id == "17841400000000001"

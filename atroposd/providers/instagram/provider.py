@@ -101,6 +101,13 @@ class InstagramProvider:
 
     def _user(self, account: str) -> str:
         ig_user = self._ig_user(account)
+        if ig_user and not ig_user.isdigit() and not self._sandbox:
+            raise PermanentError(
+                f"account {account!r}: Instagram user id {ig_user!r} is not the numeric id "
+                "(e.g. 17841400000000000) that ig_user_id / IG_BUSINESS_ID must hold",
+                platform=NAME,
+                code="badIgUserId",
+            )
         if ig_user:
             return ig_user
         if self._sandbox:
