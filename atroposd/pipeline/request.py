@@ -28,6 +28,9 @@ from atroposd.pipeline.intake import PlatformOverride, SidecarModel
 from atroposd.providers.base import Capabilities, UploadRequest
 from atroposd.store.ledger import Drop
 
+# The sidecar names a platform's text as the platform does (SidecarModel takes all three).
+WORDS = {"x": "text", "instagram": "caption", "tiktok": "caption"}
+
 
 @dataclass(frozen=True)
 class Texts:
@@ -87,10 +90,11 @@ def _rejected(exc: CaptionError, post: Post, drop: Drop) -> CaptionRejected:
             f"(read again by `atroposd retry {post.id}`)"
         )
     else:
+        word = WORDS.get(post.platform, "description")  # the platform's own name for it
         hint = (
             f"shorten {drop.caption_path} (read again by `atroposd retry {post.id}`), or give "
             f'{post.platform} its own text in the sidecar: {{"{post.platform}": '
-            '{"description": "…"}}'
+            f'{{"{word}": "…"}}}}'
         )
     return CaptionRejected(f"{post.platform} {exc}; {hint}", platform=post.platform)
 

@@ -152,7 +152,7 @@ def test_a_caption_that_cannot_be_shortened_is_refused_naming_length_limit_and_w
     assert message.startswith("x description is 353 weighted characters, over the limit of 280")
     assert "without losing its meaning" in message
     assert "match_day.txt" in message and "atroposd retry 7" in message
-    assert '{"x": {"description": "…"}}' in message
+    assert '{"x": {"text": "…"}}' in message  # X's own word; SidecarModel takes it
     # The same caption goes to platforms with room for it.
     assert build(tmp_path, "tiktok", caption).description == caption.strip()
 
