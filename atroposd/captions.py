@@ -53,7 +53,7 @@ _MENTION = regex.compile(r"(?<![\w@])@([\w.]+)")
 _TOKEN = regex.compile(r"(?:https?://|www\.)\S+|(?<![\w#])#\w+|(?<![\w@])@[\w.]+")
 _ENDS_WITH_URL = regex.compile(r"(?:https?://|www\.)\S+$")
 _TRAILING_BLANKS = regex.compile(r"[^\S\n]+(?=\n)")
-_BLOCK_TAG = regex.compile(r"#\w+")
+_BLOCK_TAG = regex.compile(r"#\w+[^\w\s#@]*")  # "#fun👍", "#clip." close a caption too
 _WORD = regex.compile(r"\S+")
 _WIDE = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\u3000-\u303f\uff00-\uffef]")
 _WIDE_SENTENCE_END = frozenset("。！？")  # ends a sentence wherever it is

@@ -210,6 +210,14 @@ def test_hashtags_go_from_the_end_only_when_the_prose_would_keep_less_than_half(
     assert len(out.split("\n")[0]) >= 30  # the prose keeps at least half the limit
 
 
+@pytest.mark.parametrize("tail", ["#fun👍 #clip", "#fun #clip.", "#fun! #clip"])
+def test_a_tag_with_an_emoji_or_a_stop_after_it_still_closes_the_caption(tail: str) -> None:
+    """Creators write ``#fun👍`` or end with ``#clip.``: those tags stay, the prose is cut."""
+    text = "A line of prose that runs on. And on and on and on and on here.\n" + tail
+    out = derive_text(text, TextLimit(60, Counting.CHARS))
+    assert out == "A line of prose that runs on. And on and on and…\n" + tail
+
+
 def test_hashtags_only_caption_drops_tags_from_the_end() -> None:
     text = " ".join(f"#tag{i}" for i in range(40))
     out = derive_text(text, SNAPCHAT)
