@@ -22,7 +22,7 @@ from atroposd.providers.base import RemotePhase, RemoteRef, RemoteStatus
 from tests.providers.conformance import one_post_of
 from tests.providers.harness import ACCOUNT, Harness, Scenario, make_request
 from tests.providers.test_x_conformance import X_OAUTH2
-from tests.providers.x_support import run_x, sent_to, x_media
+from tests.providers.x_support import appends, run_x, sent_to, x_media
 from tests.support import Emulator
 
 
@@ -104,5 +104,31 @@ def test_a_post_the_timeline_does_not_show_yet_is_waited_for_not_sent_again(
         post = await one_post_of(h)
         assert done.remote_id == post["id"]
         assert sent_to(h, "POST", "/2/tweets") == 1, "the post was sent again"
+
+    _go(emulator, media, scenario)
+
+
+def test_a_parked_post_whose_media_expired_is_uploaded_again_and_posted_once(
+    emulator: Emulator, media: Path
+) -> None:
+    """Parked at X's post limit, the media expired meanwhile (~24 h): the timeline proves no
+    post came from it, so the pipeline uploads again (ADR 0012) instead of failing the post."""
+
+    async def scenario(h: Harness) -> None:
+        reset = str(int(h.pipeline.clock.now().timestamp()) + 900)
+        limit = {"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset}
+        rule = {"platform": "x", "step": "tweet", "action": "status", "code": 429}
+        fault = await h.ctl.post("/_emulator/faults", json=[{**rule, "headers": limit}])
+        fault.raise_for_status()
+        planned = h.pipeline.plan(h.request, "x")
+        await h.pipeline.publisher.work(planned.id)
+        parked = h.pipeline.ledger.get(planned.id)
+        assert parked is not None and parked.state is PostState.PUBLISHING
+        await h.control("expire_uploads", platform="x")
+        done = await h.pipeline.drive(planned.id, 20.0)
+        assert done.state is PostState.PUBLISHED, (done.state, done.last_error)
+        await one_post_of(h)
+        assert len(set(appends(h))) == 2, "the post did not start over with a new media"
+        assert sent_to(h, "POST", "/2/tweets") == 2  # the refused one, then the post
 
     _go(emulator, media, scenario)

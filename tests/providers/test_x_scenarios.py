@@ -236,7 +236,7 @@ def test_media_expired_before_its_post_starts_over_and_posts_once(
         await h.control("expire_uploads", platform="x")  # X forgot the media (~24 h later)
         h.pipeline.clock.advance(2.0)  # past check_after_secs
         status = await h.provider.status(ACCOUNT, first.ref)
-        assert status.phase is RemotePhase.FAILED and "expired" in (status.reason or "")
+        assert status.phase is RemotePhase.EXPIRED and "expired" in (status.reason or "")
         done = await h.post(first.ref)  # a ready post holding the expired handle
         assert done.state is PostState.PUBLISHED, (done.state, done.last_error)
         assert len(set(appends(h))) == 2, "the post did not start over with a new media"

@@ -10,8 +10,8 @@ until ``READY`` -> ``publish`` = ``POST /2/tweets`` with the media id and the te
 then (all pages) for one carrying this media, and answers ``READY`` only when none does and
 ``SETTLE`` has passed since the post went out (a timeline may not show a new post at once);
 a 403 "duplicate content" to a publish looks there too. A media X no longer knows
-(expired, ~24 h) is ``NOT_FOUND`` while uploading (a resume starts over) and ``FAILED``
-once finalized and not posted (the pipeline uploads it again).
+(expired, ~24 h) is ``NOT_FOUND`` while uploading (a resume starts over) and ``EXPIRED``
+once finalized and not posted (the pipeline uploads it again, ADR 0012).
 """
 
 from __future__ import annotations
@@ -271,8 +271,10 @@ class XProvider:
             found = await self._sent(account, ref)
             if found is not None:
                 return found
+        # X no longer knows the media and no post came from it (none was sent, or every post
+        # since the send was read): the pipeline uploads again (ADR 0012).
         return RemoteStatus(
-            RemotePhase.FAILED, reason="the media expired on X before it was posted"
+            RemotePhase.EXPIRED, reason="the media expired on X before it was posted"
         )
 
     async def publish(
