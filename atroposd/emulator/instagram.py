@@ -21,7 +21,8 @@ Emulated, with any ``vNN.N`` version:
 Every Graph answer carries ``X-App-Usage`` and ``X-Business-Use-Case-Usage``; a token error is
 190 (463 expired, 467 invalid, 458 revoked). Control (``/_emulator/instagram/...``, POST):
 ``publishing_limit`` ``{"quota_total", "quota_duration"}``, ``expire_containers``
-``{"id"?}``, ``fail_processing`` ``{"status"?, "count"?}`` (the next containers end in ERROR).
+``{"id"?}``, ``fail_processing`` ``{"status"?, "count"?}`` (the next containers end in ERROR),
+``container_uri`` ``{"on": false}`` (containers answer ``{"id"}`` only, as some real ones do).
 
 Not emulated: ``video_url``/``file_url`` uploads, discovery (``/me/accounts``), the 400
 containers per 24 h, carousels, stories, collaborators, real media checks beyond the first box.
@@ -78,6 +79,7 @@ class Instagram:
         self._owners: dict[str, str] = {}  # ig user id -> the account that first used it
         self._limit = PublishingLimit()
         self._failing: list[str] = []  # ERROR texts for the next containers
+        self._with_uri = True  # some real answers carry only the id (providers.md §3.1)
 
     def reset(self) -> None:
         """Forget containers, media, owners, limits and issued tokens."""
@@ -88,6 +90,7 @@ class Instagram:
         self._owners.clear()
         self._limit = PublishingLimit()
         self._failing.clear()
+        self._with_uri = True
 
     def _now(self) -> float:
         return self._ctx.store.clock()
@@ -151,6 +154,9 @@ class Instagram:
             for container in hit:
                 container.expired = True
             return Response.json(200, {"expired": len(hit)})
+        if rest == "/container_uri":
+            self._with_uri = bool(doc.get("on", True))
+            return Response.json(200, {"ok": True})
         if rest == "/fail_processing":
             text = str(doc.get("status") or UNSUPPORTED_FORMAT)
             self._failing.extend([text] * int(doc.get("count", 1)))
@@ -219,7 +225,8 @@ class Instagram:
         version = split_version(request.path.removeprefix(f"/{self.name}"))
         ver = version[0] if version else "v26.0"
         uri = f"{base}/{self.name}{RUPLOAD}{ver}/{container.id}"
-        return graph_ok({"id": container.id, "uri": uri}, ig_user)
+        answer = {"id": container.id, "uri": uri} if self._with_uri else {"id": container.id}
+        return graph_ok(answer, ig_user)
 
     async def _rupload(self, request: Request, container_id: str) -> Response:
         account = self._tokens.check(request, rupload=True)

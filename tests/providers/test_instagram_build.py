@@ -57,6 +57,12 @@ def test_production_needs_the_meta_app_and_uses_graph_facebook_com(tmp_path: Pat
     other = build(False, app, INSTAGRAM_GRAPH_BASE="https://meta.test/", META_GRAPH_VERSION="v25.0")
     assert other._graph == "https://meta.test/v25.0"  # type: ignore[attr-defined]
     assert build(True, {})._graph == "http://127.0.0.1:9/instagram/v26.0"  # type: ignore[attr-defined]
+    # where a container answered without its ``uri`` is uploaded (providers.md §3.1 step 2)
+    assert [p._rupload_root for p in (provider, other, build(True, {}))] == [  # type: ignore[attr-defined]
+        "https://rupload.facebook.com/ig-api-upload/v26.0",
+        "https://meta.test/rupload/ig-api-upload/v25.0",
+        "http://127.0.0.1:9/instagram/rupload/ig-api-upload/v26.0",
+    ]
     clip = tmp_path / "c.mp4"
     clip.write_bytes(b"x")
     request = UploadRequest("alice", clip, 1, "0" * 64, "t", "caption")

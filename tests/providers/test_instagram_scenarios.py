@@ -267,3 +267,23 @@ def test_a_capped_post_waits_once_until_its_oldest_post_leaves_the_window(
         assert f"waiting until {parked.retry_at:%Y-%m-%d %H:%M} UTC" in (parked.last_error or "")
 
     go(emulator, media, scenario)
+
+
+def test_a_container_answered_without_its_uri_is_sent_to_the_documented_upload_url(
+    emulator: Emulator, media: Path
+) -> None:
+    """Some real container answers carry only ``{"id"}`` (providers.md §3.1): the bytes go to
+    the documented ``…/ig-api-upload/<ver>/<container>`` instead of a new container each retry."""
+
+    async def scenario(h: Harness) -> None:
+        await ig(h, "container_uri", on=False)
+        done = await h.post()
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        [post] = await h.posts()
+        assert post["sha256"] == h.request.sha256
+        assert containers_made(h) == 1
+        cid = RemoteRef.from_json(done.remote_ref or "{}").data["id"]
+        sent = [r.url.path for r in h.sent if r.method == "POST" and "/rupload/" in r.url.path]
+        assert sent and all(p == f"/instagram/rupload/ig-api-upload/v26.0/{cid}" for p in sent)
+
+    go(emulator, media, scenario)

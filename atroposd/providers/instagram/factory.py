@@ -13,19 +13,26 @@ from atroposd.providers.meta import APP_ID, APP_SECRET, GRAPH_VERSION_SETTING, g
 from atroposd.providers.meta.graph import GRAPH_HOST
 from atroposd.providers.spec import PlatformSpec
 
+RUPLOAD_HOST = "https://rupload.facebook.com"
+
 
 @dataclass(frozen=True)
 class InstagramEndpoints:
-    """The Graph root with its version, e.g. ``https://graph.facebook.com/v26.0``."""
+    """The Graph root with its version, e.g. ``https://graph.facebook.com/v26.0``, and the
+    upload URL of a container whose answer has no ``uri`` (``<rupload>/<container id>``)."""
 
     graph: str
+    rupload: str
 
     @classmethod
     def of(cls, ctx: ProviderContext) -> InstagramEndpoints:
-        """Production, sandbox (``SANDBOX_URL/instagram/<ver>``) or ``INSTAGRAM_GRAPH_BASE``."""
-        default = f"{ctx.sandbox_url.rstrip('/')}/{NAME}" if ctx.sandbox else GRAPH_HOST
-        base = ctx.override("INSTAGRAM_GRAPH_BASE") or default
-        return cls(f"{base.rstrip('/')}/{graph_version(ctx)}")
+        """Production, sandbox (``SANDBOX_URL/instagram/<ver>``) or ``INSTAGRAM_GRAPH_BASE``
+        (its upload host then under ``<base>/rupload``, as the emulator serves it)."""
+        sandbox = f"{ctx.sandbox_url.rstrip('/')}/{NAME}" if ctx.sandbox else None
+        base = (ctx.override("INSTAGRAM_GRAPH_BASE") or sandbox or GRAPH_HOST).rstrip("/")
+        upload = RUPLOAD_HOST if base == GRAPH_HOST else f"{base}/rupload"
+        version = graph_version(ctx)
+        return cls(f"{base}/{version}", f"{upload}/ig-api-upload/{version}")
 
 
 SPEC = PlatformSpec(
@@ -47,13 +54,15 @@ def build(ctx: ProviderContext) -> InstagramProvider:
             f".env: {', '.join(missing)}: required in production when instagram is enabled "
             "(the Meta app you log in through, developers.facebook.com)"
         )
+    endpoints = InstagramEndpoints.of(ctx)
     return InstagramProvider(
         ctx.http,
-        InstagramEndpoints.of(ctx).graph,
+        endpoints.graph,
         ctx.credentials,
         (app_id, secret),
         ctx.clock,
         ctx.chunk_size,
         lambda account: ctx.account_id(NAME, account),
         ctx.sandbox,
+        endpoints.rupload,
     )

@@ -81,9 +81,11 @@ class InstagramProvider:
         chunk_size: int,
         ig_user: Callable[[str], str | None],
         sandbox: bool = False,
+        rupload: str = "https://rupload.facebook.com/ig-api-upload/v26.0",
     ) -> None:
         self._http = http
         self._graph = graph  # e.g. https://graph.facebook.com/v26.0
+        self._rupload_root = rupload  # where a container answered without ``uri`` is sent
         self._clock = clock
         self._chunk = RUPLOAD_PLAN.fit(chunk_size)
         self._ig_user = ig_user
@@ -143,15 +145,18 @@ class InstagramProvider:
             ),
         )
         body = json_body(resp)
-        if resp.status_code != 200 or not body.get("id") or not body.get("uri"):
+        if resp.status_code != 200 or not body.get("id"):
             if resp.status_code == 200:
-                raise TransientError("create container: no id/uri in the answer", platform=NAME)
+                raise TransientError("create container: no id in the answer", platform=NAME)
             raise self._remote.error(resp, "create container")
+        # The ``uri`` is followed as given; some answers carry only the id, and the bytes then
+        # go to the documented rupload URL of that container (providers.md §3.1 step 2).
+        uri = str(body.get("uri") or f"{self._rupload_root}/{body['id']}")
         return RemoteRef(
             CONTAINER,
             {
                 "id": str(body["id"]),
-                "uri": str(body["uri"]),  # absolute, followed as given
+                "uri": uri,
                 "ig_user": ig_user,
                 "size": str(request.size),
                 "caption": caption_digest(request.description),
