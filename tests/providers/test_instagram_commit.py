@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from atroposd.errors import TransientError
+from atroposd.errors import OutcomeUnknown, TransientError
 from atroposd.providers.base import RemotePhase, RemoteRef
 from tests.providers.harness import ACCOUNT, Harness, default_media
 from tests.providers.test_instagram_scenarios import go, ready
@@ -119,5 +119,32 @@ def test_a_reel_with_the_same_caption_published_before_ours_is_not_taken_for_our
         result = await h.provider.publish(h.request, h.refs[-1], h.save_ref)
         assert result.remote_id != sibling["id"]
         assert len(await h.posts()) == 2, "our Reel was never made"
+
+    go(emulator, media, scenario)
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_resuming_a_published_container_that_is_gone_never_makes_a_new_one(
+    emulator: Emulator, media: Path, listed: bool
+) -> None:
+    """A retried post resumes its saved container after a publish went out; the container reads
+    as gone. Listed in recent media: that Reel; not listed: nothing proves either way, a human
+    checks (outcome unknown). Never a new container, which the pipeline would publish."""
+
+    async def scenario(h: Harness) -> None:
+        ref, post = await published_then_lost(h)
+        await h.fault("poll", "status", **container_answer("gone", ref.data["id"]))
+        if not listed:
+            lagging = {"platform": "instagram", "step": "list", "action": "status", "code": 200}
+            await h.ctl.post("/_emulator/faults", json=[{**lagging, "body": {"data": []}}])
+            with pytest.raises(OutcomeUnknown, match="check Instagram, then `atroposd resolve`"):
+                await h.upload(resume=ref)
+        else:
+            result = await h.upload(resume=ref)
+            assert result.ref is not None and result.ref.data["id"] == ref.data["id"]
+        assert await h.faults_left() == []
+        made = [r for r in h.sent if r.method == "POST" and r.url.path.endswith("/media")]
+        assert len(made) == 1, "a new container was made for a Reel that may exist"
+        assert [p["id"] for p in await h.posts()] == [post["id"]]
 
     go(emulator, media, scenario)

@@ -211,6 +211,12 @@ class InstagramProvider:
         state = await self._remote.container(account, ref.data["id"])
         if state.code in ("FINISHED", "PUBLISHED"):  # every byte arrived
             return self._result(RemoteRef(CONTAINER, {**ref.data, "sent": "1"}), size, size)
+        if state.code is None and ref.data.get("publish_sent"):
+            # Gone after a publish went out: the Reel may exist. A new container is made only
+            # once Instagram's own state shows none came from this one.
+            if await self._remote.find_media(account, ref) is not None:
+                return self._result(RemoteRef(CONTAINER, {**ref.data, "sent": "1"}), size, size)
+            raise self._gone(ref)
         if state.code != "IN_PROGRESS":
             return None  # EXPIRED, ERROR or gone: a new container is safe (nothing published)
         held = await self._rupload.held(account, ref.data["uri"])
@@ -286,13 +292,7 @@ class InstagramProvider:
             if found is not None:
                 return self._found(request, ref, found)
             if state.code is None:  # gone, and not in recent media: nothing proves either way
-                raise OutcomeUnknown(
-                    f"container {ref.data['id']} is gone after its publish was sent, and the "
-                    "Reel is not in the account's recent media: check Instagram, then retry or "
-                    "cancel this post",
-                    platform=NAME,
-                    code="containerGone",
-                )
+                raise self._gone(ref)
         if state.code in ("EXPIRED", None):  # never published (Meta's word, or never sent)
             ref = await self._renew(request, save_ref)
         elif state.code != "FINISHED":
@@ -346,6 +346,16 @@ class InstagramProvider:
         state = await self._published(request.account, ref)
         media_id = state.remote_id or ref.data["id"]
         return UploadResult(media_id, state.url, request.size, processing=False, ref=ref)
+
+    @staticmethod
+    def _gone(ref: RemoteRef) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"container {ref.data['id']} is gone after its publish was sent, and the Reel is "
+            "not in the account's recent media: check Instagram, then `atroposd resolve` "
+            "this post (--posted URL or --not-posted)",
+            platform=NAME,
+            code="containerGone",
+        )
 
     def _found(self, request: UploadRequest, ref: RemoteRef, found: Found) -> UploadResult:
         done = RemoteRef(CONTAINER, {**ref.data, "media_id": found.id})
