@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -171,7 +171,21 @@ class Follower:
             self._out.published(done)
 
     async def _publish(self, provider: Provider, post: Post, ref: RemoteRef) -> Post | None:
-        """Record ``publishing``, then send the publish call; None when the worker stops."""
+        """Record ``publishing``, then send the publish call; None when the worker stops.
+
+        A clip scheduled for later (``publish_at``) on a platform that cannot schedule it
+        itself waits, uploaded and processed, until then (ADR 0013).
+        """
+        drop = self._ledger.drop_of(post.id)
+        size = drop.identity.size if drop.identity else post.bytes_sent
+        options = self._options_for(post.account, post.platform)
+        caps = provider.capabilities  # cutting a long caption is CPU work: off the loop
+        request = await asyncio.to_thread(build_request, post, drop, size, caps, options)
+        when = request.publish_at
+        waits = post.state is S.PROCESSING and not caps.schedules_natively
+        if waits and when is not None and when > self._clock.now():
+            self._hold(post, when)
+            return None
         if post.state is S.PROCESSING:
             moved = self._ledger.transition(
                 post.id, [S.PROCESSING], S.PUBLISHING, note="ready; publishing", retry_at=None
@@ -182,11 +196,6 @@ class Follower:
             self._out.changed(post)
         else:
             log.info("publish_again", **self._out.about(post), reason="the platform says ready")
-        drop = self._ledger.drop_of(post.id)
-        size = drop.identity.size if drop.identity else post.bytes_sent
-        options = self._options_for(post.account, post.platform)
-        caps = provider.capabilities  # cutting a long caption is CPU work: off the loop
-        request = await asyncio.to_thread(build_request, post, drop, size, caps, options)
 
         async def save(new: RemoteRef) -> None:
             self._ledger.set_fields(post.id, remote_ref=new.to_json())
@@ -200,6 +209,17 @@ class Follower:
             self._out.failed(post, exc, S.PUBLISHING, False)
             return None
         return self._answered(post, result)
+
+    def _hold(self, post: Post, when: datetime) -> None:
+        """Keep the processed upload until its ``publish_at``; the publish goes out then."""
+        self._ledger.set_fields(post.id, retry_at=when)
+        log.info(
+            "publish_held",
+            **self._out.about(post),
+            until=when.isoformat(),
+            reason="publish_at: the platform cannot schedule it, so atroposd publishes then",
+        )
+        self._out.wake_at(post.id, when)
 
     def _answered(self, post: Post, result: UploadResult) -> Post | None:
         fields: dict[str, Any] = {

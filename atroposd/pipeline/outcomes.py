@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -181,9 +181,12 @@ class Outcomes:
 
     def wake_later(self, post_id: int, decision: Decision) -> None:
         """Ring the bus for the post when its ``retry_at`` comes."""
-        if decision.retry_at is None:
-            return
-        delay = max(0.0, (decision.retry_at - self._clock.now()).total_seconds())
+        if decision.retry_at is not None:
+            self.wake_at(post_id, decision.retry_at)
+
+    def wake_at(self, post_id: int, when: datetime) -> None:
+        """Ring the bus for the post at ``when``."""
+        delay = max(0.0, (when - self._clock.now()).total_seconds())
         asyncio.get_running_loop().call_later(delay, self._bus.publish, PostDue(post_id))
 
     def _err(

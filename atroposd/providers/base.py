@@ -81,6 +81,10 @@ class Capabilities:
     max_duration_s: float | None = None
     resumable: bool = True
     publish_step: bool = False  # upload is not the publish: the pipeline calls ``publish``
+    # The platform itself publishes at a request's ``publish_at`` (YouTube's publishAt, Facebook's
+    # SCHEDULED). Otherwise a platform with a publish step gets its publish call at that time:
+    # the pipeline uploads early and holds the call (ADR 0013).
+    schedules_natively: bool = False
     concurrency: int = 2
     chunk_plan: ChunkPlan = field(default_factory=ChunkPlan)  # how uploads are cut: chunks.py
     quota_cost: int = 1

@@ -118,6 +118,8 @@ class Pipeline:
         caption = video.with_suffix(".txt")
         caption.write_text(request.description, encoding="utf-8")
         texts = {"title": request.title, "description": request.description}
+        if request.publish_at is not None:
+            texts["publish_at"] = request.publish_at.isoformat()
         drop = Drop(
             video_path=video,
             caption_path=caption,

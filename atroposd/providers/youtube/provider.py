@@ -82,6 +82,7 @@ class YouTubeProvider:
         max_duration_s=180.0,
         resumable=True,
         publish_step=False,
+        schedules_natively=True,  # private + status.publishAt
         concurrency=2,
         chunk_plan=YOUTUBE_PLAN,  # 256 KiB multiples, the last chunk shorter
         privacy_values=("public", "private", "unlisted"),
