@@ -396,6 +396,23 @@ def test_a_dead_token_parks_only_that_accounts_facebook(emulator: Emulator, medi
     go(emulator, media, scenario)
 
 
+def test_a_page_the_login_does_not_manage_fails_the_post_saying_what_to_check(
+    emulator: Emulator, media: Path
+) -> None:
+    async def scenario(h: Harness) -> None:
+        public_only = {"id": "102030405060708", "name": "Someone else's Page"}  # no token
+        await h.ctl.post(
+            "/_emulator/faults",
+            json=[rule("page", action="status", code=200, body=public_only)],
+        )
+        done = await h.post()
+        assert done.state is S.FAILED, (done.state, done.last_error)
+        assert "must manage that Page" in (done.last_error or ""), done.last_error
+        assert await h.posts() == []
+
+    go(emulator, media, scenario)
+
+
 def test_each_account_posts_to_its_own_page(emulator: Emulator, media: Path) -> None:
     async def scenario(h: Harness) -> None:
         h.creds.save("bob", "facebook", Credentials("", refresh_token="sandbox:bob:login"))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import httpx
 
 from atroposd.clock import Clock
+from atroposd.errors import PermanentError
 from atroposd.providers._http import guarded, json_body
 from atroposd.providers.auth import TokenEndpoint
 from atroposd.providers.base import CredentialStore
@@ -64,8 +65,18 @@ class PageTokens(MetaTokens):
                 ),
             )
             value = json_body(resp).get("access_token")
-            if resp.status_code != 200 or not isinstance(value, str) or not value:
+            if resp.status_code != 200:
                 raise classify(self.platform, resp, step, self._clock.now())
+            if not isinstance(value, str) or not value:
+                # Graph answers a Page the login does not manage with its public fields only.
+                raise PermanentError(
+                    f"{step}: Facebook gave no Page access token for Page {page_id}: the "
+                    f"account {account!r} logged in must manage that Page (CREATE_CONTENT) "
+                    "and grant pages_manage_posts, pages_read_engagement and pages_show_list; "
+                    "check the Page id in upload_config.json, then `atroposd retry` the post",
+                    platform=self.platform,
+                    code="noPageToken",
+                )
             self._pages[account] = value
             return value
 
