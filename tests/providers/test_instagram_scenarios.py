@@ -287,3 +287,31 @@ def test_a_container_answered_without_its_uri_is_sent_to_the_documented_upload_u
         assert sent and all(p == f"/instagram/rupload/ig-api-upload/v26.0/{cid}" for p in sent)
 
     go(emulator, media, scenario)
+
+
+def test_a_renewal_cut_off_mid_upload_is_finished_by_the_next_publish(
+    emulator: Emulator, media: Path
+) -> None:
+    """The container expired while the post waited; ``publish`` makes a new one and its upload
+    is cut off (a dropped connection). The post is in ``publishing``: the pipeline only asks
+    ``status`` and calls ``publish`` again, so status must not say "uploading" for ever; the
+    next publish sends the missing bytes, then publishes once."""
+
+    async def scenario(h: Harness) -> None:
+        first = await h.upload()
+        assert first.ref is not None
+        await ready(h, first.ref)
+        await ig(h, "expire_containers")
+        await h.fault("media", "drop", nth=2)  # the new container's second chunk
+        with pytest.raises(TransientError):
+            await h.provider.publish(h.request, first.ref, h.save_ref)
+        renewal = h.refs[-1]
+        assert renewal.data["id"] != first.ref.data["id"] and not renewal.data.get("sent")
+        status = await h.provider.status(ACCOUNT, renewal)
+        assert status.phase is RemotePhase.READY, status
+        done = await h.provider.publish(h.request, renewal, h.save_ref)
+        [post] = await h.posts()
+        assert post["id"] == done.remote_id and post["sha256"] == h.request.sha256
+        assert containers_made(h) == 2
+
+    go(emulator, media, scenario)

@@ -49,6 +49,7 @@ from atroposd.providers.meta.errors import CAP, GraphError
 from atroposd.providers.meta.rupload import RUPLOAD_PLAN
 
 CONTAINER = "instagram_container"
+RENEWAL = "renewal"  # a container made by publish after the first one expired
 RENEW_WAIT = 120.0  # seconds a publish waits for a re-made container to finish processing
 
 
@@ -259,6 +260,8 @@ class InstagramProvider:
             return RemoteStatus(RemotePhase.NOT_FOUND, remote_id=cid)
         if ref.data.get("sent"):
             return RemoteStatus(RemotePhase.PROCESSING, remote_id=cid)
+        if ref.data.get(RENEWAL):  # made by publish, cut off: the next publish finishes it
+            return RemoteStatus(RemotePhase.READY, remote_id=cid)
         held = await self._rupload.held(account, ref.data["uri"])
         if held is None:
             return RemoteStatus(RemotePhase.NOT_FOUND, remote_id=cid)
@@ -294,7 +297,9 @@ class InstagramProvider:
             if state.code is None:  # gone, and not in recent media: nothing proves either way
                 raise self._gone(ref)
         if state.code in ("EXPIRED", None):  # never published (Meta's word, or never sent)
-            ref = await self._renew(request, save_ref)
+            ref = await self._renew(request, save_ref, None)
+        elif state.code == "IN_PROGRESS" and ref.data.get(RENEWAL) and not ref.data.get("sent"):
+            ref = await self._renew(request, save_ref, ref)  # a renewal cut off mid-upload
         elif state.code != "FINISHED":
             raise TransientError(
                 f"container {ref.data['id']} is {state.code}, not FINISHED; publishing later",
@@ -361,9 +366,21 @@ class InstagramProvider:
         done = RemoteRef(CONTAINER, {**ref.data, "media_id": found.id})
         return UploadResult(found.id, found.permalink, request.size, processing=False, ref=done)
 
-    async def _renew(self, request: UploadRequest, save_ref: SaveRef) -> RemoteRef:
-        """The container expired unpublished (24 h): a new one with the same file, processed."""
-        result = await self.upload(request, None, save_ref)
+    async def _renew(
+        self, request: UploadRequest, save_ref: SaveRef, resume: RemoteRef | None
+    ) -> RemoteRef:
+        """The container expired unpublished (24 h): a new one with the same file (or the
+        rest of one whose upload was cut off: ``resume``), processed.
+
+        The new container is saved marked as a renewal before its first byte: its post is in
+        ``publishing``, where the pipeline only asks ``status`` and calls ``publish``, so
+        ``status`` says READY for it and the next ``publish`` sends what is missing.
+        """
+
+        async def marked(ref: RemoteRef) -> None:
+            await save_ref(RemoteRef(CONTAINER, {**ref.data, RENEWAL: "1"}))
+
+        result = await self.upload(request, resume, marked)
         assert result.ref is not None
         await save_ref(result.ref)
         delay, waited = 0.1, 0.0
