@@ -2,7 +2,7 @@
 
 A post goes through the daemon's publisher (``tests/providers/pipeline.py``) with the real
 provider and the real emulator; a recording transport keeps every request with its body and
-every answer, and each API exchange is checked against ``../shared/specs/x-api-v2-openapi.json``
+every answer, and each API exchange is checked against ``tests/specs/x-api-v2-openapi.json``
 (``x_openapi.py``). The OAuth endpoints are not part of that description and are skipped.
 """
 

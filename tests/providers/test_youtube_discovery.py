@@ -1,6 +1,6 @@
 """The YouTube provider's requests and the emulator's answers against YouTube's own description.
 
-The description is ``../shared/specs/youtube-v3-discovery.json`` (the Data API v3 discovery
+The description is ``tests/specs/youtube-v3-discovery.json`` (the Data API v3 discovery
 document). Its schemas are turned into JSON Schema (Draft 4, checked with ``jsonschema``):
 ``$ref: "Video"`` points at ``schemas.Video``, objects take no property the document does not
 define (an emulator inventing a field, or a provider sending one YouTube does not know, fails),
@@ -36,7 +36,7 @@ from tests.support import REPO
 from tests.unit.pipeline_support import CHUNK, SECRETS, Tokens, real_clip
 from tests.unit.support import FakeClock
 
-DISCOVERY = REPO.parent / "shared" / "specs" / "youtube-v3-discovery.json"
+DISCOVERY = REPO / "tests" / "specs" / "youtube-v3-discovery.json"
 Exchange = tuple[httpx.Request, httpx.Response]
 
 

@@ -1,6 +1,6 @@
 """Check HTTP requests and answers against X's published OpenAPI description.
 
-The description is ``../shared/specs/x-api-v2-openapi.json`` (X API v2.167, OpenAPI 3.0).
+The description is ``tests/specs/x-api-v2-openapi.json`` (X API v2.167, OpenAPI 3.0).
 Schemas are checked with ``jsonschema`` (Draft 4 semantics, which OpenAPI 3.0 schema objects
 follow; ``$ref`` resolved inside the description with ``referencing``). What is checked:
 
@@ -31,7 +31,7 @@ from referencing.jsonschema import DRAFT4
 
 from tests.support import REPO
 
-SPEC_PATH = REPO.parent / "shared" / "specs" / "x-api-v2-openapi.json"
+SPEC_PATH = REPO / "tests" / "specs" / "x-api-v2-openapi.json"
 URI = "urn:x-openapi"
 
 
