@@ -26,7 +26,7 @@ from tests.support import Emulator
 # Several faults in the publish phase each cost a backoff on the publisher's (fake) clock: allow
 # them more than the suite's 15 s of it before the post would count as stuck.
 PATIENT = replace(INSTAGRAM, publish_deadline_s=300.0)
-STEPS = ("token", "container", "rupload", "status", "limit", "publish")
+STEPS = ("token", "container", "rupload", "status", "limit", "list", "publish")
 EXPIRED = {
     "error": {
         "message": "Error validating access token: Session has expired.",
