@@ -50,6 +50,7 @@ from urllib.parse import parse_qsl
 from atroposd.emulator.faults import run_step
 from atroposd.emulator.platform import Context
 from atroposd.emulator.snapchat_media import (
+    MEDIA_TTL,
     PART_MAX,
     Media,
     MediaError,
@@ -125,8 +126,14 @@ class Snapchat:
     async def control(self, request: Request, path: str) -> Response:
         """``POST /_emulator/snapchat/behaviour {"lists_name_media"?, "guard_after_post"?,
         "keep_media"?}``: the readings of Snap's unconfirmed behaviours (all true by default,
-        and after a reset)."""
+        and after a reset). ``POST /_emulator/snapchat/expire_media``: every media not posted
+        is 24 h old (Snap's media life)."""
         key = (request.method, path.rstrip("/"))
+        if key == ("POST", "/expire_media"):  # the 24 h pass for every media not posted
+            hit = [m for m in self._media.values() if not m.posted]
+            for media in hit:
+                media.created -= MEDIA_TTL
+            return Response.json(200, {"expired": [m.id for m in hit]})
         if key not in (("POST", "/behaviour"), ("POST", "/refill")):
             return Response.json(404, {"error": f"no control endpoint {request.method} {path}"})
         try:

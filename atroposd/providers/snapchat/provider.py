@@ -241,6 +241,9 @@ class SnapchatProvider:
                 return self._published(found.posted) if found.posted else self._accepted(data)
             if data.get(SENT):
                 return self._published(await self._posted_or_unknown(account, ref))
+            if data.get("finalized"):  # no post was ever sent from it: upload again (ADR 0012)
+                why = "the media expired on Snapchat (24 h) before it was posted"
+                return RemoteStatus(RemotePhase.EXPIRED, reason=why)
             return RemoteStatus(RemotePhase.NOT_FOUND)
         if state.status == "PENDING_UPLOAD":
             offset = min(acked(data), int(data["size"]))
