@@ -134,8 +134,8 @@ def test_a_sent_post_whose_media_is_gone_and_unlisted_is_an_unknown_outcome(
             await h.provider.status(ACCOUNT, gone)
         with pytest.raises(OutcomeUnknown):
             await h.upload(resume=gone)
-        never = RemoteRef(ref.kind, {**ref.data, "media_id": "0" * 8})
-        assert (await h.provider.status(ACCOUNT, never)).phase is RemotePhase.NOT_FOUND
+        never = RemoteRef(ref.kind, {**ref.data, "media_id": "0" * 8})  # gone, never posted
+        assert (await h.provider.status(ACCOUNT, never)).phase is RemotePhase.EXPIRED  # ADR 0012
 
     run(SNAPCHAT, emulator, make_request(media), scenario)
 
