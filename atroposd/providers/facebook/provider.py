@@ -78,6 +78,7 @@ class FacebookProvider:
         max_duration_s=90.0,  # 3-90 s [OFF reels-publishing]
         resumable=True,
         publish_step=True,
+        schedules_natively=True,  # SCHEDULED + scheduled_publish_time; a near time held here
         concurrency=2,
         chunk_plan=RUPLOAD_PLAN,
         privacy_values=("public",),  # a Page's reels are public (providers.md §4 [OFF])
