@@ -72,6 +72,9 @@ class Follower:
             # A publish accepted after a wait in ``publishing`` (a platform's cap) starts the
             # deadline again: the wait was the platform's, not a stuck post.
             since = max(since, post.publish_accepted_at)
+        if since is not None and post.state is S.PROCESSING and post.publish_at is not None:
+            # Held until its publish_at (ADR 0013): the wait was the user's, not the platform's.
+            since = max(since, post.publish_at)
         limit = timedelta(seconds=self._polling.deadline)
         return since is not None and self._clock.now() - since > limit
 
@@ -212,7 +215,7 @@ class Follower:
 
     def _hold(self, post: Post, when: datetime) -> None:
         """Keep the processed upload until its ``publish_at``; the publish goes out then."""
-        self._ledger.set_fields(post.id, retry_at=when)
+        self._ledger.set_fields(post.id, retry_at=when, publish_at=when)
         log.info(
             "publish_held",
             **self._out.about(post),

@@ -15,6 +15,7 @@ import pytest
 
 from atroposd.domain import PostState
 from tests.providers.harness import Harness, make_request, run
+from tests.providers.pipeline import Pipeline
 from tests.providers.test_twostep_conformance import TWOSTEP
 from tests.support import Emulator
 
@@ -66,5 +67,29 @@ def test_a_publish_at_already_past_publishes_at_once(drive: Drive) -> None:
         done = await h.pipeline.drive(planned.id, 20.0)
         assert done.state is S.PUBLISHED, (done.state, done.last_error)
         assert len(await h.posts()) == 1
+
+    drive(scenario)
+
+
+def test_a_hold_longer_than_the_deadline_survives_a_failing_status_at_its_time(
+    drive: Drive,
+) -> None:
+    """Held for 8 h with a 6 h processing deadline, the first status at publish time fails
+    (the network is not up yet): the post retries and publishes, it is not parked as stuck."""
+
+    async def scenario(h: Harness) -> None:
+        h.pipeline = Pipeline.build(h.provider, h.pipeline.home / "d", deadline_s=6 * 3600.0)
+        when = (h.pipeline.clock.now() + timedelta(hours=8)).replace(microsecond=0)
+        planned = h.pipeline.plan(replace(h.request, publish_at=when), "twostep")
+        for _ in range(50):
+            await h.pipeline.publisher.work(planned.id)
+            post = h.pipeline.ledger.get(planned.id)
+            assert post is not None
+            if post.retry_at == when:
+                break
+        await h.fault("poll", "status", code=503)  # the first look at publish time fails
+        done = await h.pipeline.drive(planned.id, 20.0)
+        assert done.state is S.PUBLISHED, (done.state, done.attention, done.last_error)
+        assert publishes(h) == 1 and len(await h.posts()) == 1
 
     drive(scenario)
