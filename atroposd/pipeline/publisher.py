@@ -12,7 +12,7 @@ import structlog
 from atroposd.bus import Bus, PostDue, UploadProgressed
 from atroposd.clock import Clock
 from atroposd.domain import ACTIVE, Post, PostState
-from atroposd.errors import InputError, SourceChanged
+from atroposd.errors import InputError, OutcomeUnknown, SourceChanged
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.files import Whereabouts, unchanged_size
 from atroposd.pipeline.follow import Follower, Polling, Sleep
@@ -34,6 +34,10 @@ S = PostState
 WORKED = (S.READY, S.UPLOADING, S.PROCESSING, S.PUBLISHING)  # states a worker moves on
 OptionsFor = Callable[[str, str], Mapping[str, object]]
 Enabled = Callable[[str, str], bool]
+
+
+class _Settled(Exception):
+    """The platform's answer settled the post before its upload (nothing to send)."""
 
 
 class Publisher:
@@ -197,6 +201,8 @@ class Publisher:
                 result = await provider.upload(
                     request, resume, self._saver(post.id), self._progress(post.id)
                 )
+            except _Settled:
+                return None
             except Exception as exc:
                 if self._moved_meanwhile(claimed, drop, exc):
                     return None
@@ -248,13 +254,36 @@ class Publisher:
     async def _ask_first(self, provider: Provider, post: Post, ref: RemoteRef) -> RemoteRef | None:
         """Before resuming from a saved handle, ask the platform where it stands.
 
-        An upload the platform says failed (rejected, deleted) cannot become a post: start
-        over. Anything else goes to the provider's own resume, which never resends what the
-        platform holds.
+        An upload the platform says failed (rejected, deleted) or expired unpublished cannot
+        become a post: start over — unless the platform once accepted its publish (a human
+        decides). One the platform says is published is recorded as such, nothing sent.
+        Anything else goes to the provider's own resume, which never resends what the platform
+        holds.
         """
         status = await provider.status(post.account, ref)
+        if status.phase is RemotePhase.PUBLISHED:  # e.g. `retry` of a post that did go out
+            done = self._ledger.transition(
+                post.id,
+                [S.UPLOADING],
+                S.PUBLISHED,
+                remote_id=status.remote_id or post.remote_id,
+                url=status.url or post.url,
+                retry_at=None,
+                last_error=None,
+            )
+            if done is not None:
+                self._out.published(done)
+            raise _Settled
         if status.phase not in (RemotePhase.FAILED, RemotePhase.EXPIRED):
             return ref
+        if post.publish_accepted_at is not None:  # a post may exist: never upload it again
+            raise OutcomeUnknown(
+                f"the platform accepted this post's publish earlier and now says its upload "
+                f"{status.phase.value} ({status.reason or 'no reason given'}); check the "
+                f"account, then `atroposd resolve {post.id} --posted URL` or `--not-posted`",
+                platform=post.platform,
+                code="published_then_" + status.phase.value,
+            )
         log.info("upload_restarted", **self._out.about(post), reason=status.reason or "failed")
         self._ledger.set_fields(post.id, remote_ref=None, remote_id=None, url=None, bytes_sent=0)
         return None

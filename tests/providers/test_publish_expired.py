@@ -8,6 +8,7 @@ publish call, an expired answer never leads to a second upload — a human check
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,5 +95,52 @@ def test_expired_after_the_platform_accepted_the_publish_is_never_uploaded_again
         assert "accepted the publish" in (done.last_error or ""), done.last_error
         assert creates(h) == 1 and publishes(h) == 0
         assert await h.posts() == []
+
+    drive(scenario)
+
+
+def test_retry_of_a_post_the_platform_published_records_it_and_sends_nothing(
+    drive: Drive,
+) -> None:
+    """The publish went out but its answer was lost; a human ran ``atroposd retry`` (the handle
+    is kept). The platform says published: the post is recorded so, nothing uploaded."""
+
+    async def scenario(h: Harness) -> None:
+        result = await h.upload()
+        assert result.ref is not None
+        for _ in range(200):  # processed: ready to publish
+            if (await h.provider.status("alice", result.ref)).phase.value == "ready":
+                break
+            await asyncio.sleep(0.02)
+        await h.provider.publish(h.request, result.ref, h.save_ref)  # its answer "lost"
+        sent_before = len(h.sent)
+        planned = h.pipeline.plan(h.request, "twostep", result.ref)  # as `retry` leaves it
+        done = await h.pipeline.drive(planned.id, 15.0)
+        assert done.state is S.PUBLISHED, (done.state, done.last_error)
+        assert done.remote_id == (await h.posts())[0]["id"]
+        assert len(await h.posts()) == 1 and creates(h) == 1 and publishes(h) == 1
+        after = [r for r in h.sent[sent_before:] if r.method != "GET"]
+        assert after == [], f"requests other than asking after the retry: {after}"
+        steps = [(frm, to) for frm, to, _ in h.pipeline.ledger.history(done.id)]
+        assert (S.UPLOADING.value, S.PUBLISHED.value) in steps, steps
+
+    drive(scenario)
+
+
+def test_retry_after_an_accepted_publish_whose_upload_expired_waits_for_a_human(
+    drive: Drive,
+) -> None:
+    async def scenario(h: Harness) -> None:
+        result = await h.upload()
+        assert result.ref is not None
+        planned = h.pipeline.plan(h.request, "twostep", result.ref)
+        ledger = h.pipeline.ledger
+        ledger.set_fields(planned.id, publish_accepted_at=h.pipeline.clock.now())  # retry keeps
+        await h.control("twostep/expire")
+        done = await h.pipeline.drive(planned.id, 15.0)
+        assert done.state is S.NEEDS_ATTENTION, (done.state, done.last_error)
+        assert done.attention == Attention.OUTCOME_UNKNOWN, done.attention
+        assert f"atroposd resolve {done.id}" in (done.last_error or ""), done.last_error
+        assert creates(h) == 1 and publishes(h) == 0, "uploaded again after an accepted publish"
 
     drive(scenario)
