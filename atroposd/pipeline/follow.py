@@ -30,6 +30,10 @@ MISSING_POLLS = 10  # consecutive "not found" answers while processing before as
 Sleep = Callable[[float], Awaitable[None]]
 OptionsFor = Callable[[str, str], Mapping[str, object]]
 
+AGAIN = "; uploading again"  # the history note of a restart after an expired handle
+MAX_EXPIRED_RESTARTS = 2  # then a human looks: a real expiry takes the platform about a day
+HUMAN_RETRIED = frozenset({S.FAILED.value, S.NEEDS_ATTENTION.value, S.CANCELLED.value})
+
 
 @dataclass(frozen=True)
 class Polling:
@@ -145,11 +149,16 @@ class Follower:
             why = f"{reason}, after the platform accepted the publish; check it by hand"
             self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention", Attention.STUCK)
             return
+        again = self._restarts(post.id)
+        if again >= MAX_EXPIRED_RESTARTS:  # a platform that keeps answering "expired"
+            why = f"{reason} ({again + 1} times); check the platform, then `atroposd retry`"
+            self._out.finish(post, S.NEEDS_ATTENTION, why, "needs attention", Attention.STUCK)
+            return
         moved = self._ledger.transition(
             post.id,
             [post.state],
             S.READY,
-            note=f"{reason}; uploading again",
+            note=f"{reason}{AGAIN}",
             remote_ref=None,
             remote_id=None,
             url=None,
@@ -159,6 +168,16 @@ class Follower:
         if moved is not None:
             log.info("upload_restarted", **self._out.about(moved), reason=reason)
             self._out.changed(moved)
+
+    def _restarts(self, post_id: int) -> int:
+        """Uploads started again after an expired handle since a human last retried the post."""
+        count = 0
+        for frm, to, note in self._ledger.history(post_id):
+            if to == S.READY.value and frm in HUMAN_RETRIED:
+                count = 0
+            elif (note or "").endswith(AGAIN):
+                count += 1
+        return count
 
     def _published(self, post: Post, status: RemoteStatus) -> None:
         done = self._ledger.transition(

@@ -144,3 +144,29 @@ def test_retry_after_an_accepted_publish_whose_upload_expired_waits_for_a_human(
         assert creates(h) == 1 and publishes(h) == 0, "uploaded again after an accepted publish"
 
     drive(scenario)
+
+
+def test_a_platform_that_keeps_answering_expired_is_given_to_a_human_not_uploaded_forever(
+    drive: Drive,
+) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.fault("publish", "status", code=429, headers={"Retry-After": "60"}, times=100)
+        planned = h.pipeline.plan(h.request, "twostep")
+        ledger, clock = h.pipeline.ledger, h.pipeline.clock
+        post = ledger.get(planned.id)
+        for _ in range(6):  # every upload expires while its publish waits
+            await h.pipeline.publisher.work(planned.id)
+            post = ledger.get(planned.id)
+            assert post is not None
+            if post.state is S.NEEDS_ATTENTION:
+                break
+            assert post.state is S.PUBLISHING, post
+            await h.control("twostep/expire")
+            if post.retry_at is not None and post.retry_at > clock.now():
+                clock.advance((post.retry_at - clock.now()).total_seconds())
+        assert post is not None and post.state is S.NEEDS_ATTENTION, post
+        assert post.attention == Attention.STUCK and "3 times" in (post.last_error or ""), post
+        assert creates(h) == 3, f"{creates(h)} uploads: two restarts, then a human"
+        assert await h.posts() == []
+
+    drive(scenario)
