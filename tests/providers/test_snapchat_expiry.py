@@ -51,3 +51,23 @@ def test_media_expired_while_its_publish_waited_is_uploaded_again_and_posted_onc
         assert creates(h) == 2, "the expired media was not replaced by a new upload"
 
     drive(scenario)
+
+
+def test_a_publish_answered_408_keeps_its_mark_so_an_expired_media_is_not_posted_again(
+    drive: Drive,
+) -> None:
+    """A 408 is no answer: the Spotlight POST may have gone through. When the media is then
+    gone and the profile does not list a post of it, a human decides; nothing is re-uploaded."""
+
+    async def scenario(h: Harness) -> None:
+        await h.fault("publish", "status", code=408)
+        planned = h.pipeline.plan(h.request, "snapchat")
+        await h.pipeline.publisher.work(planned.id)
+        waiting = h.pipeline.ledger.get(planned.id)
+        assert waiting is not None and waiting.state is S.PUBLISHING, waiting
+        await h.control("snapchat/expire_media")
+        done = await h.pipeline.drive(planned.id, 30.0)
+        assert done.state is S.NEEDS_ATTENTION, (done.state, done.last_error)
+        assert creates(h) == 1, "uploaded again although the first post may exist"
+
+    drive(scenario)

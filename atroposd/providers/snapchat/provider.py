@@ -304,8 +304,10 @@ class SnapchatProvider:
             posted = await self._posted_or_unknown(request.account, ref)
             return self._result(request, ref, posted)
         except ProviderError as exc:
-            if not before.get(SENT) and exc.status is not None and 400 <= exc.status < 500:
+            refused = exc.status is not None and 400 <= exc.status < 500 and exc.status != 408
+            if not before.get(SENT) and refused:
                 # Snap answered and refused (429, 400, ...): nothing was posted by this call.
+                # A 408 is no answer (the request may have gone through): the mark stays.
                 await save_ref(RemoteRef(MEDIA, {k: v for k, v in data.items() if k != SENT}))
             raise
         ref = RemoteRef(MEDIA, {**data, ACCEPTED: "1"})
