@@ -114,7 +114,10 @@ def test_kill_9_right_after_the_last_chunk_posts_once(ws: Workspace, emulator: E
         assert post["sha256"] == digest
         [publish] = publishes(emulator)
         assert publish["chunks_resent"] == [] and publish["completed"]
-        assert second.events("upload_done")[0]["resumed_from"] == post["bytes"]
+        # Nothing sent again: either TikTok already says published (recorded straight from its
+        # status, no upload at all) or the resume found every byte held.
+        resumed = [line["resumed_from"] for line in second.events("upload_done")]
+        assert all(at == post["bytes"] for at in resumed), resumed
     finally:
         second.stop()
 
