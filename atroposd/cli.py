@@ -63,9 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def with_values(argv: Sequence[str]) -> list[str]:
+    """``--posted X`` as ``--posted=X``: a platform id may start with ``-`` (YouTube's
+    ``-Hwgs8kncjE``), which argparse would otherwise take for an option."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg == "--posted":
+            value = next(it, None)
+            out.append(arg if value is None else f"{arg}={value}")
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``atroposd`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(with_values(sys.argv[1:] if argv is None else argv))
     redactor = Redactor()
     configure(redactor)
     try:

@@ -141,3 +141,12 @@ def test_emulator_on_a_taken_port_is_one_line_and_exit_2(ws: Workspace, emulator
     assert second.wait() == 2
     said = "".join(second.stderr)
     assert f"cannot serve the emulator on 127.0.0.1:{port}" in said and "Traceback" not in said
+
+
+def test_resolve_takes_a_platform_id_that_starts_with_a_dash(ws: Workspace) -> None:
+    """YouTube ids may start with ``-``: ``--posted -Hwgs8kncjE`` is the id, not an option."""
+    run = Daemon(ws, ("resolve", "7", "--posted", "-Hwgs8kncjE"))
+    code = run.wait()
+    err = "".join(run.stderr)
+    assert "expected one argument" not in err, err
+    assert code == 1 and "no post with id 7" in err, err
