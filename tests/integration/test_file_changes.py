@@ -59,16 +59,24 @@ def test_clip_renamed_while_waiting_is_posted_under_its_new_name(
 def test_clip_gone_then_back_is_rearmed(ws: Workspace, emulator: Emulator) -> None:
     video = ws.drop("away", seed=93)
     data = video.read_bytes()
-    emulator.fault("create", code=503, seconds=2)
+    emulator.fault("create", code=503, times=1000)  # no upload can start until cleared
     daemon = Daemon(ws)
     try:
-        daemon.wait_event("PLAN")
+        daemon.wait_event("ERR")  # the first attempt failed: the post waits for its retry
         aside = ws.root / "aside"
         aside.mkdir()
         os.replace(video, aside / "away.mp4")  # taken out of the queue while it waits
-        err = daemon.wait_event("ERR", count=2)[-1]
-        assert "gone" in err["error"] or "No such file" in err["error"]
-        assert "needs attention" in err["next"]
+
+        def gone() -> list[dict[str, object]]:
+            return [
+                e
+                for e in daemon.events("ERR")
+                if "gone" in str(e["error"]) or "No such file" in str(e["error"])
+            ]
+
+        err = wait_for(gone, 60, "the clip reported gone")[-1]
+        assert "needs attention" in str(err["next"])
+        emulator.http.delete("/_emulator/faults").raise_for_status()
         (aside / "copy.mp4").write_bytes(data)
         os.replace(aside / "copy.mp4", ws.queue / "away.mp4")  # and put back
         daemon.wait_event("OK")

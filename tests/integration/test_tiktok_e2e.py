@@ -57,6 +57,7 @@ def test_two_pairs_post_to_youtube_and_tiktok_then_archive(
         for name in hashes.values():
             pair = [name, name.replace(".mp4", ".txt")]
             wait_for(lambda p=pair: all((ws.posted / n).exists() for n in p), 30, f"{pair}")
+            daemon.wait_event("clip_archived", clip=name)  # logged just after the move
             lines = [ln.get("event") for ln in daemon.lines if ln.get("clip") == name]
             archived = lines.index("clip_archived")
             assert lines[:archived].count("OK") == 2, f"archived before both platforms: {lines}"
