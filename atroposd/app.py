@@ -122,6 +122,9 @@ class App:
         self._emulator: Any = None
         self.sv: Services
         self.only: tuple[str | None, str | None] = (None, None)
+        # Long-lived tasks that commands above the composition root add (the local API):
+        # run under the same supervisor as the publisher, started after ``build``.
+        self.extra_jobs: dict[str, Callable[[], Awaitable[None]]] = {}
         for name in settings.secrets:
             redactor.pin(settings.secret(name))
 
@@ -330,6 +333,7 @@ class App:
                 "publisher": sv.publisher.run,
                 "reconcile": lambda: sv.reconciler.run(every),
                 "watcher": sv.watcher.run,
+                **self.extra_jobs,
             }
             async with asyncio.TaskGroup() as tg:
                 tasks = [

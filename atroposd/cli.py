@@ -10,6 +10,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from atroposd import __version__
 from atroposd.config import load_settings, load_upload_config, upload_config_schema
@@ -60,7 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="make a demo folder with clips and run the daemon there")
     demo.add_argument("--dir", type=Path, default=Path("demo"))
     demo.add_argument("--clips", type=int, default=3)
+    for module in _command_modules():
+        module.add_parsers(sub)
     return parser
+
+
+def _command_modules() -> list[ModuleType]:
+    """Command groups kept in modules of their own (layer 4): each has ``COMMANDS``,
+    ``add_parsers(sub)`` and ``run(args, redactor) -> exit code``."""
+    from atroposd import auth_cli, doctor, probe_cli, render_cli, schedule_cli
+
+    return [auth_cli, render_cli, probe_cli, schedule_cli, doctor]
 
 
 def with_values(argv: Sequence[str]) -> list[str]:
@@ -102,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
+    for module in _command_modules():
+        if args.command in module.COMMANDS:
+            code: int = module.run(args, redactor)
+            return code
     if args.command == "emulator":
         from atroposd.emulator import serve
 
@@ -134,6 +149,10 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
 
     app = App(settings, config, redactor)
     if args.command == "run":
+        if settings.api_enabled:
+            from atroposd.api import attach
+
+            attach(app)
         asyncio.run(app.run())
         return 0
     if args.command == "upload":

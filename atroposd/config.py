@@ -30,10 +30,12 @@ from pydantic import (
 from atroposd.errors import ConfigError
 from atroposd.providers import SPECS
 from atroposd.providers.spec import PLATFORM_NAMES, PlatformSpec
+from atroposd.schedule.model import ScheduleConfig
 
 # Each platform declares the .env names it reads (providers/spec.py); these are the names of
 # platforms not built yet, read now so that they are redacted from logs all the same.
 PLANNED_SECRETS = (
+    "API_TOKEN",
     "META_CLIENT_ID",
     "META_CLIENT_SECRET",
     "IG_BUSINESS_ID",
@@ -87,7 +89,28 @@ class Settings(BaseModel):
     render_layout: Literal["centered", "centered_with_corners", "no_zoom", "left_aligned"] = Field(
         "centered", alias="RENDER_LAYOUT"
     )
-    window_context_percentage: float = Field(0.0, ge=0.0, le=1.0, alias="WINDOW_CONTEXT_PERCENTAGE")
+    # Rendering (render/): user layouts, the encoder, where renders and platform variants go.
+    layouts_dir: Path | None = Field(None, alias="LAYOUTS_DIR")
+    render_encoder: Literal["libx264", "h264_nvenc", "h264_vaapi"] = Field(
+        "libx264", alias="RENDER_ENCODER"
+    )
+    render_cache_dir: Path | None = Field(None, alias="RENDER_CACHE_DIR")  # None: STATE_DIR/renders
+    window_context_percentage: float = Field(
+        0.11, ge=0.0, le=1.0, alias="WINDOW_CONTEXT_PERCENTAGE"
+    )
+    # Logins (providers/auth, vault): refresh this long before an access token expires.
+    token_refresh_margin: float = Field(600.0, gt=0, alias="TOKEN_REFRESH_MARGIN_SECONDS")
+    # Local API (api/): loopback by default; API_TOKEN is a secret (else STATE_DIR/api-token).
+    api_enabled: bool = Field(True, alias="API_ENABLED")
+    api_host: str = Field("127.0.0.1", alias="API_HOST")
+    api_port: int = Field(8787, ge=0, le=65535, alias="API_PORT")
+    api_cors_origins: str = Field("", alias="API_CORS_ORIGINS")  # comma-separated; empty: off
+    # Notifications (run-out warnings, posts needing attention, failed posts).
+    notify_webhook_url: str | None = Field(None, alias="NOTIFY_WEBHOOK_URL")
+    notify_command: str | None = Field(None, alias="NOTIFY_COMMAND")
+    runout_warn_days: float = Field(3.0, ge=0, alias="RUNOUT_WARN_DAYS")
+    # systemd / shutdown: in-flight uploads get this long to reach a resumable point.
+    shutdown_grace: float = Field(20.0, ge=0, le=3600, alias="SHUTDOWN_GRACE_SECONDS")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     settle_seconds: float = Field(2.0, gt=0, alias="SETTLE_SECONDS")
     rescan_seconds: float = Field(60.0, gt=0, alias="RESCAN_SECONDS")
@@ -202,6 +225,16 @@ class _Platforms(BaseModel):
         return bool(value is not None and value.enabled)
 
 
+def _with_schedule(model: type[BaseModel]) -> type[BaseModel]:
+    """A platform's own block plus an optional ``schedule`` overriding the account's."""
+    return create_model(
+        model.__name__,
+        __base__=model,
+        __doc__=model.__doc__,
+        schedule=(ScheduleConfig | None, None),
+    )
+
+
 # One optional block per registered platform, of the model its provider declares.
 if TYPE_CHECKING:
     PlatformsConfig = _Platforms
@@ -210,7 +243,7 @@ else:
         "PlatformsConfig",
         __base__=_Platforms,
         __doc__=_Platforms.__doc__,
-        **{name: (spec.account | None, None) for name, spec in SPECS.items()},
+        **{name: (_with_schedule(spec.account) | None, None) for name, spec in SPECS.items()},
     )
 
 
@@ -221,6 +254,10 @@ class AccountConfig(BaseModel):
 
     display_name: str | None = None
     platforms: PlatformsConfig = PlatformsConfig()
+    # When the account posts (schedule/); a platform's own ``schedule`` overrides it.
+    schedule: ScheduleConfig | None = None
+    # The account's default render layout (render/); None: RENDER_LAYOUT.
+    layout: str | None = None
     ids: dict[str, str] = Field(
         default_factory=dict,
         description=(

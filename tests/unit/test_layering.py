@@ -12,14 +12,41 @@ PACKAGE = Path(atroposd.__file__).resolve().parent
 LAYERS: dict[str, int] = {
     **dict.fromkeys(("errors", "domain", "captions", "clock"), 0),
     **dict.fromkeys(
-        ("store", "bus", "render", "watch", "providers", "vault", "log", "emulator", "diskfull"),
+        (
+            "store",
+            "bus",
+            "render",
+            "watch",
+            "providers",
+            "vault",
+            "log",
+            "emulator",
+            "diskfull",
+            "schedule",
+            "keys",
+            "notify",
+            "sdnotify",
+        ),
         1,
     ),
     **dict.fromkeys(("config", "pipeline", "preflight"), 2),
     # The top is ordered: the composition root, then the commands built on it, then the CLI
     # that dispatches to them, then ``python -m atroposd``.
     "app": 3,
-    **dict.fromkeys(("api", "once", "ledger_cli", "demo"), 4),
+    **dict.fromkeys(
+        (
+            "api",
+            "once",
+            "ledger_cli",
+            "demo",
+            "auth_cli",
+            "render_cli",
+            "probe_cli",
+            "schedule_cli",
+            "doctor",
+        ),
+        4,
+    ),
     "cli": 5,
     "__main__": 6,
 }

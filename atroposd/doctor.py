@@ -1,0 +1,19 @@
+"""`atroposd doctor [--json]`: check a set-up, each problem with its fix (issue 13)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from atroposd.log import Redactor
+
+COMMANDS: tuple[str, ...] = ()  # the top-level command names this module handles: ("doctor",)
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this module's commands to the CLI's subparsers."""
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    """Run one of COMMANDS; args.env_file is the .env to read. Returns the exit code."""
+    raise NotImplementedError(args.command)

@@ -1,0 +1,19 @@
+"""`atroposd probe FILE [--json]`: what each enabled platform would do with a file (issue 10)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from atroposd.log import Redactor
+
+COMMANDS: tuple[str, ...] = ()  # the top-level command names this module handles: ("probe",)
+
+
+def add_parsers(sub: Any) -> None:
+    """Add this module's commands to the CLI's subparsers."""
+
+
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    """Run one of COMMANDS; args.env_file is the .env to read. Returns the exit code."""
+    raise NotImplementedError(args.command)
