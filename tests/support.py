@@ -34,6 +34,15 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS's pick)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
     """Poll ``cond`` until it returns something truthy, or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -102,7 +111,9 @@ class Emulator:
 class Workspace:
     """A folder laid out like a user's: upload_queue/, out/, config, state, tokens."""
 
-    def __init__(self, root: Path, sandbox_url: str) -> None:
+    def __init__(self, root: Path, sandbox_url: str, api: bool = False) -> None:
+        """``api``: serve the local API on a free loopback port (``api_url``); else it is off,
+        so daemons of parallel tests never compete for API_PORT's default 8787."""
         self.root = root
         self.queue = root / "upload_queue"
         self.out = root / "out"
@@ -124,7 +135,15 @@ class Workspace:
             "RESCAN_SECONDS": "5",
             "RECONCILE_SECONDS": "5",
             "UPLOAD_CHUNK_BYTES": str(256 * 1024),
+            "API_ENABLED": "true" if api else "false",
         }
+        self.api_url = ""
+        if api:
+            port = free_port()
+            self.env.update({"API_HOST": "127.0.0.1", "API_PORT": str(port)})
+            self.api_url = f"http://127.0.0.1:{port}"
+        root.mkdir(parents=True, exist_ok=True)
+        (root / ".env").write_text(f"API_ENABLED={self.env['API_ENABLED']}\n", encoding="utf-8")
 
     def use_platforms(self, *names: str, **choices: dict[str, Any]) -> None:
         """Post the default account's clips to ``names`` only (the example config's choices for
