@@ -20,6 +20,7 @@ from atroposd.clock import Clock, SystemClock
 from atroposd.config import Settings, UploadConfig, missing_platform_ids, platform_id
 from atroposd.domain import ACTIVE, FINISH_ON_STOP, ClipFiles
 from atroposd.errors import ConfigError, InputError
+from atroposd.keys import load_keys
 from atroposd.log import Redactor
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.follow import Polling
@@ -33,7 +34,7 @@ from atroposd.providers.base import Credentials, CredentialStore, Provider, Prov
 from atroposd.store.db import StateLock
 from atroposd.store.ledger import Ledger
 from atroposd.store.locks import FolderLocks
-from atroposd.vault import Vault, sandbox_key
+from atroposd.vault import Vault
 from atroposd.watch.watcher import ClipWatcher
 
 log = structlog.get_logger("atroposd")
@@ -129,14 +130,9 @@ class App:
             redactor.pin(settings.secret(name))
 
     def _fernet_key(self) -> str:
-        key = self.settings.secret("TOKEN_FERNET_KEY")
-        if key:
-            return key
-        if self.settings.sandbox:
-            return sandbox_key(self.settings.state_dir)
-        raise ConfigError(
-            ".env: TOKEN_FERNET_KEY: required in production (tokens are encrypted at rest)"
-        )
+        found = load_keys(self.settings)  # several keys, $CREDENTIALS_DIRECTORY (keys.py)
+        self.redactor.pin(*found)
+        return ",".join(found)
 
     def _providers(self, http: httpx.AsyncClient, creds: CredentialStore) -> dict[str, Provider]:
         s = self.settings

@@ -1,5 +1,11 @@
 """Fernet-encrypted tokens under ``tokens/<account>/<platform>.json.enc``.
 
+Several keys may be given (MultiFernet): the first encrypts, every one decrypts. Each write
+and each re-encryption (``rotate_file``) holds the account folder's lock (``flock``), so
+``atroposd auth rotate-key`` never undoes a refresh the daemon stores at the same moment.
+Non-secret facts about a login (expiries, scopes, last refresh, last error) sit beside the
+token file in plain JSON (``<platform>.notes.json``, 0600) for ``auth status`` and ``doctor``.
+
 Reads and writes block (file I/O, fsync): callers on the event loop go through
 ``asyncio.to_thread`` (``providers/auth`` does).
 """
@@ -7,21 +13,39 @@ Reads and writes block (file I/O, fsync): callers on the event loop go through
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from atroposd.errors import ConfigError, ReauthRequired
 from atroposd.providers.base import Credentials
 
 log = structlog.get_logger("atroposd")
+SUFFIX = ".json.enc"
+NOTES = ".notes.json"
+
+
+class Undecryptable(ReauthRequired):
+    """A token file none of the keys opens (wrong key or damaged file); it is left untouched."""
+
+    def __init__(self, path: Path, platform: str) -> None:
+        super().__init__(
+            f"{path}: cannot decrypt with TOKEN_FERNET_KEY (wrong key or damaged file); "
+            "the file is left untouched",
+            platform=platform,
+            code="undecryptable",
+        )
+        self.path = path
 
 
 def sandbox_key(state_dir: Path) -> str:
@@ -38,9 +62,11 @@ def sandbox_key(state_dir: Path) -> str:
 class Vault:
     """Reads and writes one account's credentials per platform, encrypted at rest."""
 
-    def __init__(self, tokens_dir: Path, key: str, sandbox: bool) -> None:
+    def __init__(self, tokens_dir: Path, key: str | Sequence[str], sandbox: bool) -> None:
+        keys = key.split(",") if isinstance(key, str) else list(key)
         try:
-            self._fernet = Fernet(key.encode())
+            self._fernets = [Fernet(k.strip().encode()) for k in keys]
+            self._fernet = MultiFernet(self._fernets)
         except (ValueError, TypeError):
             raise ConfigError(
                 "TOKEN_FERNET_KEY: not a valid Fernet key (32 url-safe base64-encoded bytes; "
@@ -68,11 +94,7 @@ class Vault:
         try:
             return self._read(path)
         except (InvalidToken, ValueError):
-            raise ReauthRequired(
-                f"{path}: cannot decrypt with TOKEN_FERNET_KEY (wrong key or damaged file); "
-                "the file is left untouched",
-                platform=platform,
-            ) from None
+            raise Undecryptable(path, platform) from None
 
     def _read(self, path: Path) -> Credentials:
         raw = json.loads(self._fernet.decrypt(path.read_bytes()))
@@ -116,7 +138,7 @@ class Vault:
         return self._fresh(account, platform)
 
     def save(self, account: str, platform: str, creds: Credentials) -> None:
-        """Encrypt and write atomically (unique temp name, fsync, rename, fsync dir), 0600."""
+        """Encrypt with the first key and write atomically under the folder's lock, 0600."""
         path = self._path(account, platform)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         payload = {
@@ -126,19 +148,96 @@ class Vault:
             "extra": dict(creds.extra),
         }
         data = self._fernet.encrypt(json.dumps(payload).encode())
-        # A unique temp name per write (mkstemp creates it 0600): two writers never share one.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        _private(path.parent)
+        with _locked(path.parent):
+            _write(path, data)
+
+    def token_files(self) -> Iterator[Path]:
+        """Every token file under TOKENS_DIR (``<account>/<platform>.json.enc``), sorted."""
+        if not self._dir.is_dir():
+            return iter(())
+        return iter(sorted(p for p in self._dir.glob(f"*/*{SUFFIX}") if p.is_file()))
+
+    def rotate_file(self, path: Path) -> bool:
+        """Re-encrypt one token file with the first key; False when it already was.
+
+        Raises ``Undecryptable`` (the file untouched) when no key opens it.
+        """
+        with _locked(path.parent):
+            data = path.read_bytes()
+            try:
+                self._fernets[0].decrypt(data)
+                return False  # already on the first key: nothing to write
+            except InvalidToken:
+                pass
+            try:
+                fresh = self._fernet.rotate(data)
+            except InvalidToken:
+                raise Undecryptable(path, path.name.removesuffix(SUFFIX)) from None
+            _write(path, fresh)
+            return True
+
+    def note(self, account: str, platform: str, **facts: Any) -> None:
+        """Record non-secret facts (``last_refresh``, ``last_error``, ``scopes``, expiries) in
+        the plain sibling file; datetimes are stored as ISO 8601, None removes a fact."""
+        path = self._dir / account / f"{platform}{NOTES}"
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _locked(path.parent):
+            merged = self._read_notes(path)
+            for name, value in facts.items():
+                if value is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = value.isoformat() if isinstance(value, datetime) else value
+            _write(path, json.dumps(merged, sort_keys=True, indent=1).encode())
+
+    def notes(self, account: str, platform: str) -> dict[str, Any]:
+        """The facts noted for one login ({} when none)."""
+        return self._read_notes(self._dir / account / f"{platform}{NOTES}")
+
+    @staticmethod
+    def _read_notes(path: Path) -> dict[str, Any]:
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(path.parent)  # the rename itself survives a power cut
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except ValueError:
+            return {}  # a damaged notes file holds nothing that cannot be noted again
+        return found if isinstance(found, dict) else {}
+
+
+def _private(folder: Path) -> None:
+    """An account folder open to others (made by hand, or under a lax umask) is made 0700."""
+    if folder.stat().st_mode & 0o077:
+        os.chmod(folder, 0o700)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """The folder's exclusive ``flock``: writers of one account (the daemon, ``auth login``,
+    ``auth rotate-key``) take turns; it goes with the process, however it ends."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Atomically: a unique temp file (mkstemp: 0600), fsync, rename, fsync the folder."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)  # the rename itself survives a power cut
 
 
 def _fsync_dir(folder: Path) -> None:

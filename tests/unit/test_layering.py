@@ -51,7 +51,10 @@ LAYERS: dict[str, int] = {
     "__main__": 6,
 }
 # Same-layer imports that are allowed on purpose: (importer component, imported module prefix).
-SIBLING_EXCEPTIONS = {("vault", "atroposd.providers.base")}  # the credentials type
+SIBLING_EXCEPTIONS = {
+    ("vault", "atroposd.providers.base"),  # the credentials type
+    ("keys", "atroposd.vault"),  # the keys open the vault
+}
 PROVIDERS_NEVER_IMPORT = ("store", "bus", "pipeline")
 
 
