@@ -1,0 +1,121 @@
+"""The notifier: one message per cause per account per day (kept across restarts), retried with
+backoff, never blocking its caller, no secret in the body. Real HTTP on loopback, a real
+command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from atroposd.log import Redactor
+from atroposd.notify import Delivery, Notice, Notifier, SentKeys
+from tests.schedule.hook import hook_server, refused_url
+
+FAST = Delivery(timeout=2.0, attempts=3, backoff=0.01, most=0.05, queue=8)
+DAY = date(2026, 3, 2)
+
+
+def notice(cause: str = "runout", account: str = "alice", day: date = DAY) -> Notice:
+    return Notice(cause, account, day, f"{account}: {cause}", {"platform": "youtube"})
+
+
+async def deliver(notifier: Notifier, *notices: Notice) -> list[bool]:
+    """Send, then let the worker finish everything queued."""
+    worker = asyncio.create_task(notifier.run())
+    try:
+        sent = [notifier.send(n) for n in notices]
+        await asyncio.wait_for(notifier._queue.join(), 30)
+        return sent
+    finally:
+        worker.cancel()
+
+
+def test_one_message_per_cause_per_account_per_day_kept_across_restarts(tmp_path: Path) -> None:
+    state = tmp_path / "notifications.json"
+    with hook_server() as hook:
+        first = Notifier(SentKeys(state), webhook_url=hook.url, delivery=FAST)
+        sent = asyncio.run(
+            deliver(
+                first,
+                notice(),
+                notice(),  # same cause, account, day: not again
+                notice(account="bob"),
+                notice(cause="failed"),
+                notice(day=date(2026, 3, 3)),  # the next day: again
+            )
+        )
+        assert sent == [True, False, True, True, True]
+        # A restart (a new notifier on the same state file) sends none of today's again.
+        again = Notifier(SentKeys(state), webhook_url=hook.url, delivery=FAST)
+        assert asyncio.run(deliver(again, notice(), notice(account="bob"))) == [False, False]
+    got = sorted((b["cause"], b["account"], b["day"]) for b in hook.bodies)
+    assert got == [
+        ("failed", "alice", "2026-03-02"),
+        ("runout", "alice", "2026-03-02"),
+        ("runout", "alice", "2026-03-03"),
+        ("runout", "bob", "2026-03-02"),
+    ]
+    assert hook.bodies[0]["source"] == "atroposd" and hook.bodies[0]["platform"] == "youtube"
+
+
+def test_a_server_error_is_retried_with_backoff_a_refusal_is_not(tmp_path: Path) -> None:
+    with hook_server(answers=[503, 502]) as hook:
+        notifier = Notifier(SentKeys(tmp_path / "n.json"), webhook_url=hook.url, delivery=FAST)
+        asyncio.run(deliver(notifier, notice()))
+        assert hook.requests == 3 and len(hook.bodies) == 1 and notifier.delivered == 1
+    with hook_server(answers=[404]) as hook:
+        notifier = Notifier(SentKeys(tmp_path / "m.json"), webhook_url=hook.url, delivery=FAST)
+        asyncio.run(deliver(notifier, notice()))
+        assert hook.requests == 1 and notifier.delivered == 0
+
+
+def test_the_command_gets_the_json_on_stdin_with_the_environment_it_is_given(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "got.json"
+    script = tmp_path / "hook.py"
+    script.write_text(
+        "import json, os, sys\n"
+        "body = json.load(sys.stdin)\n"
+        f"open({str(out)!r}, 'w').write(json.dumps({{'body': body, 'env': dict(os.environ)}}))\n"
+    )
+    redactor = Redactor()
+    redactor.pin("tok-SECRET-123")
+    notifier = Notifier(
+        SentKeys(tmp_path / "n.json"),
+        command=f"{sys.executable} {script}",
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        scrub=redactor.scrub,
+        delivery=FAST,
+        now=lambda: datetime(2026, 3, 2, 12, tzinfo=UTC),
+    )
+    leaky = Notice("failed", "alice", DAY, "upload refused for tok-SECRET-123", {"error": "x"})
+    asyncio.run(deliver(notifier, leaky))
+    got = json.loads(out.read_text())
+    assert got["body"]["cause"] == "failed" and got["body"]["at"] == "2026-03-02T12:00:00+00:00"
+    assert "tok-SECRET-123" not in out.read_text()
+    assert "PYTHONPATH" not in got["env"] and got["env"]["LANG"] == "C.UTF-8"
+
+
+def test_send_returns_at_once_whatever_the_hook_does_and_the_queue_is_bounded(
+    tmp_path: Path,
+) -> None:
+    async def main(url: str) -> tuple[list[bool], int]:
+        notifier = Notifier(SentKeys(tmp_path / f"{len(url)}.json"), webhook_url=url, delivery=FAST)
+        worker = asyncio.create_task(notifier.run())
+        try:
+            await asyncio.sleep(0)
+            # No await between the sends: each returns without waiting on the hook.
+            sent = [notifier.send(notice(account=f"a{i}")) for i in range(FAST.queue + 5)]
+            return sent, notifier.dropped
+        finally:
+            worker.cancel()
+
+    with hook_server(hang=True) as hook:
+        sent, dropped = asyncio.run(main(hook.url))
+        assert all(sent) and dropped >= 4  # the worker holds one; the queue holds 8
+    sent, dropped = asyncio.run(main(refused_url()))
+    assert all(sent) and dropped >= 4
