@@ -72,6 +72,36 @@ __all__ = ["Counting", "TextLimit"]  # re-exported for provider modules
 
 
 @dataclass(frozen=True)
+class MediaLimits:
+    """What video a platform takes, as data (``pipeline/media.py`` enforces it; docs/media.md).
+
+    ``None``/empty means "no limit declared". Codec, container and pixel names are ffprobe's
+    (``h264``, ``hevc``; ``mp4``, ``mov``). Width/height are the picture as displayed (rotation
+    applied); ``max_long_side``/``max_short_side`` bound it whatever its orientation. The
+    ``min_*`` values are advisory: a clip below them is uploaded with a warning (the platform
+    decides), since upscaling or padding would not make it a better post.
+    """
+
+    containers: frozenset[str] = frozenset()
+    video_codecs: frozenset[str] = frozenset()
+    max_bit_depth: int | None = None
+    chroma_420_only: bool = False
+    audio_codecs: frozenset[str] = frozenset()
+    max_audio_channels: int | None = None
+    max_width: int | None = None
+    max_height: int | None = None
+    max_long_side: int | None = None
+    max_short_side: int | None = None
+    min_aspect: float | None = None  # width / height
+    max_aspect: float | None = None
+    max_fps: float | None = None
+    faststart: bool = False  # ``moov`` before ``mdat``
+    min_duration_s: float | None = None
+    min_fps: float | None = None
+    min_short_side: int | None = None
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a platform allows, declared as data."""
 
@@ -89,6 +119,8 @@ class Capabilities:
     chunk_plan: ChunkPlan = field(default_factory=ChunkPlan)  # how uploads are cut: chunks.py
     quota_cost: int = 1
     privacy_values: tuple[str, ...] = ()
+    media: MediaLimits = field(default_factory=MediaLimits)  # size/duration: the two above
+    label: str = ""  # the platform's name in messages ("TikTok"); "" -> the registry key
 
 
 @dataclass(frozen=True)

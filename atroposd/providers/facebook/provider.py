@@ -29,6 +29,7 @@ from atroposd.errors import PermanentError, ProviderError, QuotaExhausted, Trans
 from atroposd.providers._http import json_body
 from atroposd.providers.base import (
     Capabilities,
+    MediaLimits,
     Progress,
     RemotePhase,
     RemoteRef,
@@ -82,6 +83,20 @@ class FacebookProvider:
         concurrency=2,
         chunk_plan=RUPLOAD_PLAN,
         privacy_values=("public",),  # a Page's reels are public (providers.md §4 [OFF])
+        # Reels spec (providers.md §4.3 [OFF]): H.264/H.265/VP9/AV1 4:2:0, AAC stereo, 24-60 fps,
+        # 3-90 s, 540x960 minimum; no maximum resolution is documented.
+        media=MediaLimits(
+            containers=frozenset({"mp4", "mov"}),
+            video_codecs=frozenset({"h264", "hevc", "vp9", "av1"}),
+            chroma_420_only=True,
+            audio_codecs=frozenset({"aac"}),
+            max_audio_channels=2,
+            max_fps=60.0,
+            min_duration_s=3.0,
+            min_fps=24.0,
+            min_short_side=540,
+        ),
+        label="Facebook",
     )
 
     def __init__(

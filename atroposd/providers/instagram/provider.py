@@ -27,6 +27,7 @@ from atroposd.providers.base import (
     Capabilities,
     Counting,
     CredentialStore,
+    MediaLimits,
     Progress,
     RemotePhase,
     RemoteRef,
@@ -70,6 +71,25 @@ class InstagramProvider:
         publish_step=True,
         concurrency=2,
         chunk_plan=RUPLOAD_PLAN,
+        # Reels spec (providers.md §3.2 [OFF]): MOV/MP4 with moov first, HEVC or H.264 4:2:0,
+        # AAC <= 2 channels, width <= 1920, height <= 3600, 23-60 fps, 3 s - 15 min.
+        media=MediaLimits(
+            containers=frozenset({"mp4", "mov"}),
+            video_codecs=frozenset({"h264", "hevc"}),
+            chroma_420_only=True,
+            audio_codecs=frozenset({"aac"}),
+            max_audio_channels=2,
+            max_width=1920,
+            max_height=3600,
+            min_aspect=0.01,
+            max_aspect=10.0,
+            max_fps=60.0,
+            faststart=True,
+            min_duration_s=3.0,
+            min_fps=23.0,
+            min_short_side=540,
+        ),
+        label="Instagram",
     )
 
     def __init__(

@@ -28,6 +28,7 @@ from atroposd.providers.auth import OAuth2Tokens, TokenEndpoint
 from atroposd.providers.base import (
     Capabilities,
     CredentialStore,
+    MediaLimits,
     Progress,
     RemotePhase,
     RemoteRef,
@@ -70,6 +71,22 @@ class SnapchatProvider:
         publish_step=True,
         concurrency=2,
         chunk_plan=SNAPCHAT_PLAN,
+        # providers.md §6.3 [3P/UNSURE]: MP4, 5-60 s, 1080x1920 recommended (540x960 least); the
+        # codec is not documented: H.264 8-bit 4:2:0 + AAC, the safe reading.
+        media=MediaLimits(
+            containers=frozenset({"mp4"}),
+            video_codecs=frozenset({"h264"}),
+            max_bit_depth=8,
+            chroma_420_only=True,
+            audio_codecs=frozenset({"aac"}),
+            max_audio_channels=2,
+            max_long_side=1920,
+            max_short_side=1080,
+            max_fps=60.0,
+            min_duration_s=5.0,
+            min_short_side=540,
+        ),
+        label="Snapchat",
     )
 
     def __init__(

@@ -34,6 +34,7 @@ from atroposd.providers.auth import OAuth2Tokens, TokenEndpoint
 from atroposd.providers.base import (
     Capabilities,
     CredentialStore,
+    MediaLimits,
     Progress,
     ProviderContext,
     RemotePhase,
@@ -89,6 +90,16 @@ class TikTokProvider:
         concurrency=2,
         chunk_plan=TIKTOK_PLAN,
         privacy_values=PRIVACY_LEVELS,
+        # providers.md §5.3 [OFF]: MP4/WebM/MOV, H.264/H.265/VP8/VP9, 360-4096 px, 23-60 fps.
+        media=MediaLimits(
+            containers=frozenset({"mp4", "mov", "webm"}),
+            video_codecs=frozenset({"h264", "hevc", "vp8", "vp9"}),
+            max_long_side=4096,
+            max_fps=60.0,
+            min_fps=23.0,
+            min_short_side=360,
+        ),
+        label="TikTok",
     )
 
     def __init__(

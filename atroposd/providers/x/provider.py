@@ -29,6 +29,7 @@ from atroposd.providers._http import json_body
 from atroposd.providers.base import (
     Capabilities,
     CredentialStore,
+    MediaLimits,
     Progress,
     ProviderContext,
     RemotePhase,
@@ -84,6 +85,23 @@ class XProvider:
         publish_step=True,
         concurrency=2,
         chunk_plan=X_PLAN,
+        # providers.md §7.4 [OFF]: MP4/MOV, H.264 4:2:0 8-bit, AAC mono/stereo, 1280x1024 at
+        # most (720x1280 recommended for portrait: either orientation), <= 60 fps, 1:3-3:1.
+        media=MediaLimits(
+            containers=frozenset({"mp4", "mov"}),
+            video_codecs=frozenset({"h264"}),
+            max_bit_depth=8,
+            chroma_420_only=True,
+            audio_codecs=frozenset({"aac"}),
+            max_audio_channels=2,
+            max_long_side=1280,
+            max_short_side=1024,
+            min_aspect=1 / 3,
+            max_aspect=3.0,
+            max_fps=60.0,
+            min_duration_s=0.5,
+        ),
+        label="X",
     )
 
     def __init__(

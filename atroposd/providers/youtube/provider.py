@@ -28,6 +28,7 @@ from atroposd.providers.auth import OAuth2Tokens, TokenEndpoint
 from atroposd.providers.base import (
     Capabilities,
     CredentialStore,
+    MediaLimits,
     Progress,
     ProviderContext,
     RemotePhase,
@@ -86,6 +87,9 @@ class YouTubeProvider:
         concurrency=2,
         chunk_plan=YOUTUBE_PLAN,  # 256 KiB multiples, the last chunk shorter
         privacy_values=("public", "private", "unlisted"),
+        # Any video/* (providers.md §1.4): no codec or size rule; a Short is <= 180 s above.
+        media=MediaLimits(),
+        label="YouTube",
     )
 
     def __init__(
