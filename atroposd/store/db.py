@@ -87,6 +87,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE posts ADD COLUMN publish_accepted_at TEXT;
     """,
+    # 6: the local API pages an account's clips and jobs newest first by keyset on the post id
+    # (api/queries.py): a seek per page, not a scan of every account's posts
+    """
+    CREATE INDEX posts_account_id ON posts(account, id);
+    """,
 )
 
 
