@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
-from atroposd.bus import Bus
+from atroposd.bus import Bus, PostChanged
 from atroposd.clock import Clock, SystemClock
 from atroposd.config import Settings, UploadConfig, missing_platform_ids, platform_id
 from atroposd.domain import ACTIVE, FINISH_ON_STOP, ClipFiles
@@ -31,6 +31,7 @@ from atroposd.pipeline.retry import RetryPolicy
 from atroposd.preflight import folder, is_emulator, listening, open_ledger
 from atroposd.providers import REGISTRY
 from atroposd.providers.base import Credentials, CredentialStore, Provider, ProviderContext
+from atroposd.sdnotify import Notifier
 from atroposd.store.db import StateLock
 from atroposd.store.ledger import Ledger
 from atroposd.store.locks import FolderLocks
@@ -126,6 +127,7 @@ class App:
         # Long-lived tasks that commands above the composition root add (the local API):
         # run under the same supervisor as the publisher, started after ``build``.
         self.extra_jobs: dict[str, Callable[[], Awaitable[None]]] = {}
+        self.notifier = Notifier.from_environ()  # systemd's NOTIFY_SOCKET (sdnotify.py)
         for name in settings.secrets:
             redactor.pin(settings.secret(name))
 
@@ -200,7 +202,8 @@ class App:
         except BaseException:
             self._lock.release()
             raise
-        ledger = Ledger(open_ledger(s.state_dir), self.clock)
+        self._db = open_ledger(s.state_dir)
+        ledger = Ledger(self._db, self.clock)
         vault = RedactingStore(Vault(s.tokens_dir, self._fernet_key(), s.sandbox), self.redactor)
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, read=120.0, write=120.0), follow_redirects=False
@@ -313,8 +316,78 @@ class App:
         self._folder_locks.release()
         self._lock.release()
 
+    def jobs(self, sv: Services) -> dict[str, Callable[[], Awaitable[None]]]:
+        """The long-lived tasks started once the first reconcile pass has run."""
+        return {
+            "publisher": sv.publisher.run,
+            "watcher": sv.watcher.run,
+            "reconcile": lambda: self._every(
+                lambda: self.settings.reconcile_seconds, sv.reconciler.step
+            ),
+            **self.extra_jobs,
+        }
+
+    async def _every(
+        self, seconds: Callable[[], float], step: Callable[[], Awaitable[None]]
+    ) -> None:
+        """``step`` every ``seconds()`` (read each time: a reload may change it); the first run
+        is the start-up's own. A failing pass is logged and the next one tries again."""
+        while True:
+            await asyncio.sleep(seconds())
+            try:
+                await step()
+            except Exception as exc:  # supervisor: the next pass may well succeed
+                log.exception("periodic_step_failed", error=str(exc))
+
+    async def _start(self, tg: asyncio.TaskGroup, sv: Services) -> dict[str, asyncio.Task[None]]:
+        """Start in stages; READY=1 once the ledger is open (``build``), a reconcile pass has
+        run, the start-up scan is done and the watcher is live."""
+        await sv.reconciler.step()
+        tasks = {
+            name: tg.create_task(supervise(name, job), name=name)
+            for name, job in self.jobs(sv).items()
+        }
+        tasks["sd-notify"] = tg.create_task(self._heartbeat(sv), name="sd-notify")
+        watcher = tasks["watcher"]
+        while sv.watcher.scans_completed < 1 and not watcher.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # start-up only: the watcher has no event for it
+        log.info(
+            "daemon_started",
+            accounts=sorted(self.config.accounts),
+            platforms=sorted(sv.providers),
+            state_dir=str(self.settings.state_dir),
+        )
+        self.notifier.ready(self.status_line(sv))
+        return tasks
+
+    def status_line(self, sv: Services) -> str:
+        """``watching 2 folders, 12 queued, 2 uploading`` (what ``systemctl status`` shows)."""
+        live = len(sv.watcher.roots) - len(sv.watcher.unavailable_folders)
+        busy = sv.publisher.busy
+        marks = ",".join("?" * len(ACTIVE))
+        sql = f"SELECT COUNT(*) FROM posts WHERE state IN ({marks})"
+        queued = int(self._db.execute(sql, [s.value for s in ACTIVE]).fetchone()[0]) - len(busy)
+        return f"watching {live} folders, {max(queued, 0)} queued, {len(busy)} uploading"
+
+    async def _heartbeat(self, sv: Services) -> None:
+        """WATCHDOG=1 from the event loop itself, at half WATCHDOG_USEC (a wedged loop stops
+        the pings: systemd restarts it), and STATUS= when a post changed (at most 1/s)."""
+        every = self.notifier.ping_interval
+        if not self.notifier.enabled:
+            return
+        with sv.bus.subscribe(PostChanged, maxsize=1) as changed:
+            while True:
+                self.notifier.ping()
+                try:
+                    async with asyncio.timeout(every):
+                        await changed.get()
+                        self.notifier.status(self.status_line(sv))
+                        await asyncio.sleep(1.0)
+                except TimeoutError:
+                    pass
+
     async def run(self) -> None:
-        """The daemon: watch, publish, reconcile until SIGTERM/SIGINT."""
+        """The daemon: start in stages, READY=1, run until SIGTERM/SIGINT, stop."""
         self.announce()
         sv = self.build()
         stop = asyncio.Event()
@@ -324,26 +397,12 @@ class App:
         try:
             self.warn_held()
             await self.start_emulator_if_needed()
-            every = self.settings.reconcile_seconds
-            jobs: dict[str, Callable[[], Awaitable[None]]] = {
-                "publisher": sv.publisher.run,
-                "reconcile": lambda: sv.reconciler.run(every),
-                "watcher": sv.watcher.run,
-                **self.extra_jobs,
-            }
             async with asyncio.TaskGroup() as tg:
-                tasks = [
-                    tg.create_task(supervise(name, job), name=name) for name, job in jobs.items()
-                ]
-                log.info(
-                    "daemon_started",
-                    accounts=sorted(self.config.accounts),
-                    platforms=sorted(sv.providers),
-                    state_dir=str(self.settings.state_dir),
-                )
+                tasks = await self._start(tg, sv)
                 await stop.wait()
+                self.notifier.stopping("stopping")
                 log.info("daemon_stopping", in_flight=sorted(sv.publisher.busy))
-                for task in reversed(tasks):
+                for task in reversed(list(tasks.values())):
                     task.cancel()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
