@@ -69,6 +69,7 @@ class Publisher:
         }
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False  # shutdown: no new post, no new upload (App._wind_down)
         self._out = Outcomes(ledger, bus, clock, policy, archiver)
         self._follower = Follower(ledger, self._out, clock, options_for, polling, sleep)
 
@@ -91,7 +92,7 @@ class Publisher:
 
     def kick(self, post_id: int) -> None:
         """Start working on a post unless a worker already has it."""
-        if post_id in self._busy:
+        if post_id in self._busy or self.closing:
             return
         self._busy.add(post_id)
         task = asyncio.create_task(self._guarded(post_id), name=f"post-{post_id}")
@@ -108,6 +109,16 @@ class Publisher:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def workers(self) -> dict[int, asyncio.Task[None]]:
+        """The post tasks running now, by post id."""
+        return {int(t.get_name().removeprefix("post-")): t for t in self._tasks}
+
+    def add_provider(self, name: str, provider: Provider) -> None:
+        """A platform a reload enabled: its provider and its concurrency limit."""
+        self._providers = {**self._providers, name: provider}
+        self._limits.setdefault(name, asyncio.Semaphore(provider.capabilities.concurrency))
 
     async def drain(self) -> None:
         """Wait until no post is being worked on (used by ``upload --once``)."""
@@ -173,6 +184,8 @@ class Publisher:
     async def _upload(self, post: Post) -> Post | None:
         provider = self._providers[post.platform]
         async with self._limits[post.platform]:
+            if self.closing:  # queued behind another upload when the stop came
+                return None
             drop = self._ledger.drop_of(post.id)
             claimed = self._ledger.transition(
                 post.id, [S.READY], S.UPLOADING, note=f"attempt {post.attempts + 1}"
