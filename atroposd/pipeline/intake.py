@@ -69,6 +69,7 @@ class SidecarModel(PlatformOverride):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     platforms: list[str] | None = None
+    order: float | None = None  # place in a slots queue: lower first, before unordered clips
 
     @model_validator(mode="before")
     @classmethod
