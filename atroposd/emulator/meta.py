@@ -217,7 +217,8 @@ class GraphTokens:
             subcode, message = self.refusal(old)
             return graph_error(400, 190, message, subcode=subcode, kind=self._platform)
         body = {"access_token": self.issue(account), "token_type": "bearer"}
-        return graph_ok({**body, "expires_in": LONG_LIVED_TTL}, kind=self._platform)
+        life = self._ctx.store.tokens.lifetime(self._platform, LONG_LIVED_TTL)
+        return graph_ok({**body, "expires_in": life}, kind=self._platform)
 
     def _login_account(self, old: str) -> str | None:
         if old.startswith("sandbox:"):

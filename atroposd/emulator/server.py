@@ -24,6 +24,8 @@ from atroposd.emulator.platform import Context, Platform
 from atroposd.emulator.snapchat import Snapchat
 from atroposd.emulator.store import Store
 from atroposd.emulator.tiktok import TikTok
+from atroposd.emulator.token_control import PATHS as TOKEN_PATHS
+from atroposd.emulator.token_control import TokenControl
 from atroposd.emulator.wire import HttpServer, Request, Response
 from atroposd.emulator.x import X
 from atroposd.emulator.youtube import YouTube
@@ -50,6 +52,7 @@ class EmulatorServer:
         self._extra = tuple(extra_platforms)  # e.g. the tests' two-step platform
         self._processing_seconds = processing_seconds  # how long a new video stays processing
         self._control: Control | None = None
+        self._token_control: TokenControl | None = None  # lifetimes, per-request tokens
 
     @property
     def base_url(self) -> str:
@@ -82,6 +85,7 @@ class EmulatorServer:
         for platform in self._platforms.values():
             faults.register(platform.name, platform.steps)
         self._control = Control(ctx, self._platforms)
+        self._token_control = TokenControl(lambda: ctx.store.tokens)
         await self._http.start()
         log.info("emulator_started", base_url=self.base_url, storage_dir=str(self._storage_dir))
 
@@ -95,12 +99,19 @@ class EmulatorServer:
 
     async def _handle(self, request: Request) -> Response:
         path = request.path
+        tc = self._token_control
+        if tc is not None and path.startswith(PREFIX) and path[len(PREFIX) :] in TOKEN_PATHS:
+            return await tc.handle(request, path.removeprefix(PREFIX))
         if self._control is not None and (path == PREFIX or path.startswith(PREFIX + "/")):
+            if path == PREFIX + "/reset" and tc is not None:
+                tc.reset()
             return await self._control.handle(request, path.removeprefix(PREFIX))
         name, _, rest = path.lstrip("/").partition("/")
         platform = self._platforms.get(name)
         if platform is None:
             return Response.json(404, {"error": f"no emulated platform at /{name}"})
+        if tc is not None:
+            tc.record(name, request)
         return await platform.handle(request, "/" + rest)
 
 

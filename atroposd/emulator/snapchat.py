@@ -247,7 +247,7 @@ class Snapchat:
         body = {
             "access_token": self._ctx.store.tokens.issue_access(self.name, account, ACCESS_TTL),
             "token_type": "Bearer",
-            "expires_in": ACCESS_TTL,
+            "expires_in": self._ctx.store.tokens.lifetime(self.name, ACCESS_TTL),
             "refresh_token": refresh,
             "scope": "snapchat-profile-api",
         }

@@ -173,10 +173,18 @@ class TokenBook:
         self._revoked: set[tuple[str, str]] = set()
         self._fresh_refresh: set[tuple[str, str, str]] = set()  # issued after a revocation
         self.issued: list[tuple[str, str]] = []  # (platform, token), every one ever issued
+        self.owners: dict[str, tuple[str, str]] = {}  # token -> (platform, account), kept
+        self.lifetimes: dict[str, int] = {}  # platform (or "*") -> access token seconds (tests)
+
+    def lifetime(self, platform: str, default: float) -> int:
+        """Seconds an access token of ``platform`` lives: a test's override, else ``default``."""
+        return int(self.lifetimes.get(platform, self.lifetimes.get("*", default)))
 
     def issue_access(self, platform: str, account: str, ttl: float) -> str:
         """A new random access token bound to ``account``."""
+        ttl = self.lifetime(platform, ttl)
         token = secrets.token_urlsafe(32)
+        self.owners[token] = (platform, account)
         self._access[token] = _Access(platform, account, self._clock() + ttl)
         self.issued.append((platform, token))
         return token

@@ -160,7 +160,7 @@ class TikTok:
             return _oauth_error(400, "unsupported_grant_type", f"Unsupported grant {grant!r}.")
         body = {
             "access_token": tokens.issue_access(self.name, account, ACCESS_TTL),
-            "expires_in": ACCESS_TTL,
+            "expires_in": tokens.lifetime(self.name, ACCESS_TTL),
             "open_id": f"open-{account}",
             "refresh_token": tokens.issue_refresh(self.name, account, f"sandbox:{account}:"),
             "refresh_expires_in": REFRESH_TTL,

@@ -310,7 +310,7 @@ class XAuth:
         access = self._tokens.issue_access(PLATFORM, account, ACCESS_TTL)
         body: dict[str, object] = {
             "token_type": "bearer",
-            "expires_in": ACCESS_TTL,
+            "expires_in": self._tokens.lifetime(PLATFORM, ACCESS_TTL),
             "access_token": access,
             "scope": " ".join(scopes),
         }

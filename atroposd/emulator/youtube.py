@@ -156,7 +156,7 @@ class YouTube:
         access = self._ctx.store.tokens.issue_access(self.name, account, ACCESS_TTL)
         body: dict[str, object] = {
             "access_token": access,
-            "expires_in": ACCESS_TTL,
+            "expires_in": self._ctx.store.tokens.lifetime(self.name, ACCESS_TTL),
             "scope": SCOPE,
             "token_type": "Bearer",
         }
