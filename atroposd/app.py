@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,9 @@ class App:
         # run under the same supervisor as the publisher, started after ``build``.
         self.extra_jobs: dict[str, Callable[[], Awaitable[None]]] = {}
         self.notifier = Notifier.from_environ()  # systemd's NOTIFY_SOCKET (sdnotify.py)
+        self._stopping = asyncio.Event()  # the first SIGTERM/SIGINT
+        self._hurry = asyncio.Event()  # the second: cut what is still running
+        self._summary: dict[str, object] = {}  # daemon_stopped's fields
         for name in settings.secrets:
             redactor.pin(settings.secret(name))
 
@@ -224,6 +227,7 @@ class App:
             self.enabled,
             whereabouts=intake.where,
             polling=Polling(deadline=s.processing_deadline),
+            sleep=self._pause,
         )
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
         watcher = ClipWatcher(
@@ -308,8 +312,7 @@ class App:
         """Let what must not be cut finish (a token refresh whose answer may rotate the login,
         an archive move), for a few seconds; then release the client, the emulator, the lock."""
         unfinished = [t for t in asyncio.all_tasks() if t.get_name().startswith(FINISH_ON_STOP)]
-        if unfinished:
-            await asyncio.wait(unfinished, timeout=SHUTDOWN_GRACE_SECONDS)
+        await self._wait_all(unfinished, SHUTDOWN_GRACE_SECONDS)
         await sv.http.aclose()
         if self._emulator is not None:
             await self._emulator.stop()
@@ -386,27 +389,94 @@ class App:
                 except TimeoutError:
                     pass
 
+    async def _pause(self, seconds: float) -> None:
+        """The wait between a post's status polls; at shutdown it ends the post's task at once
+        (between polls a post is at a resumable point: the next start polls again)."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        except TimeoutError:
+            return
+        raise asyncio.CancelledError
+
+    def _on_stop_signal(self, name: str) -> None:
+        if not self._stopping.is_set():
+            self._stopping.set()
+            return
+        log.warning("daemon_stop_now", signal=name, note="second signal: cutting what still runs")
+        self._hurry.set()
+
+    async def _wait_all(self, tasks: Collection[asyncio.Future[Any]], seconds: float) -> set[Any]:
+        """Wait until ``tasks`` are done, ``seconds`` passed or a second signal came; the ones
+        still pending."""
+        pending = set(tasks)
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        end = asyncio.get_running_loop().time() + seconds
+        try:
+            while pending and not hurry.done():
+                left = end - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                done, _ = await asyncio.wait(
+                    pending | {hurry}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending -= done
+        finally:
+            hurry.cancel()
+        return pending
+
+    async def _wind_down(self, sv: Services) -> tuple[list[int], list[int]]:
+        """Shutdown: no new post or upload; the workers in flight get SHUTDOWN_GRACE_SECONDS
+        to finish their step; the rest are cancelled (their saved handles resume at the next
+        start). Returns the post ids (finished, cancelled)."""
+        sv.publisher.closing = True
+        workers = sv.publisher.workers
+        pending = await self._wait_all(workers.values(), self.settings.shutdown_grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        cut = sorted(i for i, t in workers.items() if t in pending or t.cancelled())
+        return sorted(set(workers) - set(cut)), cut
+
+    async def _stop(self, sv: Services, tasks: dict[str, asyncio.Task[None]]) -> None:
+        """Stop intake (watcher, sweeps, API), wind the uploads down, then the rest."""
+        self.notifier.stopping(f"stopping: {len(sv.publisher.busy)} in flight")
+        log.info(
+            "daemon_stopping",
+            in_flight=sorted(sv.publisher.busy),
+            grace_seconds=self.settings.shutdown_grace,
+        )
+        started = asyncio.get_running_loop().time()
+        for name, task in tasks.items():
+            if name not in ("publisher", "sd-notify"):
+                task.cancel()
+        finished, cancelled = await self._wind_down(sv)
+        for task in tasks.values():
+            task.cancel()
+        self._summary = {
+            "finished": finished,
+            "cancelled": cancelled,
+            "resume_at_start": bool(cancelled),
+            "seconds": round(asyncio.get_running_loop().time() - started, 3),
+        }
+
     async def run(self) -> None:
-        """The daemon: start in stages, READY=1, run until SIGTERM/SIGINT, stop."""
+        """The daemon: start in stages, READY=1, run until SIGTERM/SIGINT, stop in stages."""
         self.announce()
         sv = self.build()
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, self._on_stop_signal, sig.name)
         try:
             self.warn_held()
             await self.start_emulator_if_needed()
             async with asyncio.TaskGroup() as tg:
                 tasks = await self._start(tg, sv)
-                await stop.wait()
-                self.notifier.stopping("stopping")
-                log.info("daemon_stopping", in_flight=sorted(sv.publisher.busy))
-                for task in reversed(list(tasks.values())):
-                    task.cancel()
+                await self._stopping.wait()
+                await self._stop(sv, tasks)
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
             await self.close(sv)
-            log.info("daemon_stopped")
+            log.info("daemon_stopped", **self._summary)

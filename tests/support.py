@@ -136,6 +136,7 @@ class Workspace:
             "RECONCILE_SECONDS": "5",
             "UPLOAD_CHUNK_BYTES": str(256 * 1024),
             "API_ENABLED": "true" if api else "false",
+            "SHUTDOWN_GRACE_SECONDS": "2",  # a stop waits this long for uploads in flight
         }
         self.api_url = ""
         if api:
