@@ -38,6 +38,7 @@ class PostState(StrEnum):
     UPLOADING = "uploading"
     PROCESSING = "processing"
     PUBLISHING = "publishing"  # publish sent or about to be: ask the platform before resending
+    SCHEDULED = "scheduled"  # on the platform, which publishes it at publish_at itself (ADR 0014)
     PUBLISHED = "published"
     FAILED = "failed"
     NEEDS_ATTENTION = "needs_attention"
@@ -45,7 +46,9 @@ class PostState(StrEnum):
 
 
 S = PostState
-ACTIVE = frozenset({S.PLANNED, S.RENDERING, S.READY, S.UPLOADING, S.PROCESSING, S.PUBLISHING})
+ACTIVE = frozenset(
+    {S.PLANNED, S.RENDERING, S.READY, S.UPLOADING, S.PROCESSING, S.PUBLISHING, S.SCHEDULED}
+)
 
 # Every allowed move. A retry re-enters ``ready`` (the upload resumes from the saved ref).
 TRANSITIONS: dict[PostState, frozenset[PostState]] = {
@@ -53,17 +56,21 @@ TRANSITIONS: dict[PostState, frozenset[PostState]] = {
     S.RENDERING: frozenset({S.READY, S.PLANNED, S.FAILED, S.CANCELLED, S.NEEDS_ATTENTION}),
     S.READY: frozenset({S.UPLOADING, S.FAILED, S.CANCELLED, S.NEEDS_ATTENTION}),
     S.UPLOADING: frozenset(
-        {S.READY, S.PROCESSING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED}
+        {S.READY, S.PROCESSING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.CANCELLED, S.SCHEDULED}
     ),
     # ``-> ready``: the platform says the handle expired unpublished; upload again (ADR 0012).
     S.PROCESSING: frozenset(
-        {S.PUBLISHING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PROCESSING, S.READY}
+        {S.PUBLISHING, S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PROCESSING, S.READY, S.SCHEDULED}
     ),
     # A publishing post never goes back to an earlier step: whatever happens next, the platform
     # is asked first (status, recent posts) before a publish call is sent again. The one way
     # back is ``-> ready`` when the platform proves the handle expired with nothing published
     # from it, and never once the platform accepted a publish call (ADR 0012).
-    S.PUBLISHING: frozenset({S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PUBLISHING, S.READY}),
+    S.PUBLISHING: frozenset(
+        {S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.PUBLISHING, S.READY, S.SCHEDULED}
+    ),
+    # Accepted by a platform that publishes it at ``publish_at`` itself; confirmed after then.
+    S.SCHEDULED: frozenset({S.PUBLISHED, S.FAILED, S.NEEDS_ATTENTION, S.SCHEDULED, S.CANCELLED}),
     S.PUBLISHED: frozenset(),
     S.FAILED: frozenset({S.READY, S.CANCELLED}),
     S.NEEDS_ATTENTION: frozenset(
