@@ -28,6 +28,7 @@ from atroposd.pipeline.intake import Intake
 from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
 from atroposd.pipeline.retry import RetryPolicy
+from atroposd.pipeline.variants import MediaCheck
 from atroposd.preflight import folder, is_emulator, listening, open_ledger
 from atroposd.providers import REGISTRY
 from atroposd.providers.base import Credentials, CredentialStore, Provider, ProviderContext
@@ -215,7 +216,10 @@ class App:
         bus = Bus()
         archiver = Archiver(ledger, s.archive_dir, s.delete_uploaded_clips)
         policy = RetryPolicy(max_attempts=s.max_attempts)
-        intake = Intake(ledger, self.config.platforms_for, set(REGISTRY), self.clock)
+        media = MediaCheck(s.render_cache_dir or s.state_dir / "renders")  # probe + variants
+        intake = Intake(
+            ledger, self.config.platforms_for, set(REGISTRY), self.clock, prober=media.prober
+        )
         publisher = Publisher(
             ledger,
             providers,
@@ -228,6 +232,7 @@ class App:
             whereabouts=intake.where,
             polling=Polling(deadline=s.processing_deadline),
             sleep=self._pause,
+            media=media,
         )
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
         watcher = ClipWatcher(

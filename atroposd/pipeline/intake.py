@@ -17,6 +17,7 @@ from atroposd.clock import Clock
 from atroposd.domain import ClipFiles, FileIdentity, Post, PostState
 from atroposd.errors import InputError
 from atroposd.pipeline.files import Whereabouts, trim
+from atroposd.render.probe import Prober
 from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
@@ -180,6 +181,7 @@ class Intake:
         known: set[str],
         clock: Clock,
         whereabouts: Whereabouts | None = None,
+        prober: Prober | None = None,
     ) -> None:
         self._ledger = ledger
         self._platforms_for = platforms_for
@@ -187,6 +189,7 @@ class Intake:
         self._clock = clock
         self._hashes: dict[tuple[str, FileIdentity], str] = {}
         self.where = whereabouts or Whereabouts(ledger)  # the file rules (files.py)
+        self.prober = prober or Prober()  # ffprobe, once per content (render/probe.py)
 
     async def _hash(self, path: Path) -> tuple[str, FileIdentity]:
         """SHA-256 and identity of the video."""
@@ -235,6 +238,7 @@ class Intake:
         sha, identity = await self._hash(files.video)
         if identity.size == 0:
             raise InputError(f"{files.video}: video is empty (0 bytes)")
+        await self.prober.probe(files.video, sha)  # not a video: MediaUnreadable, ffprobe's words
         drop = Drop(
             files.video,
             files.caption,

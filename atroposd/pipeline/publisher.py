@@ -20,6 +20,7 @@ from atroposd.pipeline.intake import read_caption, sidecar_json
 from atroposd.pipeline.outcomes import Outcomes
 from atroposd.pipeline.request import build_request
 from atroposd.pipeline.retry import Decision, Next, RetryPolicy
+from atroposd.pipeline.variants import MediaCheck
 from atroposd.providers.base import (
     Provider,
     RemotePhase,
@@ -56,6 +57,7 @@ class Publisher:
         whereabouts: Whereabouts | None = None,
         polling: Polling = Polling(),  # noqa: B008 - frozen
         sleep: Sleep = asyncio.sleep,
+        media: MediaCheck | None = None,
     ) -> None:
         self._ledger = ledger
         self._providers = providers
@@ -64,6 +66,7 @@ class Publisher:
         self._options_for = options_for
         self._enabled = enabled
         self._where = whereabouts or Whereabouts(ledger)  # the file rules (files.py)
+        self._media = media  # per-platform media check and variants (pipeline/variants.py)
         self._limits = {
             n: asyncio.Semaphore(p.capabilities.concurrency) for n, p in providers.items()
         }
@@ -207,6 +210,8 @@ class Publisher:
                     provider.capabilities,
                     self._options_for(post.account, post.platform),
                 )
+                if self._media is not None:  # as is, a variant, or MediaRejected
+                    request = await self._media.fit(request, post.platform, provider.capabilities)
                 provider.validate(request)
                 resume = RemoteRef.from_json(post.remote_ref) if post.remote_ref else None
                 if resume is not None:
