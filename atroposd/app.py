@@ -20,7 +20,8 @@ from atroposd.clock import Clock, SystemClock
 from atroposd.config import Settings, UploadConfig, missing_platform_ids, platform_id
 from atroposd.domain import ACTIVE, FINISH_ON_STOP, ClipFiles
 from atroposd.errors import ConfigError, InputError
-from atroposd.keys import load_keys
+from atroposd.keys import check_logins, load_keys
+from atroposd.lifecycle import Stopper
 from atroposd.log import Redactor
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.follow import Polling
@@ -28,6 +29,7 @@ from atroposd.pipeline.intake import Intake
 from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
 from atroposd.pipeline.retry import RetryPolicy
+from atroposd.pipeline.tokens import TokenRefresher
 from atroposd.pipeline.variants import MediaCheck
 from atroposd.preflight import folder, is_emulator, listening, open_ledger
 from atroposd.providers import REGISTRY
@@ -129,8 +131,7 @@ class App:
         # run under the same supervisor as the publisher, started after ``build``.
         self.extra_jobs: dict[str, Callable[[], Awaitable[None]]] = {}
         self.notifier = Notifier.from_environ()  # systemd's NOTIFY_SOCKET (sdnotify.py)
-        self._stopping = asyncio.Event()  # the first SIGTERM/SIGINT
-        self._hurry = asyncio.Event()  # the second: cut what is still running
+        self.stopper = Stopper()  # SIGTERM/SIGINT: a staged stop; a second one: at once
         self._summary: dict[str, object] = {}  # daemon_stopped's fields
         for name in settings.secrets:
             redactor.pin(settings.secret(name))
@@ -140,9 +141,14 @@ class App:
         self.redactor.pin(*found)
         return ",".join(found)
 
-    def _providers(self, http: httpx.AsyncClient, creds: CredentialStore) -> dict[str, Provider]:
+    def _providers(
+        self, http: httpx.AsyncClient, creds: CredentialStore, have: Collection[str] = ()
+    ) -> dict[str, Provider]:
+        """Providers of the enabled platforms not in ``have`` (a reload adds the new ones)."""
+        self._wiring = (http, creds)
         s = self.settings
         wanted = {p for acc in self.config.accounts.values() for p in acc.platforms.enabled()}
+        wanted -= set(have)
         missing = missing_platform_ids(self.config, s)
         if missing:
             raise ConfigError("\n".join(missing))
@@ -163,6 +169,14 @@ class App:
         acc = self.config.accounts.get(account)
         block = getattr(acc.platforms, platform, None) if acc else None
         return block.model_dump() if block is not None else {}
+
+    def platforms_for(self, account: str) -> list[str]:
+        """The enabled platforms of ``account`` in the config now (a reload may change it)."""
+        return self.config.platforms_for(account)
+
+    def enabled_of(self, account: str) -> list[str]:
+        """The platforms enabled for ``account`` (the config read now)."""
+        return list(self.config.platforms_for(account))
 
     def enabled(self, account: str, platform: str) -> bool:
         """True when ``platform`` is enabled for ``account`` in upload_config.json."""
@@ -208,7 +222,9 @@ class App:
             raise
         self._db = open_ledger(s.state_dir)
         ledger = Ledger(self._db, self.clock)
-        vault = RedactingStore(Vault(s.tokens_dir, self._fernet_key(), s.sandbox), self.redactor)
+        plain = Vault(s.tokens_dir, self._fernet_key(), s.sandbox)
+        check_logins(s, plain, ((a, p) for a in self.config.accounts for p in self.enabled_of(a)))
+        vault = RedactingStore(plain, self.redactor)
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, read=120.0, write=120.0), follow_redirects=False
         )
@@ -217,9 +233,7 @@ class App:
         archiver = Archiver(ledger, s.archive_dir, s.delete_uploaded_clips)
         policy = RetryPolicy(max_attempts=s.max_attempts)
         media = MediaCheck(s.render_cache_dir or s.state_dir / "renders")  # probe + variants
-        intake = Intake(
-            ledger, self.config.platforms_for, set(REGISTRY), self.clock, prober=media.prober
-        )
+        intake = Intake(ledger, self.platforms_for, set(REGISTRY), self.clock, prober=media.prober)
         publisher = Publisher(
             ledger,
             providers,
@@ -231,11 +245,31 @@ class App:
             self.enabled,
             whereabouts=intake.where,
             polling=Polling(deadline=s.processing_deadline),
-            sleep=self._pause,
+            sleep=self.stopper.pause,
             media=media,
         )
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
-        watcher = ClipWatcher(
+        watcher = self.make_watcher()
+        self.sv = Services(
+            ledger, bus, intake, publisher, reconciler, archiver, watcher, providers, http
+        )
+        refresher = TokenRefresher(
+            http,
+            lambda: self.config.accounts,
+            self.enabled_of,
+            ledger,
+            bus,
+            s.tokens_dir,
+            s.token_refresh_margin,
+            self.clock,
+        )  # refresh ahead of expiry; one ERR per dead login (pipeline/tokens.py)
+        self.extra_jobs.setdefault("token_refresh", refresher.run)
+        return self.sv
+
+    def make_watcher(self) -> ClipWatcher:
+        """The watcher of the current settings and config (a reload makes a new one)."""
+        s = self.settings
+        return ClipWatcher(
             upload_folder=s.upload_folder,
             out_root=s.out_root,
             default_account=self.config.default_account,
@@ -246,10 +280,6 @@ class App:
             rescan_seconds=s.rescan_seconds,
             fragmented_settle_seconds=s.fragmented_settle_seconds,
         )
-        self.sv = Services(
-            ledger, bus, intake, publisher, reconciler, archiver, watcher, providers, http
-        )
-        return self.sv
 
     async def start_emulator_if_needed(self) -> None:
         """In sandbox, serve the emulator in-process when nothing listens at SANDBOX_URL."""
@@ -317,7 +347,7 @@ class App:
         """Let what must not be cut finish (a token refresh whose answer may rotate the login,
         an archive move), for a few seconds; then release the client, the emulator, the lock."""
         unfinished = [t for t in asyncio.all_tasks() if t.get_name().startswith(FINISH_ON_STOP)]
-        await self._wait_all(unfinished, SHUTDOWN_GRACE_SECONDS)
+        await self.stopper.wait_all(unfinished, SHUTDOWN_GRACE_SECONDS)
         await sv.http.aclose()
         if self._emulator is not None:
             await self._emulator.stop()
@@ -394,49 +424,13 @@ class App:
                 except TimeoutError:
                     pass
 
-    async def _pause(self, seconds: float) -> None:
-        """The wait between a post's status polls; at shutdown it ends the post's task at once
-        (between polls a post is at a resumable point: the next start polls again)."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
-        except TimeoutError:
-            return
-        raise asyncio.CancelledError
-
-    def _on_stop_signal(self, name: str) -> None:
-        if not self._stopping.is_set():
-            self._stopping.set()
-            return
-        log.warning("daemon_stop_now", signal=name, note="second signal: cutting what still runs")
-        self._hurry.set()
-
-    async def _wait_all(self, tasks: Collection[asyncio.Future[Any]], seconds: float) -> set[Any]:
-        """Wait until ``tasks`` are done, ``seconds`` passed or a second signal came; the ones
-        still pending."""
-        pending = set(tasks)
-        hurry = asyncio.ensure_future(self._hurry.wait())
-        end = asyncio.get_running_loop().time() + seconds
-        try:
-            while pending and not hurry.done():
-                left = end - asyncio.get_running_loop().time()
-                if left <= 0:
-                    break
-                done, _ = await asyncio.wait(
-                    pending | {hurry}, timeout=left, return_when=asyncio.FIRST_COMPLETED
-                )
-                pending -= done
-        finally:
-            hurry.cancel()
-        return pending
-
     async def _wind_down(self, sv: Services) -> tuple[list[int], list[int]]:
         """Shutdown: no new post or upload; the workers in flight get SHUTDOWN_GRACE_SECONDS
         to finish their step; the rest are cancelled (their saved handles resume at the next
         start). Returns the post ids (finished, cancelled)."""
         sv.publisher.closing = True
         workers = sv.publisher.workers
-        pending = await self._wait_all(workers.values(), self.settings.shutdown_grace)
+        pending = await self.stopper.wait_all(workers.values(), self.settings.shutdown_grace)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -471,13 +465,13 @@ class App:
         sv = self.build()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_stop_signal, sig.name)
+            loop.add_signal_handler(sig, self.stopper.on_signal, sig.name)
         try:
             self.warn_held()
             await self.start_emulator_if_needed()
             async with asyncio.TaskGroup() as tg:
                 tasks = await self._start(tg, sv)
-                await self._stopping.wait()
+                await self.stopper.stopping.wait()
                 await self._stop(sv, tasks)
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):

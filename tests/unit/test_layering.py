@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
             "keys",
             "notify",
             "sdnotify",
+            "lifecycle",
         ),
         1,
     ),
