@@ -1,0 +1,122 @@
+"""Layout data, geometry, the layout choice, cuts, silent sources and the encoder fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from atroposd.errors import ConfigError, InputError
+from atroposd.render.geometry import Box, plan
+from atroposd.render.graph import Cut, Encoder, ffmpeg_args, gop
+from atroposd.render.layouts import Layouts
+from atroposd.render.render import Renderer, cache_key, rendered_key
+from atroposd.render.source import SourceInfo
+from tests.render.media import TALL, make_source, probe
+from tests.support import make_clip
+
+BUILTIN = Layouts.load(None, "centered")
+
+
+def test_original_geometry_for_a_1080p_source() -> None:
+    fg = plan(BUILTIN.get("centered", "t"), 1920, 1080).pieces[0]
+    assert (fg.scale, fg.trim, fg.x, fg.y) == ((1366, 768), Box(143, 0, 1080, 768), 0, 499)
+    left = plan(BUILTIN.get("left_aligned", "t"), 1920, 1080).pieces[0]
+    assert (left.trim, left.x) == (Box(0, 0, 1080, 768), 0)
+    nz = plan(BUILTIN.get("no_zoom", "t"), 1920, 1080).pieces[0]
+    assert (nz.scale, nz.trim, nz.x, nz.y) == ((1080, 608), None, 0, 579)
+    small = plan(BUILTIN.get("no_zoom", "t"), 640, 360).pieces[0]
+    assert small.scale == (640, 360)  # never upscaled
+    _, lt, rt = plan(BUILTIN.get("centered_with_corners", "t"), 1920, 1080).pieces
+    assert lt.crop == Box(0, 432, 480, 270) and rt.crop == Box(1440, 432, 480, 270)
+    assert (lt.scale, lt.x, lt.y) == ((512, 288), 22, 22)
+    assert rt.x + rt.scale[0] == 1080 - 22
+
+
+def test_a_vertical_source_has_no_background() -> None:
+    p = plan(BUILTIN.get("centered_with_corners", "t"), 720, 1280)
+    assert not p.background and len(p.pieces) == 1 and p.pieces[0].scale == (1080, 1920)
+
+
+def test_layout_choice_clip_then_account_then_default(tmp_path: Path) -> None:
+    layouts = Layouts.load(None, "no_zoom")
+    assert layouts.pick().name == "no_zoom"
+    assert layouts.pick(account=("left_aligned", "account a")).name == "left_aligned"
+    picked = layouts.pick(clip=("centered", "x.json"), account=("left_aligned", "account a"))
+    assert picked.name == "centered"
+    with pytest.raises(ConfigError, match=r"clips\.json entry 2: unknown layout 'wobble'"):
+        layouts.pick(clip=("wobble", "clips.json entry 2"))
+    with pytest.raises(ConfigError, match="RENDER_LAYOUT: unknown layout 'nope'"):
+        Layouts.load(None, "nope")
+
+
+def test_user_layouts_from_layouts_dir(tmp_path: Path) -> None:
+    (tmp_path / "cam.json").write_text(
+        json.dumps({
+            "name": "cam",
+            "background": {"kind": "color", "color": "#101016"},
+            "tiles": [
+                {"region": {"x": 0.7, "y": 0.7, "width": 0.3, "height": 0.3}, "side": "right"}
+            ],
+        }),
+        encoding="utf-8",
+    )  # fmt: skip
+    layouts = Layouts.load(tmp_path, "cam")
+    assert layouts.default.tiles[0].region.x == 0.7 and "centered" in layouts.by_name
+    (tmp_path / "bad.json").write_text('{"name": "bad", "tiles": [{"side": "up"}]}')
+    with pytest.raises(ConfigError, match=r"bad\.json: tiles\.0\.region"):
+        Layouts.load(tmp_path, "cam")
+
+
+def test_cache_key_changes_with_source_layout_and_cut() -> None:
+    c, n = BUILTIN.get("centered", "t"), BUILTIN.get("no_zoom", "t")
+    base = cache_key("a" * 64, c, Cut(1, 2))
+    assert base == cache_key("a" * 64, c, Cut(1.0, 2.0))
+    others = {cache_key("b" * 64, c, Cut(1, 2)), cache_key("a" * 64, n, Cut(1, 2))}
+    others |= {cache_key("a" * 64, c, Cut(1, 2.5)), cache_key("a" * 64, c, None)}
+    assert base not in others and len(others) == 4
+
+
+def test_output_options() -> None:
+    info = SourceInfo(1920, 1080, fps=Fraction(120), duration=3, has_audio=True)
+    args = ffmpeg_args("s.mp4", info, plan(BUILTIN.default, 1920, 1080), BUILTIN.default.background)
+    assert args[args.index("-r") + 1] == "60" and args[args.index("-g") + 1] == "120"
+    assert args[args.index("-map") + 3] == "0:a:0"
+    assert gop(Fraction(30000, 1001)) == 59  # < 2 s at 29.97
+
+
+def test_silent_source_renders_silent_and_says_so(tmp_path: Path) -> None:
+    src = make_source(tmp_path / "mute.mp4", TALL, seconds=0.5, audio=False)
+    with capture_logs() as logs:
+        done = asyncio.run(
+            Renderer(Encoder(preset="ultrafast")).render(src, tmp_path / "o.mp4", BUILTIN.default)
+        )
+    assert done.silent
+    assert [s["codec_type"] for s in probe(done.path)["streams"]] == ["video"]
+    assert any(e["event"] == "render_silent" for e in logs)
+
+
+def test_cut_outside_the_source_is_refused(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "c.mp4", seconds=1.0)
+    renderer = Renderer(Encoder(preset="ultrafast"))
+    for cut in (Cut(0.5, 3.0), Cut(0.8, 0.2)):
+        with pytest.raises(InputError):
+            asyncio.run(renderer.render(src, tmp_path / "o.mp4", BUILTIN.default, cut=cut))
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_hardware_encoder_that_cannot_open_falls_back_to_libx264(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "c.mp4", seconds=0.5)
+    renderer = Renderer(Encoder("h264_nvenc", "ultrafast"))
+    with capture_logs() as logs:
+        done = asyncio.run(
+            renderer.render(src, tmp_path / "o.mp4", BUILTIN.default, cut=Cut(0, 0.4), key="k1")
+        )
+    assert done.encoder == "libx264" == renderer.encoder.name
+    assert [e["encoder"] for e in logs if e["event"] == "render_encoder_fallback"] == ["h264_nvenc"]
+    assert asyncio.run(rendered_key(done.path)) == "k1"
+    assert float(probe(done.path)["format"]["duration"]) == pytest.approx(0.4, abs=0.1)
