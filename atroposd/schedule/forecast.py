@@ -1,0 +1,293 @@
+"""The inventory forecast and the upcoming-post listing (pure; issue 11).
+
+Both come from one walk through time (``simulate``), so they never disagree:
+
+- Each lane (account, platform) follows ``slots.effective_schedule``; a lane without slots
+  posts immediately (its posts are listed at ``now``, and it has no run-out date).
+- A post pinned by its sidecar's ``publish_at`` goes out at that time (at ``now`` if the
+  time has passed); the other waiting posts take the lane's slots
+  (``slots.slot_instants``) one each, in ``slots.queue_order``.
+- A platform's cap (``caps.CAPS``) is applied as the walk goes: a slot that would exceed it
+  is left empty and the clip moves to the next slot the cap allows (the daemon parks such a
+  post until the platform's window frees). A lane whose slots the cap refused, or whose
+  schedule alone would exceed the cap within a week, reports the cap as ``binding_limit``.
+
+The run-out date-time of a lane is the last slot its current queue fills, in the schedule's
+zone (pinned posts take no slot: they do not move it); ``days_left`` counts from ``now`` to
+it (0 when no waiting post takes a slot).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from atroposd.schedule.caps import CAPS, Budget, Budgets, Cap
+from atroposd.schedule.model import ScheduleConfig
+from atroposd.schedule.slots import (
+    AccountLike,
+    Queued,
+    effective_schedule,
+    queue_order,
+    sidecar_order,
+    slot_instants,
+    zone,
+)
+
+Lane = tuple[str, str]  # (account, platform)
+WEEK = timedelta(days=7)
+CHUNK = timedelta(days=28)  # slot instants are asked for a window at a time
+HORIZON = timedelta(days=366 * 50)  # a queue no schedule empties in 50 years is not placed
+
+
+class PostLike(Protocol):
+    """What the forecast reads of a waiting post (``store.queue.QueuedPost``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def clip(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def publish_at(self) -> datetime | None: ...
+    @property
+    def sidecar_json(self) -> str | None: ...
+
+
+class EnabledPlatforms(Protocol):
+    """``config.PlatformsConfig``: which platforms an account posts to."""
+
+    def enabled(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """One post and when it goes out (in its lane's zone)."""
+
+    at: datetime
+    account: str
+    platform: str
+    clip: str
+    post_id: int
+
+
+@dataclass(frozen=True)
+class LaneForecast:
+    """The inventory of one lane."""
+
+    account: str
+    platform: str
+    mode: str  # "slots" or "immediate"
+    queued: int
+    posts_per_week: int | None
+    runs_out_at: datetime | None
+    days_left: float | None
+    binding_limit: str | None
+
+
+def lanes_of(accounts: Mapping[str, AccountLike]) -> dict[Lane, ScheduleConfig | None]:
+    """Every enabled (account, platform) and the schedule it follows (None: immediate)."""
+    lanes: dict[Lane, ScheduleConfig | None] = {}
+    for name in sorted(accounts):
+        acc = accounts[name]
+        platforms: EnabledPlatforms = acc.platforms
+        for platform in platforms.enabled():
+            lanes[(name, platform)] = effective_schedule(acc, platform)
+    return lanes
+
+
+def _slot_stream(schedule: ScheduleConfig, now: datetime) -> Iterator[datetime]:
+    """Slot instants after ``now``, forever (up to ``HORIZON``), a window at a time."""
+    start = now
+    while start < now + HORIZON:
+        end = start + CHUNK
+        yield from slot_instants(schedule, start, end)
+        start = end
+
+
+@dataclass
+class _Lane:
+    """One lane during the walk: its pinned posts, its slot queue, its slot stream."""
+
+    lane: Lane
+    schedule: ScheduleConfig | None
+    pinned: list[PostLike]
+    queue: list[PostLike]
+    pinned_at: set[datetime]  # a slot at one of these is already taken (natively scheduled)
+    last_pin: datetime | None
+    stream: Iterator[datetime] | None = None
+    taken: int = 0
+
+    def wants_slots(self, at: datetime) -> bool:
+        """True while a slot after ``at`` may still be filled or be one a pinned post took."""
+        if self.stream is None:
+            return False
+        return self.taken < len(self.queue) or (self.last_pin is not None and at < self.last_pin)
+
+
+class _Walk:
+    """``simulate``'s state: placed posts, lanes a cap held back, each lane's last slot
+    filled, and the heap of events (at, 0 pinned / 1 slot, lane number, pinned index)."""
+
+    def __init__(self, now: datetime, caps: Mapping[str, Cap]) -> None:
+        self.now = now
+        self.budgets = Budgets(dict(caps))
+        self.placed: dict[Lane, list[Upcoming]] = {}
+        self.refused: dict[Lane, str] = {}
+        self.last_slot: dict[Lane, datetime] = {}
+        self.lanes: list[_Lane] = []
+        self.heap: list[tuple[datetime, int, int, int]] = []
+
+    def add(self, lane: Lane, schedule: ScheduleConfig | None, waiting: list[PostLike]) -> None:
+        """Put a lane's pinned posts and its first slot on the heap."""
+        now, no = self.now, len(self.lanes)
+        pins = [p for p in waiting if p.publish_at is not None or schedule is None]
+        times = [max(now, p.publish_at or now) for p in pins]
+        rest = _ordered([p for p in waiting if p.publish_at is None and schedule is not None])
+        state = _Lane(lane, schedule, pins, rest, set(times), max(times, default=None))
+        if schedule is not None:
+            state.stream = _slot_stream(schedule, now)
+        self.lanes.append(state)
+        self.placed[lane] = []
+        self.heap.extend((at, 0, no, i) for i, at in enumerate(times))
+        self._next_slot(no, now)
+
+    def _next_slot(self, no: int, at: datetime) -> None:
+        state = self.lanes[no]
+        if state.wants_slots(at) and state.stream is not None:
+            slot = next(state.stream, None)
+            if slot is not None:
+                heapq.heappush(self.heap, (slot, 1, no, -1))
+
+    def run(self, until: datetime | None) -> None:
+        """Take events in time order up to ``until``."""
+        heapq.heapify(self.heap)
+        while self.heap:
+            at, kind, no, index = heapq.heappop(self.heap)
+            if until is not None and at > until:
+                return
+            state = self.lanes[no]
+            if kind == 0:
+                self._place(state, state.pinned[index], at)
+                continue
+            self._slot(state, at)
+            self._next_slot(no, at)
+
+    def _slot(self, state: _Lane, at: datetime) -> None:
+        if at in state.pinned_at:  # a natively scheduled post holds this slot
+            self.last_slot[state.lane] = at
+            return
+        if state.taken >= len(state.queue):
+            return
+        budget = self.budgets.of(state.lane[1], state.lane[0])
+        if budget is not None and not budget.allows(at):
+            self.refused[state.lane] = budget.cap.name
+            return
+        self._place(state, state.queue[state.taken], at)
+        self.last_slot[state.lane] = at
+        state.taken += 1
+
+    def _place(self, state: _Lane, post: PostLike, at: datetime) -> None:
+        budget = self.budgets.of(state.lane[1], state.lane[0])
+        if budget is not None:
+            budget.allows(at)  # drops counts that left the window
+            budget.take(at)
+        schedule = state.schedule
+        local = at.astimezone(zone(schedule.timezone)) if schedule is not None else at
+        self.placed[state.lane].append(Upcoming(local, *state.lane, post.clip, post.id))
+
+
+def simulate(
+    lanes: Mapping[Lane, ScheduleConfig | None],
+    posts: Iterable[PostLike],
+    now: datetime,
+    until: datetime | None = None,
+    caps: Mapping[str, Cap] = CAPS,
+) -> _Walk:
+    """Where every waiting post goes (up to ``until``), the lanes a cap held back, and the
+    last slot each lane's queue fills."""
+    by_lane: dict[Lane, list[PostLike]] = {lane: [] for lane in lanes}
+    for post in posts:
+        if (post.account, post.platform) in by_lane:
+            by_lane[(post.account, post.platform)].append(post)
+    walk = _Walk(now, caps)
+    for lane, schedule in lanes.items():
+        walk.add(lane, schedule, by_lane[lane])
+    walk.run(until)
+    return walk
+
+
+def _ordered(posts: list[PostLike]) -> list[PostLike]:
+    """The posts in the order slots take them (``slots.queue_order``)."""
+    by_id = {p.id: p for p in posts}
+    items = [Queued(p.id, p.created_at, sidecar_order(p.sidecar_json)) for p in posts]
+    return [by_id[q.post_id] for q in queue_order(items)]
+
+
+def upcoming(
+    lanes: Mapping[Lane, ScheduleConfig | None],
+    posts: Iterable[PostLike],
+    now: datetime,
+    until: datetime,
+    caps: Mapping[str, Cap] = CAPS,
+) -> list[Upcoming]:
+    """The posts going out from ``now`` to ``until``, in time order."""
+    walk = simulate(lanes, posts, now, until, caps)
+    rows = [u for lane in walk.placed.values() for u in lane if u.at <= until]
+    return sorted(rows, key=lambda u: (u.at, u.account, u.platform, u.post_id))
+
+
+def forecast(
+    lanes: Mapping[Lane, ScheduleConfig | None],
+    posts: Iterable[PostLike],
+    now: datetime,
+    caps: Mapping[str, Cap] = CAPS,
+) -> list[LaneForecast]:
+    """The inventory of every lane, by account and platform."""
+    waiting = list(posts)
+    walk = simulate(lanes, waiting, now, None, caps)
+    counts: dict[Lane, int] = {}
+    for p in waiting:
+        counts[(p.account, p.platform)] = counts.get((p.account, p.platform), 0) + 1
+    rows = []
+    for lane in sorted(lanes):
+        schedule = lanes[lane]
+        queued = counts.get(lane, 0)
+        if schedule is None:
+            rows.append(LaneForecast(*lane, "immediate", queued, None, None, None, None))
+            continue
+        last = walk.last_slot.get(lane)
+        days = round((last - now).total_seconds() / 86400, 2) if last is not None else 0.0
+        local = last.astimezone(zone(schedule.timezone)) if last is not None else None
+        week = sum(1 for _ in slot_instants(schedule, now, _week_after(schedule, now)))
+        cap = caps.get(lane[1])
+        binding = walk.refused.get(lane) or _cap_binds(schedule, cap, now) or "schedule"
+        rows.append(LaneForecast(*lane, "slots", queued, week, local, max(days, 0.0), binding))
+    return rows
+
+
+def _week_after(schedule: ScheduleConfig, now: datetime) -> datetime:
+    """The end of the week from ``now`` on the zone's wall clock (a DST week is 167 or 169
+    hours), less a microsecond: ``slot_instants`` includes its end."""
+    local = now.astimezone(zone(schedule.timezone))
+    return (local + WEEK).astimezone(UTC) - timedelta(microseconds=1)
+
+
+def _cap_binds(schedule: ScheduleConfig, cap: Cap | None, now: datetime) -> str | None:
+    """The cap's name when the schedule alone would exceed it within a week."""
+    if cap is None:
+        return None
+    budget = Budget(cap)
+    for at in slot_instants(schedule, now, _week_after(schedule, now)):
+        if not budget.allows(at):
+            return cap.name
+        budget.take(at)
+    return None

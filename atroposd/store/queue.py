@@ -1,0 +1,91 @@
+"""Read-only queries for the inventory and the schedule listing: the posts waiting for a slot.
+
+A connection of its own, opened read-only (``mode=ro``), so ``atroposd inventory`` works
+beside a running daemon (WAL: readers never block the writer) and without one, and never
+creates or migrates a ledger.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+LEDGER_NAME = "ledger.sqlite3"
+# Posts not yet handed to a platform: they wait for their slot (or their publish_at).
+WAITING = ("planned", "rendering", "ready")
+# Posts on their way whose publish_at is still ahead hold that time (a natively scheduled
+# post uploaded ahead of its slot: ``scheduled``, or still uploading or processing).
+ON_THE_WAY = ("uploading", "processing", "publishing", "scheduled")
+
+
+@dataclass(frozen=True)
+class QueuedPost:
+    """One post waiting to go out: what the forecast and the listing need of it."""
+
+    id: int
+    account: str
+    platform: str
+    clip: str  # the video's path relative to its watched root
+    created_at: datetime
+    publish_at: datetime | None  # pinned by the sidecar
+    sidecar_json: str | None  # may carry an explicit ``order``
+
+
+def open_readonly(state_dir: Path) -> sqlite3.Connection | None:
+    """A read-only connection to the ledger in ``state_dir``; None when there is none yet."""
+    path = state_dir / LEDGER_NAME
+    if not path.is_file():
+        return None
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def queued_posts(
+    conn: sqlite3.Connection, now: datetime, account: str | None = None
+) -> list[QueuedPost]:
+    """Every post not yet out (of one account when given), by account, platform, id: the
+    waiting ones, and those on their way with a ``publish_at`` after ``now``."""
+    waiting = ",".join("?" * len(WAITING))
+    on_the_way = ",".join("?" * len(ON_THE_WAY))
+    sql = (
+        "SELECT id, account, platform, clip_rel, created_at, publish_at, sidecar_json"
+        f" FROM posts WHERE (state IN ({waiting})"
+        f" OR (state IN ({on_the_way}) AND publish_at > ?))"
+    )
+    args: list[str] = [*WAITING, *ON_THE_WAY, _ts(now)]
+    if account is not None:
+        sql += " AND account = ?"
+        args.append(account)
+    rows = conn.execute(sql + " ORDER BY account, platform, id", args).fetchall()
+    return [
+        QueuedPost(
+            id=r["id"],
+            account=r["account"],
+            platform=r["platform"],
+            clip=r["clip_rel"],
+            created_at=datetime.fromisoformat(r["created_at"]),
+            publish_at=datetime.fromisoformat(r["publish_at"]) if r["publish_at"] else None,
+            sidecar_json=r["sidecar_json"],
+        )
+        for r in rows
+    ]
+
+
+def _ts(value: datetime) -> str:
+    """The ledger's one text form of a time (UTC, microseconds), so SQL compares it as text."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def waiting_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """The plain SQL count of waiting posts per (account, platform) (the benchmark's baseline)."""
+    marks = ",".join("?" * len(WAITING))
+    rows = conn.execute(
+        f"SELECT account, platform, COUNT(*) FROM posts WHERE state IN ({marks})"
+        " GROUP BY account, platform",
+        WAITING,
+    )
+    return {(a, p): n for a, p, n in rows}
