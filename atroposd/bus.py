@@ -61,6 +61,19 @@ class UploadProgressed:
     total: int
 
 
+@dataclass(frozen=True)
+class RenderProgressed:
+    """How far a render is: ``key`` is its cache key, ``output`` the file it becomes;
+    ``percent`` of the cut and ``speed`` (× real time) are None until ffmpeg knows them."""
+
+    OVERFLOW: ClassVar[Overflow] = Overflow.DROP_OLDEST
+    key: str
+    output: str
+    percent: float | None
+    speed: float | None
+    done: bool = False
+
+
 E = TypeVar("E")
 
 
