@@ -19,6 +19,7 @@ import structlog
 from atroposd.clock import Clock
 from atroposd.domain import Attention, Post, PostState
 from atroposd.errors import QuotaExhausted
+from atroposd.pipeline.native import log_scheduled, settled_state, still_scheduled
 from atroposd.pipeline.outcomes import Outcomes
 from atroposd.pipeline.request import build_request
 from atroposd.providers.base import Provider, RemotePhase, RemoteRef, RemoteStatus, UploadResult
@@ -76,7 +77,8 @@ class Follower:
             # A publish accepted after a wait in ``publishing`` (a platform's cap) starts the
             # deadline again: the wait was the platform's, not a stuck post.
             since = max(since, post.publish_accepted_at)
-        if since is not None and post.state is S.PROCESSING and post.publish_at is not None:
+        waiting = (S.PROCESSING, S.SCHEDULED)
+        if since is not None and post.state in waiting and post.publish_at is not None:
             # Held until its publish_at (ADR 0013): the wait was the user's, not the platform's.
             since = max(since, post.publish_at)
         limit = timedelta(seconds=self._polling.deadline)
@@ -180,17 +182,23 @@ class Follower:
         return count
 
     def _published(self, post: Post, status: RemoteStatus) -> None:
+        target, extra = settled_state(post, self._clock.now())  # before publish_at: scheduled
+        if still_scheduled(post, target):
+            return
         done = self._ledger.transition(
             post.id,
             [post.state],
-            S.PUBLISHED,
+            target,
             remote_id=status.remote_id or post.remote_id,
             url=status.url or post.url,
-            retry_at=None,
             last_error=None,
+            **extra,
         )
-        if done is not None:
+        if done is not None and target is S.PUBLISHED:
             self._out.published(done)
+        elif done is not None:
+            log_scheduled(self._out.about(done), done)
+            self._out.changed(done)
 
     async def _publish(self, provider: Provider, post: Post, ref: RemoteRef) -> Post | None:
         """Record ``publishing``, then send the publish call; None when the worker stops.
@@ -255,9 +263,13 @@ class Follower:
         if result.processing:
             self._ledger.set_fields(post.id, **fields)
             return self._ledger.get(post.id)
+        target, extra = settled_state(post, self._clock.now())  # before publish_at: scheduled
         done = self._ledger.transition(
-            post.id, [S.PUBLISHING], S.PUBLISHED, retry_at=None, last_error=None, **fields
+            post.id, [S.PUBLISHING], target, last_error=None, **fields, **extra
         )
-        if done is not None:
+        if done is not None and target is S.PUBLISHED:
             self._out.published(done)
+        elif done is not None:
+            log_scheduled(self._out.about(done), done)
+            self._out.changed(done)
         return None

@@ -17,6 +17,7 @@ from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.files import Whereabouts, unchanged_size
 from atroposd.pipeline.follow import Follower, Polling, Sleep
 from atroposd.pipeline.intake import read_caption, sidecar_json
+from atroposd.pipeline.native import log_scheduled, settled_state
 from atroposd.pipeline.outcomes import Outcomes
 from atroposd.pipeline.request import build_request
 from atroposd.pipeline.retry import Decision, Next, RetryPolicy
@@ -73,6 +74,8 @@ class Publisher:
         self._busy: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.closing = False  # shutdown: no new post, no new upload (App._wind_down)
+        # A ready post that waits for its posting slot (pipeline/scheduler.py); none by default.
+        self.hold: Callable[[Post], bool] = lambda post: False
         self._out = Outcomes(ledger, bus, clock, policy, archiver)
         self._follower = Follower(ledger, self._out, clock, options_for, polling, sleep)
 
@@ -172,10 +175,12 @@ class Publisher:
         if post.platform not in self._providers or not self._enabled(post.account, post.platform):
             log.debug("post_held", post_id=post.id, reason="platform not enabled for account")
             return
+        if post.state is S.READY and self.hold(post):
+            return  # waits for its slot: the scheduler kicks it then
         for _ in range(2):  # a second round only when the handle expired unpublished (ADR 0012)
             if post is not None and post.state is S.READY:
                 post = await self._upload(post)
-            if post is None or post.state not in (S.PROCESSING, S.PUBLISHING):
+            if post is None or post.state not in (S.PROCESSING, S.PUBLISHING, S.SCHEDULED):
                 return
             await self._follower.follow(self._providers[post.platform], post)
             post = self._ledger.get(post.id)
@@ -361,9 +366,14 @@ class Publisher:
         if result.ref is not None:
             fields["remote_ref"] = result.ref.to_json()
         target = S.PROCESSING if result.processing else S.PUBLISHED
+        if target is S.PUBLISHED:  # before its publish_at: scheduled on the platform
+            target, extra = settled_state(post, self._clock.now())
+            fields.update(extra)
         done = self._ledger.transition(post.id, [S.UPLOADING], target, **fields)
         if done is not None and target is S.PUBLISHED:
             self._out.published(done)
         elif done is not None:
+            if target is S.SCHEDULED:
+                log_scheduled(self._out.about(done), done)
             self._out.changed(done)
         return done

@@ -40,7 +40,8 @@ class Reconciler:
                 self._ledger.transition(post.id, [S.PLANNED], S.READY, note="no render needed")
         # An uploading post no worker holds was cut short by a previous process: the
         # publisher resumes it from its saved session.
-        for post in self._ledger.due(now, [S.READY, S.UPLOADING, S.PROCESSING, S.PUBLISHING]):
+        due = [S.READY, S.UPLOADING, S.PROCESSING, S.PUBLISHING, S.SCHEDULED]  # scheduled: confirm
+        for post in self._ledger.due(now, due):
             if post.id not in busy and wanted(post):
                 self._publisher.kick(post.id)
                 kicked += 1

@@ -68,5 +68,7 @@ def test_sidecar_overrides_title_and_platforms(ws: Workspace, emulator: Emulator
     assert run.wait() == 0, "".join(run.raw[-10:])
     (post,) = emulator.posts()
     assert post["title"] == "YouTube title" and post["caption"].startswith("Caption line")
-    assert (ws.posted / "side.json").exists()
+    # Natively scheduled (YouTube publishAt): the files stay until publication is confirmed.
+    assert '"event": "SCHEDULED"' in "".join(run.raw)
+    assert (ws.queue / "side.json").exists()
     assert (ws.queue / "skip.mp4").exists()
