@@ -20,12 +20,14 @@ variant's own identity guards its upload.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
 from atroposd.errors import PermanentError
+from atroposd.providers import PLATFORMS
 from atroposd.providers.base import Capabilities
 from atroposd.render.probe import MediaInfo
 
@@ -224,3 +226,16 @@ def judge(info: MediaInfo, caps: Capabilities, platform: str) -> Verdict:
         )
         return Verdict(Action.REJECT, (why,), notes)
     return Verdict(Action.TRANSCODE, video + audio + boxed, notes, profile)
+
+
+def capabilities_by_platform() -> dict[str, Capabilities]:
+    """Each registered platform's ``Capabilities`` (its provider class's), without building it."""
+    found: dict[str, Capabilities] = {}
+    for name, package in PLATFORMS.items():
+        module = importlib.import_module(f"{package.__name__}.provider")
+        for value in vars(module).values():
+            caps = getattr(value, "capabilities", None)
+            named = isinstance(value, type) and getattr(value, "name", None) == name
+            if named and isinstance(caps, Capabilities):
+                found[name] = caps
+    return found
