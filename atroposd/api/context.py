@@ -1,0 +1,52 @@
+"""What the routes read: settings, the upload config, the token, the ledger reader, and the
+daemon (``App``) when the API runs inside ``atroposd run``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import HTTPException, Request, WebSocket
+
+from atroposd.api.queries import Reader
+from atroposd.app import App
+from atroposd.bus import Bus
+from atroposd.config import Settings, UploadConfig
+
+READ_ONLY = (
+    "the API runs read-only outside `atroposd run` (uvicorn --factory): "
+    "enqueue, retry and cancel need the daemon"
+)
+
+
+@dataclass
+class Context:
+    """Everything a request may need; ``app`` is None when served standalone (read-only)."""
+
+    settings: Settings
+    config: UploadConfig
+    token: str
+    reader: Reader
+    app: App | None = None
+    dropped: int = 0  # progress messages dropped for websocket clients that fell behind
+    watcher_figures: dict[str, tuple[str, str, float]] = field(default_factory=dict)
+
+    @property
+    def bus(self) -> Bus | None:
+        return self.app.sv.bus if self.app is not None else None
+
+    def daemon(self) -> App:
+        """The daemon, or 503 when there is none to act."""
+        if self.app is None:
+            raise HTTPException(503, READ_ONLY)
+        return self.app
+
+
+def ctx_of(request: Request) -> Context:
+    """The context of the app serving ``request`` (a FastAPI dependency)."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def ws_ctx(websocket: WebSocket) -> Context:
+    ctx: Context = websocket.app.state.ctx
+    return ctx

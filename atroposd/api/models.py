@@ -1,0 +1,204 @@
+"""Request and response bodies of the local API (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from atroposd.api.queries import Job, overall
+
+JobState = Literal[
+    "queued", "running", "published", "partial", "needs_attention", "failed", "cancelled"
+]
+
+
+class PlatformPost(BaseModel):
+    """One platform's post of a job."""
+
+    post_id: int
+    platform: str
+    state: str
+    attempts: int
+    remote_id: str | None
+    url: str | None
+    last_error: str | None
+    attention: str | None = Field(description="why it waits for a human (needs_attention)")
+    next_attempt: str | None = Field(description="when it is tried again (UTC, ISO 8601)")
+    publish_at: str | None
+    bytes_sent: int
+    updated_at: str
+
+
+class JobOut(BaseModel):
+    """A job: one clip of one account across its platforms, read from the ledger."""
+
+    job_id: int
+    account: str
+    clip: str = Field(description="the video's path under its watched folder")
+    video_path: str
+    sha256: str
+    size: int
+    state: JobState
+    finished: bool = Field(description="no platform has anything left to do")
+    success: bool = Field(description="true only when every platform published")
+    error: str | None = Field(description="what failed, per platform; null when nothing did")
+    title: str
+    description: str
+    created_at: str
+    updated_at: str
+    platforms: list[PlatformPost]
+
+
+class JobPage(BaseModel):
+    jobs: list[JobOut]
+    nextCursor: str | None
+
+
+class JobRequest(BaseModel):
+    """Enqueue a clip, or every clip of a project folder, inside the watched folders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1, max_length=4096, description="absolute path")
+    account: str | None = Field(None, max_length=128, description="must match the folder's")
+    platforms: list[str] | None = Field(
+        None, description="some of the account's enabled platforms; the others are cancelled"
+    )
+    publish_at: AwareDatetime | None = Field(None, description="with a time zone, in the future")
+
+
+class Enqueued(BaseModel):
+    job_id: int
+    clip: str
+    new: bool = Field(description="false when the clip was already in the ledger")
+
+
+class EnqueueOut(BaseModel):
+    job_id: int = Field(description="the first clip's job (the only one for a single clip)")
+    jobs: list[Enqueued]
+
+
+class ActionOut(BaseModel):
+    job_id: int
+    changed: list[int] = Field(description="the post ids that changed state")
+    job: JobOut
+
+
+class LibraryClip(BaseModel):
+    """A clip of the library with its platforms' states."""
+
+    id: str
+    job_id: int
+    title: str
+    description: str
+    account: str
+    clip: str
+    video_path: str
+    created_at: str
+    state: JobState
+    platforms: list[PlatformPost]
+
+
+class ClipPage(BaseModel):
+    clips: list[LibraryClip]
+    nextCursor: str | None
+    totalClips: int | None = Field(
+        description="the account's clips; on the first page only (null after)"
+    )
+    projects: list[dict[str, Any]] = Field(description="kept for the desktop client: empty")
+
+
+class PlatformSetting(BaseModel):
+    platform: str
+    enabled: bool
+
+
+class AccountOut(BaseModel):
+    id: str
+    displayName: str
+    default: bool
+    platforms: list[PlatformSetting]
+    queued: int = Field(description="posts not finished yet")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def platform_post(row: sqlite3.Row) -> PlatformPost:
+    return PlatformPost(
+        post_id=row["id"],
+        platform=row["platform"],
+        state=row["state"],
+        attempts=row["attempts"],
+        remote_id=row["remote_id"],
+        url=row["url"],
+        last_error=row["last_error"],
+        attention=row["attention"],
+        next_attempt=row["retry_at"],
+        publish_at=row["publish_at"],
+        bytes_sent=row["bytes_sent"],
+        updated_at=row["updated_at"],
+    )
+
+
+def title_of(caption: str, clip: str) -> str:
+    """The caption's first non-empty line (the title the platforms get), else the file name."""
+    for line in caption.splitlines():
+        if line.strip():
+            return line.strip()[:200]
+    return clip
+
+
+def job_out(job: Job) -> JobOut:
+    head = job.posts[0]
+    state = overall(job.states)
+    errors = [
+        f"{p['platform']}: {p['last_error'] or p['state']}"
+        for p in job.posts
+        if p["state"] in ("failed", "needs_attention")
+    ]
+    return JobOut(
+        job_id=job.id,
+        account=job.account,
+        clip=head["clip_rel"],
+        video_path=head["video_path"],
+        sha256=job.sha256,
+        size=head["size"],
+        state=state,  # type: ignore[arg-type]
+        finished=state not in ("queued", "running"),
+        success=state == "published",
+        error="; ".join(errors) or None,
+        title=title_of(head["caption"], head["clip_rel"]),
+        description=head["caption"],
+        created_at=head["created_at"],
+        updated_at=max(p["updated_at"] for p in job.posts),
+        platforms=[platform_post(p) for p in job.posts],
+    )
+
+
+def library_clip(job: Job) -> LibraryClip:
+    out = job_out(job)
+    return LibraryClip(
+        id=str(job.id),
+        job_id=job.id,
+        title=out.title,
+        description=out.description,
+        account=out.account,
+        clip=out.clip,
+        video_path=out.video_path,
+        created_at=out.created_at,
+        state=out.state,
+        platforms=out.platforms,
+    )
