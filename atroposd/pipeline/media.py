@@ -231,8 +231,8 @@ def judge(info: MediaInfo, caps: Capabilities, platform: str) -> Verdict:
 def capabilities_by_platform() -> dict[str, Capabilities]:
     """Each registered platform's ``Capabilities`` (its provider class's), without building it."""
     found: dict[str, Capabilities] = {}
-    for name, package in PLATFORMS.items():
-        module = importlib.import_module(f"{package.__name__}.provider")
+    for name in PLATFORMS:
+        module = importlib.import_module(f"atroposd.providers.{name}.provider")
         for value in vars(module).values():
             caps = getattr(value, "capabilities", None)
             named = isinstance(value, type) and getattr(value, "name", None) == name
