@@ -26,6 +26,7 @@ from atroposd.log import Redactor
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.follow import Polling
 from atroposd.pipeline.intake import Intake
+from atroposd.pipeline.manifests import is_manifest_source, manifest_job
 from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
 from atroposd.pipeline.retry import RetryPolicy
@@ -264,6 +265,10 @@ class App:
             self.clock,
         )  # refresh ahead of expiry; one ERR per dead login (pipeline/tokens.py)
         self.extra_jobs.setdefault("token_refresh", refresher.run)
+        # clips.json -> rendered shorts that the watcher then posts (pipeline/manifests.py).
+        self.extra_jobs.setdefault(
+            "manifests", manifest_job(s, lambda: self.config.accounts, bus, self.problem).run
+        )
         return self.sv
 
     def make_watcher(self) -> ClipWatcher:
@@ -318,6 +323,8 @@ class App:
 
     async def admit(self, files: ClipFiles) -> None:
         """Plan a ready pair and start its posts; input problems are reported once."""
+        if is_manifest_source(files.video):  # cut into shorts, never posted itself (ADR 0014)
+            return
         sv = self.sv
         try:
             got = await sv.intake.admit(files)
