@@ -1,0 +1,99 @@
+"""Variants: made once per (source, profile), shared, found again after a restart, guarded."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from atroposd.domain import FileIdentity
+from atroposd.errors import SourceChanged
+from atroposd.pipeline.media import MediaRejected
+from atroposd.pipeline.variants import MediaCheck
+from atroposd.providers.base import UploadRequest
+from atroposd.render.probe import probe_file
+from tests.media_clips import caps, hevc_10bit_4k, long_clip
+from tests.support import sha256
+
+CAPS = caps()
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return hevc_10bit_4k(tmp_path_factory.mktemp("variants") / "hevc.mp4")
+
+
+def request_for(path: Path) -> UploadRequest:
+    identity = FileIdentity.of(path)
+    return UploadRequest(
+        account="default",
+        path=path,
+        size=identity.size,
+        sha256=sha256(path),
+        title="t",
+        description="d",
+        identity=identity,
+    )
+
+
+async def fit_all(check: MediaCheck, request: UploadRequest) -> dict[str, UploadRequest]:
+    names = sorted(CAPS)
+    sent = await asyncio.gather(*(check.fit(request, n, CAPS[n]) for n in names))
+    return dict(zip(names, sent, strict=True))
+
+
+def test_variants_where_needed_shared_by_profile_and_kept_across_a_restart(
+    tmp_path: Path, source: Path
+) -> None:
+    request = request_for(source)
+    cache = tmp_path / "renders"
+    check = MediaCheck(cache)
+    sent = asyncio.run(fit_all(check, request))
+    for name in ("youtube", "tiktok", "facebook"):  # untouched: the user's own file
+        assert sent[name] == request, name
+    assert sent["instagram"].path == sent["snapchat"].path  # one profile, one file
+    assert sent["instagram"].sha256 == sent["snapchat"].sha256 == sha256(sent["snapchat"].path)
+    assert check.transcodes == 2  # 1920x1080 (Instagram + Snapchat) and 1280x720 (X)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        f"{request.sha256}.{key}.mp4" for key in ("h264-1920x1080-copy", "h264-1280x720-copy")
+    )
+    x = probe_file(sent["x"].path)
+    assert (x.video_codec, x.profile, x.pix_fmt, x.display) == (
+        "h264",
+        "High",
+        "yuv420p",
+        (1280, 720),
+    )
+    assert (x.audio_codec, x.faststart) == ("aac", True)
+    assert sent["x"].identity == FileIdentity.of(sent["x"].path)  # guards the variant's upload
+    assert sent["x"].size == sent["x"].path.stat().st_size
+
+    again = MediaCheck(cache)  # a new process: the cache is on disk
+    resent = asyncio.run(fit_all(again, request))
+    assert again.transcodes == 0
+    assert resent == sent  # same paths, identities (inode, mtime) and hashes
+
+
+def test_a_source_rewritten_after_planning_makes_no_variant(tmp_path: Path, source: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(source.read_bytes())
+    request = request_for(clip)
+    os.utime(clip, ns=(0, 0))  # re-exported (here: touched) after it was planned
+    check = MediaCheck(tmp_path / "renders")
+    with pytest.raises(SourceChanged):
+        asyncio.run(check.fit(request, "x", CAPS["x"]))
+    assert not (tmp_path / "renders").exists() or not list((tmp_path / "renders").iterdir())
+    assert check.transcodes == 0
+
+
+def test_too_long_is_refused_for_that_platform_only(tmp_path: Path) -> None:
+    request = request_for(long_clip(tmp_path / "long.mp4"))
+    check = MediaCheck(tmp_path / "renders")
+    with pytest.raises(MediaRejected) as err:
+        asyncio.run(check.fit(request, "snapchat", CAPS["snapchat"]))
+    assert str(err.value).startswith("duration 61.0 s is above Snapchat's limit of 60 s")
+    assert err.value.platform == "snapchat"
+    assert asyncio.run(check.fit(request, "facebook", CAPS["facebook"])) == request
+    assert check.transcodes == 0
