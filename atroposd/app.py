@@ -15,13 +15,21 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
+from atroposd import reload
 from atroposd.bus import Bus, PostChanged
 from atroposd.clock import Clock, SystemClock
 from atroposd.config import Settings, UploadConfig, missing_platform_ids, platform_id
 from atroposd.domain import ACTIVE, FINISH_ON_STOP, ClipFiles
 from atroposd.errors import ConfigError, InputError
 from atroposd.keys import check_logins, load_keys
-from atroposd.lifecycle import Stopper
+from atroposd.lifecycle import (
+    Stopper,
+    count_posts,
+    env_file_values,
+    every,
+    heartbeat,
+    supervise,
+)
 from atroposd.log import Redactor
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.follow import Polling
@@ -65,34 +73,6 @@ class RedactingStore:
         self._inner.save(account, platform, creds)
 
 
-async def supervise(
-    name: str, run: Callable[[], Awaitable[None]], first: float = 1.0, most: float = 60.0
-) -> None:
-    """Run a long-lived task; when it fails, log one line and start it again after a pause.
-
-    A watcher whose folder went away (an unmounted drive) must not take the publisher down
-    with it. The pause doubles up to ``most`` and starts over once the task ran for longer
-    than that. An OSError is the world, not a bug: no traceback for it.
-    """
-    wait = first
-    loop = asyncio.get_running_loop()
-    while True:
-        started = loop.time()
-        try:
-            await run()
-            return
-        except Exception as exc:  # supervisor: log, pause, start the task again
-            if loop.time() - started > most:
-                wait = first
-            fields = {"task": name, "error": f"{type(exc).__name__}: {exc}", "retry_in": wait}
-            if isinstance(exc, OSError):
-                log.error("task_failed", **fields)
-            else:
-                log.exception("task_failed", **fields)
-        await asyncio.sleep(wait)
-        wait = min(wait * 2, most)
-
-
 @dataclass
 class Services:
     """Every long-lived object of one daemon process."""
@@ -133,6 +113,14 @@ class App:
         self.extra_jobs: dict[str, Callable[[], Awaitable[None]]] = {}
         self.notifier = Notifier.from_environ()  # systemd's NOTIFY_SOCKET (sdnotify.py)
         self.stopper = Stopper()  # SIGTERM/SIGINT: a staged stop; a second one: at once
+        self.env_file: Path | None = Path(".env")  # re-read on SIGHUP (the CLI's --env-file)
+        # Called with the new settings and config after a reload was applied (the scheduler).
+        self.reload_hooks: list[Callable[[Settings, UploadConfig], None]] = []
+        self._env_at: dict[str, str] = {}
+        self._started = asyncio.Event()
+        self._reloading = asyncio.Lock()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._side: set[asyncio.Task[Any]] = set()
         self._summary: dict[str, object] = {}  # daemon_stopped's fields
         for name in settings.secrets:
             redactor.pin(settings.secret(name))
@@ -366,23 +354,9 @@ class App:
         return {
             "publisher": sv.publisher.run,
             "watcher": sv.watcher.run,
-            "reconcile": lambda: self._every(
-                lambda: self.settings.reconcile_seconds, sv.reconciler.step
-            ),
+            "reconcile": lambda: every(lambda: self.settings.reconcile_seconds, sv.reconciler.step),
             **self.extra_jobs,
         }
-
-    async def _every(
-        self, seconds: Callable[[], float], step: Callable[[], Awaitable[None]]
-    ) -> None:
-        """``step`` every ``seconds()`` (read each time: a reload may change it); the first run
-        is the start-up's own. A failing pass is logged and the next one tries again."""
-        while True:
-            await asyncio.sleep(seconds())
-            try:
-                await step()
-            except Exception as exc:  # supervisor: the next pass may well succeed
-                log.exception("periodic_step_failed", error=str(exc))
 
     async def _start(self, tg: asyncio.TaskGroup, sv: Services) -> dict[str, asyncio.Task[None]]:
         """Start in stages; READY=1 once the ledger is open (``build``), a reconcile pass has
@@ -409,40 +383,19 @@ class App:
         """``watching 2 folders, 12 queued, 2 uploading`` (what ``systemctl status`` shows)."""
         live = len(sv.watcher.roots) - len(sv.watcher.unavailable_folders)
         busy = sv.publisher.busy
-        marks = ",".join("?" * len(ACTIVE))
-        sql = f"SELECT COUNT(*) FROM posts WHERE state IN ({marks})"
-        queued = int(self._db.execute(sql, [s.value for s in ACTIVE]).fetchone()[0]) - len(busy)
+        queued = count_posts(self._db, [s.value for s in ACTIVE]) - len(busy)
         return f"watching {live} folders, {max(queued, 0)} queued, {len(busy)} uploading"
 
     async def _heartbeat(self, sv: Services) -> None:
-        """WATCHDOG=1 from the event loop itself, at half WATCHDOG_USEC (a wedged loop stops
-        the pings: systemd restarts it), and STATUS= when a post changed (at most 1/s)."""
-        every = self.notifier.ping_interval
-        if not self.notifier.enabled:
-            return
-        with sv.bus.subscribe(PostChanged, maxsize=1) as changed:
-            while True:
-                self.notifier.ping()
-                try:
-                    async with asyncio.timeout(every):
-                        await changed.get()
-                        self.notifier.status(self.status_line(sv))
-                        await asyncio.sleep(1.0)
-                except TimeoutError:
-                    pass
-
-    async def _wind_down(self, sv: Services) -> tuple[list[int], list[int]]:
-        """Shutdown: no new post or upload; the workers in flight get SHUTDOWN_GRACE_SECONDS
-        to finish their step; the rest are cancelled (their saved handles resume at the next
-        start). Returns the post ids (finished, cancelled)."""
-        sv.publisher.closing = True
-        workers = sv.publisher.workers
-        pending = await self.stopper.wait_all(workers.values(), self.settings.shutdown_grace)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        cut = sorted(i for i, t in workers.items() if t in pending or t.cancelled())
-        return sorted(set(workers) - set(cut)), cut
+        """WATCHDOG=1 and STATUS= (``lifecycle.heartbeat``)."""
+        if self.notifier.enabled:
+            with sv.bus.subscribe(PostChanged, maxsize=1) as changed:
+                await heartbeat(
+                    self.notifier.ping,
+                    lambda: self.notifier.status(self.status_line(sv)),
+                    self.notifier.ping_interval,
+                    changed.get,
+                )
 
     async def _stop(self, sv: Services, tasks: dict[str, asyncio.Task[None]]) -> None:
         """Stop intake (watcher, sweeps, API), wind the uploads down, then the rest."""
@@ -456,7 +409,9 @@ class App:
         for name, task in tasks.items():
             if name not in ("publisher", "sd-notify"):
                 task.cancel()
-        finished, cancelled = await self._wind_down(sv)
+        sv.publisher.closing = True  # no new post, no new upload
+        grace = self.settings.shutdown_grace
+        finished, cancelled = await self.stopper.wind_down(sv.publisher.workers, grace)
         for task in tasks.values():
             task.cancel()
         self._summary = {
@@ -466,6 +421,74 @@ class App:
             "seconds": round(asyncio.get_running_loop().time() - started, 3),
         }
 
+    def _request_reload(self) -> None:
+        """SIGHUP: reload in a task of its own (one at a time, after start-up)."""
+        task = asyncio.create_task(self.reload(), name="reload")
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+
+    async def reload(self) -> bool:
+        """Re-read the settings and the config and apply them; a config that does not load is
+        refused (one ERR line) and the running one stays. RELOADING=1 ... READY=1 around it."""
+        await self._started.wait()
+        async with self._reloading:
+            self.notifier.reloading()
+            log.info("reload_started")
+            try:
+                settings, config = await asyncio.to_thread(reload.read, self.env_file, self._env_at)
+            except (ConfigError, OSError) as exc:
+                log.error(
+                    "ERR",
+                    reload="refused",
+                    error=str(exc),
+                    next="kept the running config; fix it and reload again",
+                )
+                self.notifier.ready(self.status_line(self.sv))
+                return False
+            await self._apply(settings, config)
+            self.notifier.ready(self.status_line(self.sv))
+            return True
+
+    async def _apply(self, settings: Settings, config: UploadConfig) -> None:
+        """Take what can change live; name the settings that need a restart (they stay)."""
+        sv = self.sv
+        self.settings, changed, fixed = reload.split(self.settings, settings)
+        accounts_changed = config != self.config
+        self.config = config
+        for name in self.settings.secrets:
+            self.redactor.pin(self.settings.secret(name))
+        added = self._providers(*self._wiring, have=sv.providers)
+        for name, provider in added.items():
+            sv.publisher.add_provider(name, provider)
+        sv.providers = {**sv.providers, **added}
+        for hook in self.reload_hooks:
+            hook(self.settings, self.config)
+        if accounts_changed or reload.WATCHER_SETTINGS & set(changed):
+            await self._restart_watcher()
+        sv.reconciler.sweep()  # posts held for a platform enabled now go out
+        if fixed:
+            log.warning("reload_restart_needed", settings=[reload.env_name(n) for n in fixed])
+        log.info(
+            "reload_done",
+            accounts=sorted(config.accounts),
+            platforms=sorted(sv.providers),
+            new_platforms=sorted(added),
+            changed=[reload.env_name(n) for n in changed if n not in fixed],
+        )
+
+    async def _restart_watcher(self) -> None:
+        """A new watcher for new accounts or tuning: its start-up scan offers every pair again
+        (the ledger knows the ones planned already), so clips waiting in a new account's
+        folder are found."""
+        old = self._tasks.get("watcher")
+        if old is not None:
+            old.cancel()
+            await asyncio.gather(old, return_exceptions=True)
+        self.sv.watcher = self.make_watcher()
+        self._tasks["watcher"] = self._tg.create_task(
+            supervise("watcher", self.sv.watcher.run), name="watcher"
+        )
+
     async def run(self) -> None:
         """The daemon: start in stages, READY=1, run until SIGTERM/SIGINT, stop in stages."""
         self.announce()
@@ -473,15 +496,19 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopper.on_signal, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        self._env_at = env_file_values(self.env_file)
         try:
             self.warn_held()
             await self.start_emulator_if_needed()
             async with asyncio.TaskGroup() as tg:
-                tasks = await self._start(tg, sv)
+                self._tg = tg
+                tasks = self._tasks = await self._start(tg, sv)
+                self._started.set()
                 await self.stopper.stopping.wait()
                 await self._stop(sv, tasks)
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
             await self.close(sv)

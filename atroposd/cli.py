@@ -148,6 +148,7 @@ def _dispatch(args: argparse.Namespace, redactor: Redactor) -> int:
     from atroposd.app import App
 
     app = App(settings, config, redactor)
+    app.env_file = args.env_file  # read again on SIGHUP
     if args.command == "run":
         if settings.api_enabled:
             from atroposd.api import attach

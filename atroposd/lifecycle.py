@@ -13,7 +13,8 @@ file had at start is taken to come from the file, and follows the file's new val
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+import sqlite3
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,19 @@ class Stopper:
             hurry.cancel()
         return pending
 
+    async def wind_down(
+        self, workers: Mapping[int, asyncio.Task[None]], grace: float
+    ) -> tuple[list[int], list[int]]:
+        """Give the post ``workers`` in flight up to ``grace`` seconds to finish their step,
+        then cancel the rest (their saved handles resume at the next start). Returns the post
+        ids (finished, cancelled)."""
+        pending = await self.wait_all(workers.values(), grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        cut = sorted(i for i, t in workers.items() if t in pending or t.cancelled())
+        return sorted(set(workers) - set(cut)), cut
+
 
 def env_file_values(path: Path | None) -> dict[str, str]:
     """The values ``path`` sets now ({} when there is no such file)."""
@@ -79,3 +93,69 @@ def reload_environ(environ: Mapping[str, str], at_start: Mapping[str, str]) -> d
     """``environ`` without the variables that still hold the value ``.env`` had at start
     (put there by ``EnvironmentFile=``): for those the file's current value counts."""
     return {k: v for k, v in environ.items() if at_start.get(k) != v}
+
+
+async def supervise(
+    name: str, run: Callable[[], Awaitable[None]], first: float = 1.0, most: float = 60.0
+) -> None:
+    """Run a long-lived task; when it fails, log one line and start it again after a pause.
+
+    A watcher whose folder went away (an unmounted drive) must not take the publisher down
+    with it. The pause doubles up to ``most`` and starts over once the task ran for longer
+    than that. An OSError is the world, not a bug: no traceback for it.
+    """
+    wait = first
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            await run()
+            return
+        except Exception as exc:  # supervisor: log, pause, start the task again
+            if loop.time() - started > most:
+                wait = first
+            fields = {"task": name, "error": f"{type(exc).__name__}: {exc}", "retry_in": wait}
+            if isinstance(exc, OSError):
+                log.error("task_failed", **fields)
+            else:
+                log.exception("task_failed", **fields)
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, most)
+
+
+async def every(seconds: Callable[[], float], step: Callable[[], Awaitable[None]]) -> None:
+    """``step`` every ``seconds()`` (read each time: a reload may change it), first after a
+    pause (the start-up ran its own). A failing pass is logged and the next one tries again."""
+    while True:
+        await asyncio.sleep(seconds())
+        try:
+            await step()
+        except Exception as exc:  # supervisor: the next pass may well succeed
+            log.exception("periodic_step_failed", error=str(exc))
+
+
+async def heartbeat(
+    ping: Callable[[], object],
+    status: Callable[[], object],
+    interval: float | None,
+    changed: Callable[[], Awaitable[object]],
+) -> None:
+    """``ping`` every ``interval`` seconds from the event loop itself (a wedged loop stops
+    the pings, and systemd's watchdog restarts the daemon); ``status`` after ``changed``
+    fires, at most once a second."""
+    while True:
+        ping()
+        try:
+            async with asyncio.timeout(interval):
+                await changed()
+                status()
+                await asyncio.sleep(1.0)
+        except TimeoutError:
+            pass
+
+
+def count_posts(conn: sqlite3.Connection, states: Sequence[str]) -> int:
+    """How many posts are in ``states`` (portable SQL; for the STATUS= line)."""
+    marks = ",".join("?" * len(states))
+    sql = f"SELECT COUNT(*) FROM posts WHERE state IN ({marks})"
+    return int(conn.execute(sql, list(states)).fetchone()[0])

@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     # The top is ordered: the composition root, then the commands built on it, then the CLI
     # that dispatches to them, then ``python -m atroposd``.
     "app": 3,
+    "reload": 3,
     **dict.fromkeys(
         (
             "api",
@@ -55,6 +56,7 @@ LAYERS: dict[str, int] = {
 SIBLING_EXCEPTIONS = {
     ("vault", "atroposd.providers.base"),  # the credentials type
     ("keys", "atroposd.vault"),  # the keys open the vault
+    ("app", "atroposd.reload"),  # the composition root's reload rules, in a module of their own
 }
 PROVIDERS_NEVER_IMPORT = ("store", "bus", "pipeline")
 

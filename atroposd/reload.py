@@ -1,0 +1,59 @@
+"""SIGHUP: read ``.env`` and ``upload_config.json`` again; which settings can change live.
+
+``read`` loads both as the start did (``ConfigError`` for anything wrong: the running config
+stays). ``split`` compares the new settings with the running ones: the live ones are taken;
+the others (folders, the environment, the API's address, the token key...) keep their
+running value until a restart, and are named in ``reload_restart_needed``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from atroposd.config import (
+    Settings,
+    UploadConfig,
+    load_settings,
+    load_upload_config,
+    missing_platform_ids,
+)
+from atroposd.errors import ConfigError
+from atroposd.lifecycle import reload_environ
+
+LIVE_SETTINGS = frozenset(
+    {
+        "reconcile_seconds",
+        "shutdown_grace",
+        "settle_seconds",
+        "rescan_seconds",
+        "fragmented_settle_seconds",
+        "secrets",  # for the platforms a reload enables; running providers keep theirs
+        "platform_settings",
+    }
+)
+WATCHER_SETTINGS = frozenset({"settle_seconds", "rescan_seconds", "fragmented_settle_seconds"})
+
+
+def env_name(field: str) -> str:
+    """The ``.env`` name of a ``Settings`` field."""
+    info = Settings.model_fields[field]
+    return info.alias or field.upper()
+
+
+def read(env_file: Path | None, env_at_start: Mapping[str, str]) -> tuple[Settings, UploadConfig]:
+    """The settings and the config as they are on disk now; ``ConfigError`` when unusable."""
+    settings = load_settings(env_file, reload_environ(os.environ, env_at_start))
+    config = load_upload_config(settings.upload_config)
+    missing = missing_platform_ids(config, settings)
+    if missing:
+        raise ConfigError("\n".join(missing))
+    return settings, config
+
+
+def split(old: Settings, new: Settings) -> tuple[Settings, list[str], list[str]]:
+    """(the settings to run with, the fields changed, those of them that need a restart)."""
+    changed = [n for n in Settings.model_fields if getattr(old, n) != getattr(new, n)]
+    fixed = [n for n in changed if n not in LIVE_SETTINGS]
+    return new.model_copy(update={n: getattr(old, n) for n in fixed}), changed, fixed
