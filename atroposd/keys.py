@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
 from cryptography.fernet import Fernet
 
-from atroposd.errors import ConfigError
+from atroposd.errors import ConfigError, ReauthRequired, StartupError
 from atroposd.vault import Undecryptable, Vault, sandbox_key
 
 CREDENTIAL_NAME = "token_fernet_key"
@@ -92,6 +93,21 @@ def load_keys(settings: KeySettings) -> list[str]:
 def open_vault(settings: KeySettings) -> Vault:
     """The vault of ``TOKENS_DIR`` with every configured key."""
     return Vault(settings.tokens_dir, load_keys(settings), settings.sandbox)
+
+
+def check_logins(settings: KeySettings, vault: Vault, pairs: Iterable[tuple[str, str]]) -> None:
+    """In production, every stored login of ``pairs`` opens with the keys, else StartupError
+    naming the file (a wrong TOKEN_FERNET_KEY: exit 2 before anything is posted). In sandbox
+    the vault moves such a file aside and makes new sandbox logins instead."""
+    if settings.sandbox:
+        return
+    for account, platform in sorted(set(pairs)):
+        try:
+            vault.load(account, platform)
+        except Undecryptable as exc:
+            raise StartupError(str(exc)) from None
+        except ReauthRequired:
+            continue  # not logged in: the first post says so
 
 
 def rotate_key(settings: KeySettings) -> int:

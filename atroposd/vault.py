@@ -178,32 +178,40 @@ class Vault:
             return True
 
     def note(self, account: str, platform: str, **facts: Any) -> None:
-        """Record non-secret facts (``last_refresh``, ``last_error``, ``scopes``, expiries) in
-        the plain sibling file; datetimes are stored as ISO 8601, None removes a fact."""
-        path = self._dir / account / f"{platform}{NOTES}"
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _locked(path.parent):
-            merged = self._read_notes(path)
-            for name, value in facts.items():
-                if value is None:
-                    merged.pop(name, None)
-                else:
-                    merged[name] = value.isoformat() if isinstance(value, datetime) else value
-            _write(path, json.dumps(merged, sort_keys=True, indent=1).encode())
+        """Record non-secret facts about a login (see ``note``)."""
+        note(self._dir, account, platform, **facts)
 
     def notes(self, account: str, platform: str) -> dict[str, Any]:
         """The facts noted for one login ({} when none)."""
-        return self._read_notes(self._dir / account / f"{platform}{NOTES}")
+        return notes(self._dir, account, platform)
 
-    @staticmethod
-    def _read_notes(path: Path) -> dict[str, Any]:
-        try:
-            found = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except ValueError:
-            return {}  # a damaged notes file holds nothing that cannot be noted again
-        return found if isinstance(found, dict) else {}
+
+def note(tokens_dir: Path, account: str, platform: str, **facts: Any) -> None:
+    """Record non-secret facts (``last_refresh``, ``last_error``, ``scopes``, expiries) in the
+    plain sibling file ``<platform>.notes.json`` (0600); datetimes are stored as ISO 8601,
+    None removes a fact. Never a token: these are for ``auth status`` and ``doctor``."""
+    path = tokens_dir / account / f"{platform}{NOTES}"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _locked(path.parent):
+        merged = notes(tokens_dir, account, platform)
+        for name, value in facts.items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value.isoformat() if isinstance(value, datetime) else value
+        _write(path, json.dumps(merged, sort_keys=True, indent=1).encode())
+
+
+def notes(tokens_dir: Path, account: str, platform: str) -> dict[str, Any]:
+    """The facts noted for one login ({} when none, or when the file is damaged)."""
+    path = tokens_dir / account / f"{platform}{NOTES}"
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        return {}  # a damaged notes file holds nothing that cannot be noted again
+    return found if isinstance(found, dict) else {}
 
 
 def _private(folder: Path) -> None:

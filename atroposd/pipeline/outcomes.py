@@ -20,6 +20,7 @@ from atroposd.errors import (
 )
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.retry import Decision, Next, RetryPolicy
+from atroposd.pipeline.tokens import alerts_for
 from atroposd.store.ledger import Ledger
 
 log = structlog.get_logger("atroposd")
@@ -61,6 +62,7 @@ class Outcomes:
     def published(self, post: Post) -> None:
         """Log OK, then clear the clip's files if every platform is done."""
         self.parked.discard(post.id)
+        alerts_for(self._ledger).ok(post.account, post.platform)  # the login works
         started = self._ledger.entered_at(post.id, S.UPLOADING, first=True)
         seconds = (self._clock.now() - started).total_seconds() if started is not None else None
         log.info(
@@ -169,13 +171,13 @@ class Outcomes:
             # post waits for a human instead of repeating a step that may have committed.
             log.error("post_bug", **self.about(done), error=message, exc_info=exc)
         pe = exc if isinstance(exc, ProviderError) else None
-        self._err(
-            done,
-            message,
-            pe.platform_message if pe else None,
-            pe.code if pe else None,
-            decision.note,
-        )
+        nxt: str | None = decision.note
+        if attention is Attention.LOGIN:  # one ERR per dead login, naming the command
+            nxt = alerts_for(self._ledger).next_for(done.account, done.platform, message)
+        if nxt is not None:
+            self._err(
+                done, message, pe.platform_message if pe else None, pe.code if pe else None, nxt
+            )
         self.changed(done)
         self.wake_later(done.id, decision)
 

@@ -15,6 +15,11 @@ Rules kept here for every platform:
   to the credential store (the vault: temp file, fsync, rename; off the event loop) *before*
   the new access token is handed to anyone. If that write fails, the fresh credentials stay
   in memory, unused, and the next call stores them first instead of refreshing again;
+- "about to expire" is the endpoint's leeway, but never more than half the lifetime the
+  platform last gave (a 60-second token is not refreshed before every request);
+- ``refresh_if_due`` lets the daemon's refresh job (``pipeline/tokens.py``) refresh ahead of
+  expiry under the same per-key lock; ``keepers(http)`` lists the token keepers built on one
+  HTTP client (the daemon's), so the job finds every provider's without new plumbing;
 - token endpoint errors, read from the body whatever the HTTP status: ``invalid_grant``
   (and every other OAuth error answer) → ``ReauthRequired``; 429 → ``RateLimited``; 5xx,
   ``server_error``/``temporarily_unavailable``, timeouts, connection failures →
@@ -24,9 +29,10 @@ Rules kept here for every platform:
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -43,6 +49,12 @@ from atroposd.providers.base import Credentials, CredentialStore
 
 log = structlog.get_logger("atroposd.oauth")
 Classify = Callable[[httpx.Response, str], ProviderError]
+_KEEPERS: weakref.WeakSet[OAuth2Tokens] = weakref.WeakSet()
+
+
+def keepers(http: httpx.AsyncClient) -> list[OAuth2Tokens]:
+    """Every live ``OAuth2Tokens`` built on ``http`` (the daemon's client), by platform."""
+    return sorted((k for k in list(_KEEPERS) if k._http is http), key=lambda k: k.platform)
 
 
 @dataclass(frozen=True, repr=False)
@@ -100,6 +112,8 @@ class OAuth2Tokens:
         self._cache: dict[str, Credentials] = {}
         self._unsaved: dict[str, Credentials] = {}  # refreshed, but the vault write failed
         self._inflight: set[asyncio.Future[Credentials]] = set()  # refreshes under way
+        self._lifetimes: dict[str, timedelta] = {}  # what the platform last said per account
+        _KEEPERS.add(self)
 
     @property
     def platform(self) -> str:
@@ -109,10 +123,42 @@ class OAuth2Tokens:
     def _lock(self, account: str) -> asyncio.Lock:
         return self._locks.setdefault((account, self._ep.platform), asyncio.Lock())
 
-    def _usable(self, creds: Credentials) -> bool:
+    def _ahead(self, account: str, wanted: timedelta) -> timedelta:
+        """How long before expiry to refresh: ``wanted``, at most half the known lifetime."""
+        life = self._lifetimes.get(account)
+        return min(wanted, life / 2) if life is not None else wanted
+
+    def _fresh_for(self, account: str, creds: Credentials, wanted: timedelta) -> bool:
         if not creds.access_token:
             return False
-        return creds.expires_at is None or creds.expires_at > self._clock.now() + self._ep.leeway
+        ends = creds.expires_at
+        return ends is None or ends > self._clock.now() + self._ahead(account, wanted)
+
+    def _usable(self, creds: Credentials, account: str = "") -> bool:
+        return self._fresh_for(account, creds, self._ep.leeway)
+
+    async def refresh_if_due(self, account: str, margin: timedelta) -> Credentials | None:
+        """Refresh when the access token ends within ``margin`` (or the endpoint's leeway, if
+        longer: Meta's week); None when it is not due. Raises as ``token`` does."""
+        async with self._lock(account):
+            creds = await self._current(account)
+            if creds.expires_at is None:  # never used yet, or a token that never ends
+                return None
+            if self._fresh_for(account, creds, max(margin, self._ep.leeway)):
+                return None
+            return await self._refresh(account, creds)
+
+    def expires_at(self, account: str) -> datetime | None:
+        """When the account's cached access token ends (None: unknown or never)."""
+        cached = self._cache.get(account)
+        return cached.expires_at if cached is not None else None
+
+    def due_at(self, account: str, margin: timedelta) -> datetime | None:
+        """When ``refresh_if_due`` will next find the cached token due (None: unknown)."""
+        ends = self.expires_at(account)
+        if ends is None:
+            return None
+        return ends - self._ahead(account, max(margin, self._ep.leeway))
 
     async def _current(self, account: str) -> Credentials:
         """What the account holds now: unsaved fresh tokens are stored first."""
@@ -131,7 +177,7 @@ class OAuth2Tokens:
         """A valid access token, refreshed first when missing or about to expire."""
         async with self._lock(account):
             creds = await self._current(account)
-            if not self._usable(creds):
+            if not self._usable(creds, account):
                 creds = await self._refresh(account, creds)
             return creds.access_token
 
@@ -139,7 +185,8 @@ class OAuth2Tokens:
         """Refresh unless someone already replaced the ``rejected`` access token meanwhile."""
         async with self._lock(account):
             creds = await self._current(account)
-            if rejected is not None and creds.access_token != rejected and self._usable(creds):
+            fresh = self._usable(creds, account)
+            if rejected is not None and creds.access_token != rejected and fresh:
                 return creds  # a concurrent caller refreshed while we waited for the lock
             return await self._refresh(account, creds)
 
@@ -199,10 +246,12 @@ class OAuth2Tokens:
             raise
         returned = answer.get("refresh_token")
         rotated = bool(returned) and returned != creds.refresh_token
+        life = timedelta(seconds=_seconds(answer.get("expires_in")))
+        self._lifetimes[account] = life
         fresh = Credentials(
             access_token=str(answer["access_token"]),
             refresh_token=str(returned) if rotated else creds.refresh_token,
-            expires_at=self._clock.now() + timedelta(seconds=_seconds(answer.get("expires_in"))),
+            expires_at=self._clock.now() + life,
             extra=creds.extra,
         )
         self._cache.pop(account, None)
