@@ -152,6 +152,8 @@ class Manifests:
         for window in good:
             rendered += await self._window(folder, source, sha, account, window)
         self._done[folder] = state[0]
+        log.info("manifest_checked", manifest=str(folder / MANIFEST), source=source.name,
+                 windows=len(good), invalid=len(bad), rendered=rendered)  # fmt: skip
         return rendered
 
     async def _hash(self, source: Path) -> str:

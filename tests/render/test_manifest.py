@@ -1,0 +1,137 @@
+"""The manifest job in process: windows with context, bad entries one by one, an edit renders
+only what changed, a finished render is never rendered again, progress on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from atroposd.bus import Bus, RenderProgressed
+from atroposd.pipeline.manifest_model import windows
+from atroposd.pipeline.manifests import Manifests, is_manifest_source
+from atroposd.render.graph import Encoder
+from atroposd.render.layouts import Layouts
+from atroposd.render.render import Renderer
+from tests.render.media import make_source, probe
+
+SMALL = "testsrc2=size=320x180:rate=12:duration={d}"
+
+
+def test_windows_context_clamp_and_bad_entries() -> None:
+    raw = [
+        {"start": 1, "end": 3, "caption": "a"},  # 0.22 s each side
+        {"start": 0.1, "end": 1.1, "caption": "b", "context": 0.5},  # clamped at 0
+        {"start": 5, "end": 4, "caption": "c"},
+        {"start": 9, "end": 11, "caption": "d"},  # past the end (10 s)
+        {"start": 1, "end": 2},
+        {"start": 1, "end": 2, "caption": "  "},
+        {"start": 1, "end": 3, "caption": "again"},
+        "nonsense",
+    ]
+    good, bad = windows(raw, 10.0, 0.11)
+    assert [(w.cut_start, w.cut_end) for w in good] == [
+        pytest.approx((0.78, 3.22)),
+        pytest.approx((0.0, 1.6)),
+    ]
+    assert [n for n, _ in bad] == [3, 4, 5, 6, 7, 8]
+    reasons = dict(bad)
+    assert "does not come after" in reasons[3] and "outside the source" in reasons[4]
+    assert "caption" in reasons[5] and "caption" in reasons[6] and "entry 1" in reasons[7]
+
+
+class Job:
+    def __init__(self, root: Path) -> None:
+        self.out = root / "out"
+        self.project = self.out / "acc" / "proj"
+        self.project.mkdir(parents=True, exist_ok=True)
+        self.problems: list[tuple[Path, str]] = []
+        self.bus = Bus()
+        self.job = Manifests(
+            out_root=self.out,
+            cache_dir=root / "cache",
+            layouts=Layouts.load(None, "centered"),
+            account_layout=lambda a: "no_zoom" if a == "acc" else None,
+            renderer=Renderer(Encoder(preset="ultrafast")),
+            bus=self.bus,
+            on_problem=self._problem,
+            context=0.11,
+            settle=0.0,
+            interval=1.0,
+        )
+
+    async def _problem(self, path: Path, reason: str) -> None:
+        self.problems.append((path, reason))
+
+    def write(self, entries: list[dict[str, object]]) -> None:
+        (self.project / "clips.json").write_text(json.dumps(entries), encoding="utf-8")
+
+    def scan(self) -> int:
+        return asyncio.run(self.job.scan_once())
+
+    def shorts(self) -> list[str]:
+        return sorted(p.name for p in (self.project / "shorts").iterdir())
+
+
+def test_manifest_renders_reports_and_rerenders_only_what_changed(tmp_path: Path) -> None:
+    job = Job(tmp_path)
+    source = make_source(job.project / "proj.mp4", SMALL, seconds=3.0)
+    (job.project / "proj.txt").write_text("the transcript")
+    assert is_manifest_source(source) is False
+    job.write([
+        {"start": 0.5, "end": 1.5, "caption": "one", "title": "One"},
+        {"start": 2.5, "end": 1.0, "caption": "bad"},
+        {"start": 2.0, "end": 2.8, "caption": "two", "layout": "centered"},
+    ])  # fmt: skip
+    assert is_manifest_source(source)
+    seen = job.bus.subscribe(RenderProgressed)
+    assert job.scan() == 2
+    assert job.shorts() == [
+        "clip_0.50-1.50.json", "clip_0.50-1.50.mp4", "clip_0.50-1.50.txt",
+        "clip_2.00-2.80.mp4", "clip_2.00-2.80.txt",
+    ]  # fmt: skip
+    one = job.project / "shorts" / "clip_0.50-1.50.mp4"
+    assert float(probe(one)["format"]["duration"]) == pytest.approx(1.22, abs=0.1)
+    assert (job.project / "shorts" / "clip_0.50-1.50.txt").read_text() == "one"
+    assert [r for _, r in job.problems] == ["entry 2: end 1 s does not come after start 2.5 s"]
+    events = [seen.get_nowait() for _ in range(seen.qsize())]
+    assert {e.output for e in events} == {str(one), str(one.with_name("clip_2.00-2.80.mp4"))}
+    assert any(e.done and e.percent == 100.0 for e in events)
+    assert job.scan() == 0  # nothing changed
+
+    # An edit: entry 1 unchanged (its short is gone: posted and archived), entry 3 gets
+    # another layout, one entry added. Only the changed and the new ones render.
+    one.unlink()
+    job.write([
+        {"start": 0.5, "end": 1.5, "caption": "one", "title": "One"},
+        {"start": 2.0, "end": 2.8, "caption": "two", "layout": "left_aligned"},
+        {"start": 0.2, "end": 0.6, "caption": "three"},
+    ])  # fmt: skip
+    assert job.scan() == 2
+    assert "clip_0.50-1.50.mp4" not in job.shorts() and "clip_0.20-0.60.mp4" in job.shorts()
+
+    # A restart (a new job, empty memory) renders nothing again.
+    assert Job(tmp_path).scan() == 0
+
+
+def test_a_render_finished_before_its_record_is_not_rendered_again(tmp_path: Path) -> None:
+    job = Job(tmp_path)
+    make_source(job.project / "proj.mp4", SMALL, seconds=1.0)
+    job.write([{"start": 0.1, "end": 0.5, "caption": "x"}])
+    assert job.scan() == 1
+    for record in (tmp_path / "cache").iterdir():
+        record.unlink()  # the crash came between the rename and the record
+    job.job._done.clear()
+    assert job.scan() == 0
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_an_unreadable_manifest_is_reported_and_left_alone(tmp_path: Path) -> None:
+    job = Job(tmp_path)
+    make_source(job.project / "proj.mp4", SMALL, seconds=1.0)
+    (job.project / "clips.json").write_text("{not json")
+    assert job.scan() == 0
+    assert len(job.problems) == 1 and "not valid JSON" in job.problems[0][1]
+    assert (job.project / "clips.json").read_text() == "{not json"
