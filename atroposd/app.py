@@ -15,16 +15,26 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
+from atroposd import reload
 from atroposd.bus import Bus, PostChanged
 from atroposd.clock import Clock, SystemClock
 from atroposd.config import Settings, UploadConfig, missing_platform_ids, platform_id
 from atroposd.domain import ACTIVE, FINISH_ON_STOP, ClipFiles
 from atroposd.errors import ConfigError, InputError
 from atroposd.keys import check_logins, load_keys
+from atroposd.lifecycle import (
+    Stopper,
+    count_posts,
+    env_file_values,
+    every,
+    heartbeat,
+    supervise,
+)
 from atroposd.log import Redactor
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.follow import Polling
 from atroposd.pipeline.intake import Intake
+from atroposd.pipeline.manifests import is_manifest_source, manifest_job
 from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
 from atroposd.pipeline.retry import RetryPolicy
@@ -61,34 +71,6 @@ class RedactingStore:
         live = (creds.access_token, creds.refresh_token, *creds.extra.values())
         self._redactor.current((account, platform), *live)  # replaced tokens age out
         self._inner.save(account, platform, creds)
-
-
-async def supervise(
-    name: str, run: Callable[[], Awaitable[None]], first: float = 1.0, most: float = 60.0
-) -> None:
-    """Run a long-lived task; when it fails, log one line and start it again after a pause.
-
-    A watcher whose folder went away (an unmounted drive) must not take the publisher down
-    with it. The pause doubles up to ``most`` and starts over once the task ran for longer
-    than that. An OSError is the world, not a bug: no traceback for it.
-    """
-    wait = first
-    loop = asyncio.get_running_loop()
-    while True:
-        started = loop.time()
-        try:
-            await run()
-            return
-        except Exception as exc:  # supervisor: log, pause, start the task again
-            if loop.time() - started > most:
-                wait = first
-            fields = {"task": name, "error": f"{type(exc).__name__}: {exc}", "retry_in": wait}
-            if isinstance(exc, OSError):
-                log.error("task_failed", **fields)
-            else:
-                log.exception("task_failed", **fields)
-        await asyncio.sleep(wait)
-        wait = min(wait * 2, most)
 
 
 @dataclass
@@ -130,8 +112,15 @@ class App:
         # run under the same supervisor as the publisher, started after ``build``.
         self.extra_jobs: dict[str, Callable[[], Awaitable[None]]] = {}
         self.notifier = Notifier.from_environ()  # systemd's NOTIFY_SOCKET (sdnotify.py)
-        self._stopping = asyncio.Event()  # the first SIGTERM/SIGINT
-        self._hurry = asyncio.Event()  # the second: cut what is still running
+        self.stopper = Stopper()  # SIGTERM/SIGINT: a staged stop; a second one: at once
+        self.env_file: Path | None = Path(".env")  # re-read on SIGHUP (the CLI's --env-file)
+        # Called with the new settings and config after a reload was applied (the scheduler).
+        self.reload_hooks: list[Callable[[Settings, UploadConfig], None]] = []
+        self._env_at: dict[str, str] = {}
+        self._started = asyncio.Event()
+        self._reloading = asyncio.Lock()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._side: set[asyncio.Task[Any]] = set()
         self._summary: dict[str, object] = {}  # daemon_stopped's fields
         for name in settings.secrets:
             redactor.pin(settings.secret(name))
@@ -141,9 +130,14 @@ class App:
         self.redactor.pin(*found)
         return ",".join(found)
 
-    def _providers(self, http: httpx.AsyncClient, creds: CredentialStore) -> dict[str, Provider]:
+    def _providers(
+        self, http: httpx.AsyncClient, creds: CredentialStore, have: Collection[str] = ()
+    ) -> dict[str, Provider]:
+        """Providers of the enabled platforms not in ``have`` (a reload adds the new ones)."""
+        self._wiring = (http, creds)
         s = self.settings
         wanted = {p for acc in self.config.accounts.values() for p in acc.platforms.enabled()}
+        wanted -= set(have)
         missing = missing_platform_ids(self.config, s)
         if missing:
             raise ConfigError("\n".join(missing))
@@ -164,6 +158,10 @@ class App:
         acc = self.config.accounts.get(account)
         block = getattr(acc.platforms, platform, None) if acc else None
         return block.model_dump() if block is not None else {}
+
+    def platforms_for(self, account: str) -> list[str]:
+        """The enabled platforms of ``account`` in the config now (a reload may change it)."""
+        return self.config.platforms_for(account)
 
     def enabled_of(self, account: str) -> list[str]:
         """The platforms enabled for ``account`` (the config read now)."""
@@ -224,9 +222,7 @@ class App:
         archiver = Archiver(ledger, s.archive_dir, s.delete_uploaded_clips)
         policy = RetryPolicy(max_attempts=s.max_attempts)
         media = MediaCheck(s.render_cache_dir or s.state_dir / "renders")  # probe + variants
-        intake = Intake(
-            ledger, self.config.platforms_for, set(REGISTRY), self.clock, prober=media.prober
-        )
+        intake = Intake(ledger, self.platforms_for, set(REGISTRY), self.clock, prober=media.prober)
         publisher = Publisher(
             ledger,
             providers,
@@ -238,21 +234,11 @@ class App:
             self.enabled,
             whereabouts=intake.where,
             polling=Polling(deadline=s.processing_deadline),
-            sleep=self._pause,
+            sleep=self.stopper.pause,
             media=media,
         )
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
-        watcher = ClipWatcher(
-            upload_folder=s.upload_folder,
-            out_root=s.out_root,
-            default_account=self.config.default_account,
-            on_ready=self.admit,
-            on_problem=self.problem,
-            clock=self.clock,
-            settle_seconds=s.settle_seconds,
-            rescan_seconds=s.rescan_seconds,
-            fragmented_settle_seconds=s.fragmented_settle_seconds,
-        )
+        watcher = self.make_watcher()
         self.sv = Services(
             ledger, bus, intake, publisher, reconciler, archiver, watcher, providers, http
         )
@@ -267,7 +253,26 @@ class App:
             self.clock,
         )  # refresh ahead of expiry; one ERR per dead login (pipeline/tokens.py)
         self.extra_jobs.setdefault("token_refresh", refresher.run)
+        # clips.json -> rendered shorts that the watcher then posts (pipeline/manifests.py).
+        self.extra_jobs.setdefault(
+            "manifests", manifest_job(s, lambda: self.config.accounts, bus, self.problem).run
+        )
         return self.sv
+
+    def make_watcher(self) -> ClipWatcher:
+        """The watcher of the current settings and config (a reload makes a new one)."""
+        s = self.settings
+        return ClipWatcher(
+            upload_folder=s.upload_folder,
+            out_root=s.out_root,
+            default_account=self.config.default_account,
+            on_ready=self.admit,
+            on_problem=self.problem,
+            clock=self.clock,
+            settle_seconds=s.settle_seconds,
+            rescan_seconds=s.rescan_seconds,
+            fragmented_settle_seconds=s.fragmented_settle_seconds,
+        )
 
     async def start_emulator_if_needed(self) -> None:
         """In sandbox, serve the emulator in-process when nothing listens at SANDBOX_URL."""
@@ -306,6 +311,8 @@ class App:
 
     async def admit(self, files: ClipFiles) -> None:
         """Plan a ready pair and start its posts; input problems are reported once."""
+        if is_manifest_source(files.video):  # cut into shorts, never posted itself (ADR 0014)
+            return
         sv = self.sv
         try:
             got = await sv.intake.admit(files)
@@ -335,7 +342,7 @@ class App:
         """Let what must not be cut finish (a token refresh whose answer may rotate the login,
         an archive move), for a few seconds; then release the client, the emulator, the lock."""
         unfinished = [t for t in asyncio.all_tasks() if t.get_name().startswith(FINISH_ON_STOP)]
-        await self._wait_all(unfinished, SHUTDOWN_GRACE_SECONDS)
+        await self.stopper.wait_all(unfinished, SHUTDOWN_GRACE_SECONDS)
         await sv.http.aclose()
         if self._emulator is not None:
             await self._emulator.stop()
@@ -347,23 +354,9 @@ class App:
         return {
             "publisher": sv.publisher.run,
             "watcher": sv.watcher.run,
-            "reconcile": lambda: self._every(
-                lambda: self.settings.reconcile_seconds, sv.reconciler.step
-            ),
+            "reconcile": lambda: every(lambda: self.settings.reconcile_seconds, sv.reconciler.step),
             **self.extra_jobs,
         }
-
-    async def _every(
-        self, seconds: Callable[[], float], step: Callable[[], Awaitable[None]]
-    ) -> None:
-        """``step`` every ``seconds()`` (read each time: a reload may change it); the first run
-        is the start-up's own. A failing pass is logged and the next one tries again."""
-        while True:
-            await asyncio.sleep(seconds())
-            try:
-                await step()
-            except Exception as exc:  # supervisor: the next pass may well succeed
-                log.exception("periodic_step_failed", error=str(exc))
 
     async def _start(self, tg: asyncio.TaskGroup, sv: Services) -> dict[str, asyncio.Task[None]]:
         """Start in stages; READY=1 once the ledger is open (``build``), a reconcile pass has
@@ -390,76 +383,19 @@ class App:
         """``watching 2 folders, 12 queued, 2 uploading`` (what ``systemctl status`` shows)."""
         live = len(sv.watcher.roots) - len(sv.watcher.unavailable_folders)
         busy = sv.publisher.busy
-        marks = ",".join("?" * len(ACTIVE))
-        sql = f"SELECT COUNT(*) FROM posts WHERE state IN ({marks})"
-        queued = int(self._db.execute(sql, [s.value for s in ACTIVE]).fetchone()[0]) - len(busy)
+        queued = count_posts(self._db, [s.value for s in ACTIVE]) - len(busy)
         return f"watching {live} folders, {max(queued, 0)} queued, {len(busy)} uploading"
 
     async def _heartbeat(self, sv: Services) -> None:
-        """WATCHDOG=1 from the event loop itself, at half WATCHDOG_USEC (a wedged loop stops
-        the pings: systemd restarts it), and STATUS= when a post changed (at most 1/s)."""
-        every = self.notifier.ping_interval
-        if not self.notifier.enabled:
-            return
-        with sv.bus.subscribe(PostChanged, maxsize=1) as changed:
-            while True:
-                self.notifier.ping()
-                try:
-                    async with asyncio.timeout(every):
-                        await changed.get()
-                        self.notifier.status(self.status_line(sv))
-                        await asyncio.sleep(1.0)
-                except TimeoutError:
-                    pass
-
-    async def _pause(self, seconds: float) -> None:
-        """The wait between a post's status polls; at shutdown it ends the post's task at once
-        (between polls a post is at a resumable point: the next start polls again)."""
-        try:
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
-        except TimeoutError:
-            return
-        raise asyncio.CancelledError
-
-    def _on_stop_signal(self, name: str) -> None:
-        if not self._stopping.is_set():
-            self._stopping.set()
-            return
-        log.warning("daemon_stop_now", signal=name, note="second signal: cutting what still runs")
-        self._hurry.set()
-
-    async def _wait_all(self, tasks: Collection[asyncio.Future[Any]], seconds: float) -> set[Any]:
-        """Wait until ``tasks`` are done, ``seconds`` passed or a second signal came; the ones
-        still pending."""
-        pending = set(tasks)
-        hurry = asyncio.ensure_future(self._hurry.wait())
-        end = asyncio.get_running_loop().time() + seconds
-        try:
-            while pending and not hurry.done():
-                left = end - asyncio.get_running_loop().time()
-                if left <= 0:
-                    break
-                done, _ = await asyncio.wait(
-                    pending | {hurry}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+        """WATCHDOG=1 and STATUS= (``lifecycle.heartbeat``)."""
+        if self.notifier.enabled:
+            with sv.bus.subscribe(PostChanged, maxsize=1) as changed:
+                await heartbeat(
+                    self.notifier.ping,
+                    lambda: self.notifier.status(self.status_line(sv)),
+                    self.notifier.ping_interval,
+                    changed.get,
                 )
-                pending -= done
-        finally:
-            hurry.cancel()
-        return pending
-
-    async def _wind_down(self, sv: Services) -> tuple[list[int], list[int]]:
-        """Shutdown: no new post or upload; the workers in flight get SHUTDOWN_GRACE_SECONDS
-        to finish their step; the rest are cancelled (their saved handles resume at the next
-        start). Returns the post ids (finished, cancelled)."""
-        sv.publisher.closing = True
-        workers = sv.publisher.workers
-        pending = await self._wait_all(workers.values(), self.settings.shutdown_grace)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        cut = sorted(i for i, t in workers.items() if t in pending or t.cancelled())
-        return sorted(set(workers) - set(cut)), cut
 
     async def _stop(self, sv: Services, tasks: dict[str, asyncio.Task[None]]) -> None:
         """Stop intake (watcher, sweeps, API), wind the uploads down, then the rest."""
@@ -473,7 +409,9 @@ class App:
         for name, task in tasks.items():
             if name not in ("publisher", "sd-notify"):
                 task.cancel()
-        finished, cancelled = await self._wind_down(sv)
+        sv.publisher.closing = True  # no new post, no new upload
+        grace = self.settings.shutdown_grace
+        finished, cancelled = await self.stopper.wind_down(sv.publisher.workers, grace)
         for task in tasks.values():
             task.cancel()
         self._summary = {
@@ -483,22 +421,94 @@ class App:
             "seconds": round(asyncio.get_running_loop().time() - started, 3),
         }
 
+    def _request_reload(self) -> None:
+        """SIGHUP: reload in a task of its own (one at a time, after start-up)."""
+        task = asyncio.create_task(self.reload(), name="reload")
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+
+    async def reload(self) -> bool:
+        """Re-read the settings and the config and apply them; a config that does not load is
+        refused (one ERR line) and the running one stays. RELOADING=1 ... READY=1 around it."""
+        await self._started.wait()
+        async with self._reloading:
+            self.notifier.reloading()
+            log.info("reload_started")
+            try:
+                settings, config = await asyncio.to_thread(reload.read, self.env_file, self._env_at)
+            except (ConfigError, OSError) as exc:
+                log.error(
+                    "ERR",
+                    reload="refused",
+                    error=str(exc),
+                    next="kept the running config; fix it and reload again",
+                )
+                self.notifier.ready(self.status_line(self.sv))
+                return False
+            await self._apply(settings, config)
+            self.notifier.ready(self.status_line(self.sv))
+            return True
+
+    async def _apply(self, settings: Settings, config: UploadConfig) -> None:
+        """Take what can change live; name the settings that need a restart (they stay)."""
+        sv = self.sv
+        self.settings, changed, fixed = reload.split(self.settings, settings)
+        accounts_changed = config != self.config
+        self.config = config
+        for name in self.settings.secrets:
+            self.redactor.pin(self.settings.secret(name))
+        added = self._providers(*self._wiring, have=sv.providers)
+        for name, provider in added.items():
+            sv.publisher.add_provider(name, provider)
+        sv.providers = {**sv.providers, **added}
+        for hook in self.reload_hooks:
+            hook(self.settings, self.config)
+        if accounts_changed or reload.WATCHER_SETTINGS & set(changed):
+            await self._restart_watcher()
+        sv.reconciler.sweep()  # posts held for a platform enabled now go out
+        if fixed:
+            log.warning("reload_restart_needed", settings=[reload.env_name(n) for n in fixed])
+        log.info(
+            "reload_done",
+            accounts=sorted(config.accounts),
+            platforms=sorted(sv.providers),
+            new_platforms=sorted(added),
+            changed=[reload.env_name(n) for n in changed if n not in fixed],
+        )
+
+    async def _restart_watcher(self) -> None:
+        """A new watcher for new accounts or tuning: its start-up scan offers every pair again
+        (the ledger knows the ones planned already), so clips waiting in a new account's
+        folder are found."""
+        old = self._tasks.get("watcher")
+        if old is not None:
+            old.cancel()
+            await asyncio.gather(old, return_exceptions=True)
+        self.sv.watcher = self.make_watcher()
+        self._tasks["watcher"] = self._tg.create_task(
+            supervise("watcher", self.sv.watcher.run), name="watcher"
+        )
+
     async def run(self) -> None:
         """The daemon: start in stages, READY=1, run until SIGTERM/SIGINT, stop in stages."""
         self.announce()
         sv = self.build()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_stop_signal, sig.name)
+            loop.add_signal_handler(sig, self.stopper.on_signal, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        self._env_at = env_file_values(self.env_file)
         try:
             self.warn_held()
             await self.start_emulator_if_needed()
             async with asyncio.TaskGroup() as tg:
-                tasks = await self._start(tg, sv)
-                await self._stopping.wait()
+                self._tg = tg
+                tasks = self._tasks = await self._start(tg, sv)
+                self._started.set()
+                await self.stopper.stopping.wait()
                 await self._stop(sv, tasks)
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
             await self.close(sv)
