@@ -14,33 +14,36 @@ NOW = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
 HOURLY = [f"{h:02d}:00" for h in range(24)]
 
 
-def config() -> UploadConfig:
-    return UploadConfig.model_validate(
-        {
-            "default_account": "alice",
-            "accounts": {
-                "alice": {
-                    "schedule": {
-                        "timezone": "America/New_York",
-                        "slots": {"mon-fri": ["09:00", "18:00"], "sat": ["12:00"]},
-                    },
-                    "platforms": {
-                        "youtube": {"enabled": True},
-                        # 24 slots a day: more than TikTok's ~15 posts per creator per 24 h.
-                        "tiktok": {"enabled": True, "schedule": {"slots": {"daily": HOURLY}}},
-                    },
+def raw_config() -> dict[str, Any]:
+    """The fixture's upload_config.json."""
+    return {
+        "default_account": "alice",
+        "accounts": {
+            "alice": {
+                "schedule": {
+                    "timezone": "America/New_York",
+                    "slots": {"mon-fri": ["09:00", "18:00"], "sat": ["12:00"]},
                 },
-                "bob": {
-                    "schedule": {"timezone": "Europe/London", "cron": "30 7 * * *"},
-                    "platforms": {
-                        "instagram": {"enabled": True},
-                        "facebook": {"enabled": True},
-                        "x": {"enabled": True, "schedule": {"mode": "immediate"}},
-                    },
+                "platforms": {
+                    "youtube": {"enabled": True},
+                    # 24 slots a day: more than TikTok's ~15 posts per creator per 24 h.
+                    "tiktok": {"enabled": True, "schedule": {"slots": {"daily": HOURLY}}},
                 },
             },
-        }
-    )
+            "bob": {
+                "schedule": {"timezone": "Europe/London", "cron": "30 7 * * *"},
+                "platforms": {
+                    "instagram": {"enabled": True},
+                    "facebook": {"enabled": True},
+                    "x": {"enabled": True, "schedule": {"mode": "immediate"}},
+                },
+            },
+        },
+    }
+
+
+def config() -> UploadConfig:
+    return UploadConfig.model_validate(raw_config())
 
 
 def posts(account: str, platform: str, n: int, first_id: int, **kw: Any) -> list[QueuedPost]:
