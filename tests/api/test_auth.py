@@ -1,0 +1,115 @@
+"""Must-show 1: every route but /healthz needs the token; the token file is 0600; a
+non-loopback bind without API_TOKEN is refused; the token never reaches a log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets.sync.client as wsc
+from websockets.exceptions import InvalidStatus
+
+from atroposd.api.auth import QueryTokenFilter, scrub_query
+from tests.api.support import LiveApi
+from tests.support import REPO, Daemon, Workspace
+
+SPEC = REPO / "docs" / "openapi.json"
+
+
+def _routes() -> list[tuple[str, str]]:
+    doc = json.loads(SPEC.read_text(encoding="utf-8"))
+    found = [
+        (method.upper(), path.replace("{job_id}", "1"))
+        for path, item in doc["paths"].items()
+        for method in item
+    ]
+    return [*found, ("GET", "/openapi.json")]
+
+
+def test_every_route_but_healthz_answers_401_without_the_token_or_with_a_wrong_one(
+    live: LiveApi,
+) -> None:
+    routes = [r for r in _routes() if r[1] != "/healthz"]
+    assert len(routes) >= 9, routes
+    with (
+        httpx.Client(base_url=live.url, timeout=30) as bare,
+        live.client("w" * len(live.token)) as wrong,
+        httpx.Client(base_url=live.url, headers={"Authorization": f"Basic {live.token}"}) as basic,
+        live.client() as good,
+    ):
+        for method, path in routes:
+            body = {"path": "/nowhere.mp4"} if method == "POST" else None
+            for client in (bare, wrong, basic):
+                got = client.request(method, path, json=body, params={"accountId": "default"})
+                assert got.status_code == 401, (method, path, got.status_code, got.text)
+                assert got.headers["www-authenticate"] == "Bearer"
+                assert live.token not in got.text
+        assert bare.get("/healthz").json() == {"status": "ok"}
+        assert good.get("/api/jobs").status_code == 200
+        served = good.get("/openapi.json").json()
+    assert served["paths"].keys() == json.loads(SPEC.read_text())["paths"].keys()
+
+
+def test_the_token_file_is_private(live: LiveApi) -> None:
+    path = live.ws.state / "api-token"
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode == 0o600, oct(mode)
+    assert len(live.token) >= 40
+
+
+def test_the_websocket_takes_the_token_as_a_header_or_query_and_401s_without(
+    live: LiveApi,
+) -> None:
+    url = live.url.replace("http", "ws") + "/ws/jobs/999999"
+    for attempt in (
+        {"uri": url},
+        {"uri": url + "?token=" + "w" * 40},
+        {"uri": url, "additional_headers": {"Authorization": "Bearer nope"}},
+    ):
+        with pytest.raises(InvalidStatus) as refused:
+            wsc.connect(**attempt, open_timeout=30).close()  # type: ignore[arg-type]
+        assert refused.value.response.status_code == 401
+    for attempt in (
+        {"uri": url + "?token=" + live.token},
+        {"uri": url, "additional_headers": {"Authorization": f"Bearer {live.token}"}},
+    ):
+        with wsc.connect(**attempt, open_timeout=30) as sock:  # type: ignore[arg-type]
+            with pytest.raises(Exception):  # noqa: B017 (the close frame ends the stream)
+                sock.recv(timeout=30)
+            assert sock.protocol.close_rcvd is not None
+            assert sock.protocol.close_rcvd.code == 1008
+            assert sock.protocol.close_rcvd.reason == "Job not found"
+    said = "".join(live.daemon.raw) + "".join(live.daemon.stderr)
+    assert live.token not in said
+
+
+def test_uvicorn_lines_lose_the_query_token() -> None:
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        (("127.0.0.1", 5), "/ws/jobs/1?token=s3cr3t-value&x=1"),
+        None,
+    )
+    assert QueryTokenFilter().filter(record)
+    assert "s3cr3t-value" not in record.getMessage()
+    assert "/ws/jobs/1?token=[redacted]&x=1" in record.getMessage()
+    assert scrub_query("GET /m?a=1&TOKEN=abc HTTP/1.1") == "GET /m?a=1&TOKEN=[redacted] HTTP/1.1"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "example.org"])
+def test_a_non_loopback_bind_without_api_token_is_refused_at_start(
+    tmp_path: Path, host: str
+) -> None:
+    ws = Workspace(tmp_path / "home", "http://127.0.0.1:9", api=True)
+    daemon = Daemon(ws, extra_env={"API_HOST": host})
+    assert daemon.wait(60) == 2
+    said = "".join(daemon.stderr)
+    assert f"API_HOST {host}" in said and "API_TOKEN" in said, said
+    assert not daemon.events("daemon_started")
