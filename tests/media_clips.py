@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from pathlib import Path
 
@@ -37,6 +38,19 @@ def long_clip(path: Path, seconds: float = 61.0) -> Path:
 def corrupt(path: Path) -> Path:
     """Bytes that start like an MP4 (an ftyp box) and hold no playable movie."""
     path.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x5a" * 4000)
+    return path
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def broken_movie(path: Path) -> Path:
+    """Complete top-level boxes (the watcher's check passes) around a movie header of zeros:
+    ffprobe reads it, complains, and finds no stream."""
+    ftyp = _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2avc1mp41")
+    moov = _box(b"moov", _box(b"mvhd", bytes(100)) + _box(b"trak", _box(b"tkhd", bytes(84))))
+    path.write_bytes(ftyp + moov + _box(b"mdat", b"\x5a" * 2000))
     return path
 
 

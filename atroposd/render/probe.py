@@ -207,7 +207,12 @@ def probe_file(path: Path, ffprobe: str = "ffprobe") -> MediaInfo:
         doc = json.loads(done.stdout)
     except json.JSONDecodeError:
         raise MediaUnreadable(path, "ffprobe gave no readable answer") from None
-    return parse(path, doc, faststart_of(path))
+    try:
+        return parse(path, doc, faststart_of(path))
+    except MediaUnreadable as exc:  # ffprobe read it but found no video: add what it said
+        said = _reason(done.stderr, path, 0) if done.stderr.strip() else ""
+        why = f"{exc.reason}; ffprobe: {said}" if said else exc.reason
+        raise MediaUnreadable(path, why) from None
 
 
 class Prober:

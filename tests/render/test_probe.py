@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from atroposd.render.probe import MediaUnreadable, Prober, probe_file
-from tests.media_clips import corrupt, hevc_10bit_4k
+from tests.media_clips import broken_movie, corrupt, hevc_10bit_4k
 from tests.support import make_clip
 
 
@@ -61,6 +61,14 @@ def test_a_corrupt_file_raises_ffprobes_reason(folder: Path) -> None:
     assert "moov atom not found" in err.value.reason
     assert "0x" not in err.value.reason  # the [mov,mp4 @ 0x...] prefix is dropped
     assert str(bad) in str(err.value)
+
+
+def test_a_movie_without_streams_says_what_ffprobe_said(folder: Path) -> None:
+    with pytest.raises(MediaUnreadable) as err:
+        probe_file(broken_movie(folder / "empty-movie.mp4"))
+    assert err.value.reason == (
+        "no video stream (ffprobe found none); ffprobe: Invalid mvhd time scale 0, defaulting to 1"
+    )
 
 
 def test_audio_alone_is_not_a_video(folder: Path) -> None:
