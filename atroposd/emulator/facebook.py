@@ -164,10 +164,15 @@ class Facebook:
             return account
         if not page_id.isdigit():
             return missing(page_id)
-        token = self._tokens.issue(account)
-        self._page_tokens[token] = page_id
+        token = self.issue_page_token(account, page_id)
         body = {"id": page_id, "name": f"{account}'s Page", "access_token": token}
         return graph_ok(body, page_id, "pages")
+
+    def issue_page_token(self, account: str, page_id: str) -> str:
+        """A Page token of ``page_id`` for ``account`` (a login's ``/me/accounts`` too)."""
+        token = self._tokens.issue(account)
+        self._page_tokens[token] = page_id
+        return token
 
     # -- start / finish -----------------------------------------------------------------------
 

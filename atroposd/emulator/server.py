@@ -20,6 +20,7 @@ from atroposd.emulator.control import PREFIX, Control
 from atroposd.emulator.facebook import Facebook
 from atroposd.emulator.faults import FaultEngine
 from atroposd.emulator.instagram import Instagram
+from atroposd.emulator.oauth import OAuthServer
 from atroposd.emulator.platform import Context, Platform
 from atroposd.emulator.snapchat import Snapchat
 from atroposd.emulator.store import Store
@@ -52,6 +53,7 @@ class EmulatorServer:
         self._extra = tuple(extra_platforms)  # e.g. the tests' two-step platform
         self._processing_seconds = processing_seconds  # how long a new video stays processing
         self._control: Control | None = None
+        self._oauth: OAuthServer | None = None  # logins: authorize, code, revoke
         self._token_control: TokenControl | None = None  # lifetimes, per-request tokens
 
     @property
@@ -85,6 +87,7 @@ class EmulatorServer:
         for platform in self._platforms.values():
             faults.register(platform.name, platform.steps)
         self._control = Control(ctx, self._platforms)
+        self._oauth = OAuthServer(ctx, self._platforms)
         self._token_control = TokenControl(lambda: ctx.store.tokens)
         await self._http.start()
         log.info("emulator_started", base_url=self.base_url, storage_dir=str(self._storage_dir))
@@ -99,6 +102,9 @@ class EmulatorServer:
 
     async def _handle(self, request: Request) -> Response:
         path = request.path
+        login = await self._oauth.handle(request, path) if self._oauth is not None else None
+        if login is not None:
+            return login
         tc = self._token_control
         if tc is not None and path.startswith(PREFIX) and path[len(PREFIX) :] in TOKEN_PATHS:
             return await tc.handle(request, path.removeprefix(PREFIX))

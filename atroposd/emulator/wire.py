@@ -117,6 +117,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     _body: _Body = field(repr=False)
+    _read: bytes | None = field(default=None, repr=False)  # body() kept: a second read gets it
 
     @overload
     def header(self, name: str) -> str | None: ...
@@ -139,7 +140,9 @@ class Request:
         return self._body.chunks()
 
     async def body(self, limit: int = MAX_SMALL_BODY) -> bytes:
-        """The whole body in memory; for small payloads only."""
+        """The whole body in memory; for small payloads only (kept: a second call gets it)."""
+        if self._read is not None:
+            return self._read
         parts: list[bytes] = []
         size = 0
         async for piece in self._body.chunks():
@@ -147,7 +150,8 @@ class Request:
             if size > limit:
                 raise BodyTooLarge(f"body larger than {limit} bytes")
             parts.append(piece)
-        return b"".join(parts)
+        self._read = b"".join(parts)
+        return self._read
 
     async def discard(self) -> None:
         """Read and throw away the body (so the connection stays usable)."""
