@@ -1,19 +1,329 @@
-"""`atroposd auth login|logout|status|rotate-key|keygen`: logins and the token key (issue 9)."""
+"""`atroposd auth login|logout|status|rotate-key|keygen`: logins and the token key (issue 9).
+
+``login`` runs the platform's flow (``providers/auth/logins.py``) with a loopback redirect or,
+with ``--no-browser``, a pasted redirect address; the credentials go to the vault, the login's
+non-secret facts to its notes, and posts parked in ``needs_attention`` for that account and
+platform because the login had died are re-armed (the running daemon's sweep sends them). In
+sandbox the flow runs against the emulator at SANDBOX_URL, which approves at once. No token,
+client secret or key is ever printed. See docs/auth.md.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import sys
+import webbrowser
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from atroposd.log import Redactor
+import httpx
 
-COMMANDS: tuple[str, ...] = ()  # the top-level command names this module handles: ("auth",)
+from atroposd import keys
+from atroposd.clock import SystemClock
+from atroposd.config import Settings, UploadConfig, load_settings, load_upload_config, platform_id
+from atroposd.domain import Attention, PostState
+from atroposd.errors import ConfigError, ProviderError
+from atroposd.log import Redactor
+from atroposd.preflight import folder, listening, open_ledger
+from atroposd.providers import REGISTRY
+from atroposd.providers.auth.flows import LoginPlan
+from atroposd.providers.auth.login import LoginFailed
+from atroposd.providers.auth.logins import LOGINS
+from atroposd.providers.auth.redirect import Browser, can_open_browser
+from atroposd.providers.base import Credentials, ProviderContext
+from atroposd.providers.spec import TITLES
+from atroposd.store.ledger import Ledger
+from atroposd.vault import NOTES, SUFFIX, Undecryptable, Vault
+
+COMMANDS: tuple[str, ...] = ("auth",)
+S = PostState
 
 
 def add_parsers(sub: Any) -> None:
     """Add this module's commands to the CLI's subparsers."""
+    auth = sub.add_parser("auth", help="log accounts in and out of platforms; the token key")
+    cmds = auth.add_subparsers(dest="auth_command", required=True)
+    login = cmds.add_parser("login", help="log an account in to a platform (OAuth in a browser)")
+    login.add_argument("platform", choices=sorted(LOGINS))
+    login.add_argument("--account", help="the account in upload_config.json (default: its default)")
+    login.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="headless (over SSH): print the URL, then paste the address the browser ends on",
+    )
+    login.add_argument(
+        "--port", type=int, default=0, help="the loopback port of the redirect (default: any free)"
+    )
+    login.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
+    logout = cmds.add_parser("logout", help="revoke a login where the platform allows it")
+    logout.add_argument("platform", choices=sorted(LOGINS))
+    logout.add_argument("--account", help="the account (default: the default account)")
+    status = cmds.add_parser("status", help="every account's logins: expiry, scopes, errors")
+    status.add_argument("--json", action="store_true")
+    cmds.add_parser("rotate-key", help="re-encrypt every token file with the first key")
+    cmds.add_parser("keygen", help="print a new random token key (Fernet)")
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     """Run one of COMMANDS; args.env_file is the .env to read. Returns the exit code."""
-    raise NotImplementedError(args.command)
+    if args.auth_command == "keygen":
+        print(keys.new_key())
+        return 0
+    settings = load_settings(args.env_file)
+    for name in settings.secrets:
+        redactor.pin(settings.secret(name))
+    if args.auth_command == "rotate-key":
+        return keys.rotate_key(settings)
+    config = load_upload_config(settings.upload_config)
+    if args.auth_command == "status":
+        return _status(settings, config, args.json)
+    account = args.account or config.default_account
+    if account not in config.accounts:
+        raise ConfigError(f"--account {account}: not in {settings.upload_config}")
+    folder("TOKENS_DIR", settings.tokens_dir, write=True, private=True)
+    if args.auth_command == "login":
+        return _login(settings, config, args, account, redactor)
+    return _logout(settings, config, args.platform, account)
+
+
+def _context(
+    settings: Settings, config: UploadConfig, http: httpx.AsyncClient, vault: Vault
+) -> ProviderContext:
+    return ProviderContext(
+        http=http,
+        credentials=vault,
+        clock=SystemClock(),
+        sandbox=settings.sandbox,
+        sandbox_url=settings.sandbox_url,
+        chunk_size=settings.chunk_size,
+        secrets={n: settings.secret(n) or "" for n in settings.secrets},
+        overrides=settings.platform_settings,
+        account_ids=lambda platform, account: platform_id(config, settings, account, platform),
+    )
+
+
+def _plan(ctx: ProviderContext, config: UploadConfig, platform: str, account: str) -> LoginPlan:
+    REGISTRY[platform](ctx)  # the provider's own checks: app keys present, hosts well formed
+    block = getattr(config.accounts[account].platforms, platform, None)
+    options = block.model_dump() if block is not None else {}
+    return LOGINS[platform](ctx, account, options)
+
+
+def _login(
+    settings: Settings,
+    config: UploadConfig,
+    args: argparse.Namespace,
+    account: str,
+    redactor: Redactor,
+) -> int:
+    platform, title = args.platform, TITLES.get(args.platform, args.platform)
+    if settings.sandbox and not listening(settings.sandbox_url):
+        print(
+            f"atroposd: sandbox: no emulator at {settings.sandbox_url} to log in against; "
+            "start one with `atroposd emulator` (or run the daemon, which serves one)",
+            file=sys.stderr,
+        )
+        return 1
+    vault = keys.open_vault(settings)
+    browser = Browser(
+        out=sys.stdout,
+        inp=sys.stdin,
+        open=webbrowser.open if can_open_browser() and not args.no_browser else None,
+        paste=args.no_browser,
+        port=args.port,
+        timeout=args.timeout,
+    )
+    hints = {"sandbox_account": account} if settings.sandbox else {}
+
+    async def flow() -> Credentials:
+        async with httpx.AsyncClient(timeout=30.0, follow_redirects=False) as http:
+            plan = _plan(_context(settings, config, http, vault), config, platform, account)
+            return await plan.login(http, browser, account, hints, SystemClock().now)
+
+    try:
+        creds = asyncio.run(flow())
+    except (LoginFailed, ProviderError) as exc:
+        print(f"atroposd: {title} login of {account!r} failed: {exc}", file=sys.stderr)
+        return 1
+    redactor.current((account, platform), creds.access_token, creds.refresh_token)
+    vault.save(account, platform, creds)
+    _note_login(vault, account, platform, creds)
+    resumed = resume_parked(settings, account, platform)
+    until = _when(creds.expires_at) if creds.expires_at else "does not expire"
+    print(f"{title}: account {account!r} is logged in (access token: {until}).")
+    if resumed:
+        print(f"{resumed} post(s) waiting for this login will be sent again.")
+    if platform not in config.platforms_for(account):
+        print(f"Note: {platform} is not enabled for {account!r} in {settings.upload_config}.")
+    return 0
+
+
+def _note_login(vault: Vault, account: str, platform: str, creds: Credentials) -> None:
+    extra = creds.extra
+    vault.note(
+        account,
+        platform,
+        connected_at=extra.get("obtained_at") or datetime.now(UTC).isoformat(),
+        scopes=sorted(s for s in extra.get("scope", "").replace(",", " ").split() if s),
+        access_expires_at=creds.expires_at,
+        refresh_expires_at=extra.get("refresh_expires_at"),
+        last_error=None,
+    )
+
+
+def resume_parked(settings: Settings, account: str, platform: str) -> int:
+    """Re-arm the posts parked because this login had died (as ``atroposd retry`` does)."""
+    if not (settings.state_dir / "ledger.sqlite3").exists():
+        return 0
+    conn = open_ledger(settings.state_dir)
+    try:
+        ledger = Ledger(conn, SystemClock())
+        parked = ledger.list_posts([S.NEEDS_ATTENTION], account=account, platform=platform)
+        done = 0
+        for post in parked:
+            if post.attention != Attention.LOGIN:
+                continue
+            moved = ledger.transition(
+                post.id,
+                [S.NEEDS_ATTENTION],
+                S.READY,
+                note="login renewed (atroposd auth login)",
+                retry_at=None,
+                attempts=0,
+                attention=None,
+            )
+            done += moved is not None
+        return done
+    finally:
+        conn.close()
+
+
+def _logout(settings: Settings, config: UploadConfig, platform: str, account: str) -> int:
+    title = TITLES.get(platform, platform)
+    path = settings.tokens_dir / account / f"{platform}{SUFFIX}"
+    if not path.exists():
+        print(f"{title}: account {account!r} has no stored login ({path}); nothing to do.")
+        return 0
+    vault = Vault(settings.tokens_dir, keys.load_keys(settings), sandbox=False)
+    try:
+        creds = vault.load(account, platform)
+    except Undecryptable as exc:
+        print(f"atroposd: {exc}", file=sys.stderr)
+        return 2
+
+    async def revoke() -> str:
+        async with httpx.AsyncClient(timeout=30.0, follow_redirects=False) as http:
+            plan = _plan(_context(settings, config, http, vault), config, platform, account)
+            if plan.revoke is None:
+                return plan.no_revoke
+            try:
+                await plan.revoke(http, creds)
+            except (LoginFailed, ProviderError) as exc:
+                return f"{exc}; remove the app's access in your {title} settings"
+            return f"{title} revoked the login."
+
+    print(asyncio.run(revoke()))
+    for gone in (path, path.with_name(f"{platform}{NOTES}")):
+        gone.unlink(missing_ok=True)
+    print(f"{title}: account {account!r} is logged out ({path} removed).")
+    return 0
+
+
+def _when(moment: datetime) -> str:
+    return "until " + moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _status(settings: Settings, config: UploadConfig, as_json: bool) -> int:
+    rows, failed = status_rows(settings, config)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(_line(row))
+    for line in failed:
+        print(f"atroposd: {line}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _line(row: dict[str, Any]) -> str:
+    state = "connected" if row["connected"] else "not connected"
+    parts = [f"{row['account']:<16} {row['platform']:<10} {state:<14}"]
+    for key, label in (
+        ("access_expires_at", "access until"),
+        ("refresh_expires_at", "refresh until"),
+        ("last_refresh", "last refresh"),
+        ("last_error", "last error"),
+        ("problem", ""),
+    ):
+        if row.get(key):
+            parts.append(f"{label} {row[key]}".strip())
+    if row.get("scopes"):
+        parts.append("scopes " + " ".join(row["scopes"]))
+    return "  ".join(parts)
+
+
+def status_rows(settings: Settings, config: UploadConfig) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per account and enabled platform (never a token), and the files no key opens."""
+    vault = Vault(settings.tokens_dir, keys.load_keys(settings), sandbox=False)  # reads only
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for account, acc in sorted(config.accounts.items()):
+        for platform in acc.platforms.enabled():
+            row, problem = _row(vault, settings.tokens_dir, account, platform, now)
+            rows.append(row)
+            if problem:
+                failed.append(problem)
+    return rows, failed
+
+
+def _row(
+    vault: Vault, tokens_dir: Path, account: str, platform: str, now: datetime
+) -> tuple[dict[str, Any], str | None]:
+    notes = vault.notes(account, platform)
+    row: dict[str, Any] = {
+        "account": account,
+        "platform": platform,
+        "connected": False,
+        "source": None,
+        "scopes": notes.get("scopes") or [],
+        "access_expires_at": notes.get("access_expires_at"),
+        "refresh_expires_at": notes.get("refresh_expires_at"),
+        "has_refresh_token": False,
+        "connected_at": notes.get("connected_at"),
+        "last_refresh": notes.get("last_refresh"),
+        "last_error": notes.get("last_error"),
+        "problem": None,
+    }
+    path = tokens_dir / account / f"{platform}{SUFFIX}"
+    if not path.exists():
+        row["problem"] = f"no login: atroposd auth login {platform} --account {account}"
+        return row, None
+    try:
+        creds = vault.load(account, platform)
+    except Undecryptable as exc:
+        row["problem"] = "cannot decrypt with TOKEN_FERNET_KEY"
+        return row, str(exc)
+    extra = creds.extra
+    stand_in = not creds.access_token and "obtained_at" not in extra
+    refresh_until = row["refresh_expires_at"] or extra.get("refresh_expires_at")
+    row.update(
+        source="sandbox stand-in" if stand_in else "login",
+        has_refresh_token=bool(creds.refresh_token),
+        access_expires_at=creds.expires_at.isoformat() if creds.expires_at else None,
+        refresh_expires_at=refresh_until,
+        connected_at=row["connected_at"] or extra.get("obtained_at"),
+    )
+    if not row["scopes"] and extra.get("scope"):
+        row["scopes"] = sorted(extra["scope"].replace(",", " ").split())
+    alive = creds.expires_at is None or creds.expires_at > now
+    usable = bool(creds.refresh_token) or (bool(creds.access_token) and alive)
+    if refresh_until and datetime.fromisoformat(refresh_until) <= now:
+        usable = False
+    row["connected"] = usable
+    if not usable:
+        row["problem"] = f"expired: atroposd auth login {platform} --account {account}"
+    return row, None
