@@ -119,7 +119,10 @@ def rotate_key(settings: KeySettings) -> int:
     """
     vault = open_vault(settings)
     failed = rotated = kept = 0
-    for path in vault.token_files():
+    files = list(vault.token_files())
+    for folder in sorted({p.parent for p in files}):
+        vault.sweep(folder)  # what an interrupted run (or daemon) left half-written
+    for path in files:
         try:
             changed = vault.rotate_file(path)
         except Undecryptable as exc:

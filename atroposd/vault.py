@@ -158,6 +158,17 @@ class Vault:
             return iter(())
         return iter(sorted(p for p in self._dir.glob(f"*/*{SUFFIX}") if p.is_file()))
 
+    def sweep(self, folder: Path) -> int:
+        """Delete temp files a killed writer left in an account folder; how many. Under the
+        folder's lock every writer is done, so any temp file there is stale."""
+        gone = 0
+        with _locked(folder):
+            for stale in folder.glob(".*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
+                    gone += 1
+        return gone
+
     def rotate_file(self, path: Path) -> bool:
         """Re-encrypt one token file with the first key; False when it already was.
 

@@ -38,7 +38,7 @@ def test_no_secret_in_any_log_line(ws: Workspace, emulator: Emulator) -> None:
         daemon.wait_event("ERR", code="invalid_grant")
     finally:
         daemon.stop()
-    vault_files = list(iter_files(ws.root / "tokens"))
+    vault_files = [p for p in iter_files(ws.root / "tokens") if p.name.endswith(".json.enc")]
     assert vault_files, "the vault holds the account's tokens"
     tokens: list[str] = []
     for path in vault_files:
