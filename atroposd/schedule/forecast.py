@@ -5,8 +5,9 @@ Both come from one walk through time (``simulate``), so they never disagree:
 - Each lane (account, platform) follows ``slots.effective_schedule``; a lane without slots
   posts immediately (its posts are listed at ``now``, and it has no run-out date).
 - A post pinned by its sidecar's ``publish_at`` goes out at that time (at ``now`` if the
-  time has passed); the other waiting posts take the lane's slots
-  (``slots.slot_instants``) one each, in ``slots.queue_order``.
+  time has passed), and so does a post that already took its slot and waits to retry (at its
+  retry time); a natively scheduled post holds its slot. The other waiting posts take the
+  lane's slots (``slots.slot_instants``) one each, in ``slots.queue_order``.
 - A platform's cap (``caps.CAPS``) is applied as the walk goes: a slot that would exceed it
   is left empty and the clip moves to the next slot the cap allows (the daemon parks such a
   post until the platform's window frees). A lane whose slots the cap refused, or whose
@@ -57,7 +58,7 @@ class PostLike(Protocol):
     @property
     def created_at(self) -> datetime: ...
     @property
-    def publish_at(self) -> datetime | None: ...
+    def pinned_at(self) -> datetime | None: ...
     @property
     def sidecar_json(self) -> str | None: ...
 
@@ -121,7 +122,7 @@ class _Lane:
     schedule: ScheduleConfig | None
     pinned: list[PostLike]
     queue: list[PostLike]
-    pinned_at: set[datetime]  # a slot at one of these is already taken (natively scheduled)
+    pinned_times: set[datetime]  # a slot at one of these is already taken (natively scheduled)
     last_pin: datetime | None
     stream: Iterator[datetime] | None = None
     taken: int = 0
@@ -149,9 +150,9 @@ class _Walk:
     def add(self, lane: Lane, schedule: ScheduleConfig | None, waiting: list[PostLike]) -> None:
         """Put a lane's pinned posts and its first slot on the heap."""
         now, no = self.now, len(self.lanes)
-        pins = [p for p in waiting if p.publish_at is not None or schedule is None]
-        times = [max(now, p.publish_at or now) for p in pins]
-        rest = _ordered([p for p in waiting if p.publish_at is None and schedule is not None])
+        pins = [p for p in waiting if p.pinned_at is not None or schedule is None]
+        times = [max(now, p.pinned_at or now) for p in pins]
+        rest = _ordered([p for p in waiting if p.pinned_at is None and schedule is not None])
         state = _Lane(lane, schedule, pins, rest, set(times), max(times, default=None))
         if schedule is not None:
             state.stream = _slot_stream(schedule, now)
@@ -182,7 +183,7 @@ class _Walk:
             self._next_slot(no, at)
 
     def _slot(self, state: _Lane, at: datetime) -> None:
-        if at in state.pinned_at:  # a natively scheduled post holds this slot
+        if at in state.pinned_times:  # a natively scheduled post holds this slot
             self.last_slot[state.lane] = at
             return
         if state.taken >= len(state.queue):

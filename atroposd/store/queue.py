@@ -29,7 +29,10 @@ class QueuedPost:
     platform: str
     clip: str  # the video's path relative to its watched root
     created_at: datetime
-    publish_at: datetime | None  # pinned by the sidecar
+    # When it goes without taking a slot: a sidecar's publish_at (or the native slot it was
+    # given), or, for a post that already took its slot and waits to retry, its retry time
+    # (``now`` when none). None: it waits for a slot.
+    pinned_at: datetime | None
     sidecar_json: str | None  # may carry an explicit ``order``
 
 
@@ -52,7 +55,8 @@ def queued_posts(
     waiting = ",".join("?" * len(WAITING))
     on_the_way = ",".join("?" * len(ON_THE_WAY))
     sql = (
-        "SELECT id, account, platform, clip_rel, created_at, publish_at, sidecar_json"
+        "SELECT id, account, platform, clip_rel, created_at, publish_at, sidecar_json,"
+        " state, attempts, remote_ref, bytes_sent, retry_at"
         f" FROM posts WHERE (state IN ({waiting})"
         f" OR (state IN ({on_the_way}) AND publish_at > ?))"
     )
@@ -68,11 +72,25 @@ def queued_posts(
             platform=r["platform"],
             clip=r["clip_rel"],
             created_at=datetime.fromisoformat(r["created_at"]),
-            publish_at=datetime.fromisoformat(r["publish_at"]) if r["publish_at"] else None,
+            pinned_at=_pinned_at(r, now),
             sidecar_json=r["sidecar_json"],
         )
         for r in rows
     ]
+
+
+def _pinned_at(row: sqlite3.Row, now: datetime) -> datetime | None:
+    """When a post goes without a slot (see ``QueuedPost.pinned_at``), or None.
+
+    A waiting post that was tried already (attempts, a saved handle, bytes sent, a retry
+    time) took its slot before: the scheduler does not give it another (pipeline/scheduler).
+    """
+    if row["publish_at"]:
+        return datetime.fromisoformat(row["publish_at"])
+    tried = row["attempts"] or row["remote_ref"] or row["bytes_sent"] or row["retry_at"]
+    if row["state"] in WAITING and tried:
+        return datetime.fromisoformat(row["retry_at"]) if row["retry_at"] else now
+    return None
 
 
 def _ts(value: datetime) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from atroposd.domain import PostState as S
 from atroposd.store.db import connect
 from atroposd.store.ledger import Drop, Ledger
 from tests.schedule.test_forecast import NOW, raw_config
@@ -134,13 +135,22 @@ def test_inventory_json_is_the_documented_shape_with_the_hand_computed_dates(
 
 def test_schedule_json_lists_the_upcoming_posts_in_time_order(tmp_path: Path) -> None:
     env = write_home(tmp_path / "home")
+    # The oldest YouTube clip took a slot already and failed; it retries at 10:30 EST.
+    ledger = Ledger(connect(tmp_path / "home" / "state" / "ledger.sqlite3"), Steps())
+    first = ledger.list_posts(None, "alice", "youtube")[0]
+    ledger.transition(first.id, [S.PLANNED], S.READY)
+    ledger.transition(first.id, [S.READY], S.UPLOADING)
+    retry = datetime.fromisoformat("2026-03-02T10:30:00-05:00")
+    ledger.transition(first.id, [S.UPLOADING], S.READY, attempts=1, retry_at=retry)
     got = run_cli(env, "schedule", "--account", "alice", "--days", "0.5")
-    # Until Mon 2 March 20:00 EST: YouTube at 09:00 and 18:00 (the two oldest clips), TikTok
-    # every hour 09:00..20:00 (12 of the 15 its cap allows in 24 h).
+    # Until Mon 2 March 20:00 EST: YouTube's 09:00 and 18:00 slots take the next two clips, the
+    # retry goes at its time between them; TikTok every hour 09:00..20:00 (12 of the 15 its
+    # cap allows in 24 h).
     youtube = [(r["at"], r["clip"]) for r in got if r["platform"] == "youtube"]
     assert youtube == [
-        ("2026-03-02T09:00:00-05:00", "ayt-000.mp4"),
-        ("2026-03-02T18:00:00-05:00", "ayt-001.mp4"),
+        ("2026-03-02T09:00:00-05:00", "ayt-001.mp4"),
+        ("2026-03-02T10:30:00-05:00", "ayt-000.mp4"),
+        ("2026-03-02T18:00:00-05:00", "ayt-002.mp4"),
     ]
     tiktok = [r["at"] for r in got if r["platform"] == "tiktok"]
     assert tiktok == [f"2026-03-02T{h:02d}:00:00-05:00" for h in range(9, 21)]

@@ -54,7 +54,7 @@ def posts(account: str, platform: str, n: int, first_id: int, **kw: Any) -> list
             platform=platform,
             clip=f"{platform}-{i:03d}.mp4",
             created_at=NOW - timedelta(days=30) + timedelta(minutes=i),
-            publish_at=kw.get("publish_at"),
+            pinned_at=kw.get("publish_at"),
             sidecar_json=kw.get("sidecar_json"),
         )
         for i in range(n)
