@@ -8,17 +8,19 @@ posts the pair like any other clip. Problems (a bad file, a bad entry, a failed 
 reported once each through ``on_problem``; the files stay as they are.
 
 A render is identified by ``cache_key(source sha256, layout, cut)``. A finished render leaves a
-record ``<cache_dir>/<key>.json``, and the MP4 carries its key in its ``comment`` tag (so a
-crash between the rename and the record is recovered without rendering again). A window
-whose key has a record is never rendered again, even once its short was posted and archived:
-an edited manifest renders only the entries whose key changed. The video beside ``clips.json``
-is the source and is never posted itself (``is_manifest_source``, ADR 0014).
+record ``<cache_dir>/<key>-<output path hash>.json``, and the MP4 carries its key in its
+``comment`` tag (so a crash between the rename and the record is recovered without rendering
+again). A window whose key has a record is never rendered again, even once its short was
+posted and archived: an edited manifest renders only the entries whose key changed. The
+video beside ``clips.json`` is the source and is never posted itself
+(``is_manifest_source``, ADR 0014).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -180,7 +182,9 @@ class Manifests:
         key = cache_key(sha, layout, cut)
         shorts = folder / "shorts"
         video = shorts / f"{w.stem}.mp4"
-        record = self.cache_dir / f"{key}.json"
+        # Per output too: the same window of a copied project (another account) is its own short.
+        where = hashlib.sha256(str(video).encode()).hexdigest()[:12]
+        record = self.cache_dir / f"{key}-{where}.json"
         if await asyncio.to_thread(record.is_file):
             return 0  # rendered before (perhaps posted and archived since)
         await asyncio.to_thread(self._write_texts, shorts, w)
