@@ -1,0 +1,285 @@
+"""The scheduler on the real pipeline (ledger, publisher, providers, loopback emulator) with the
+fake clock: slots across DST, restart, sleep, pinned times, native scheduling, spacing, order."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from atroposd.domain import PostState
+from atroposd.pipeline.scheduler import PostScheduler
+from atroposd.pipeline.timer import ClockTimer
+from tests.schedule.scheduler_support import (
+    config,
+    entered,
+    jump_to,
+    run_until,
+    scheduler,
+    started,
+)
+from tests.unit.pipeline_support import Rig, Run, real_clip, runner
+
+S = PostState
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    return runner(tmp_path, real_clip(tmp_path / "media", seed=81))
+
+
+def plan(r: Rig, count: int, platforms: tuple[str, ...] = ("youtube",), tag: str = "c") -> list:
+    ids = []
+    for i in range(count):
+        ids += [p.id for p in r.plan(f"{tag}{i}", platforms)]
+        r.clock.advance(1)  # distinct ages: oldest first is a real order
+    return ids
+
+
+def test_new_york_slots_across_spring_forward_and_fall_back(run: Run) -> None:
+    ny = {"timezone": "America/New_York", "slots": {"daily": ["02:30", "09:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 3, 7, 4))  # Fri 6 March 23:00 EST
+        ids = plan(r, 7)
+        sched = scheduler(r, config(ny, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 3, 9, 16))
+        assert [at for at, _ in started(r)] == [
+            utc(2026, 3, 7, 7, 30),  # 02:30 EST
+            utc(2026, 3, 7, 14),  # 09:00 EST
+            utc(2026, 3, 8, 7),  # 02:30 does not exist on 8 March: 03:00 EDT
+            utc(2026, 3, 8, 13),  # 09:00 EDT
+            utc(2026, 3, 9, 6, 30),  # 02:30 EDT
+            utc(2026, 3, 9, 13),  # 09:00 EDT
+        ]
+        assert [pid for _, pid in started(r)] == ids[:6]  # one per slot, oldest first
+        assert len(await r.posts("youtube")) == 6
+        sched.stop()
+
+    run(scenario)
+
+
+def test_new_york_fall_back_fires_the_repeated_time_once(run: Run) -> None:
+    ny = {"timezone": "America/New_York", "slots": {"daily": ["01:30"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 10, 31, 3))
+        plan(r, 4)
+        sched = scheduler(r, config(ny, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 11, 2, 12))
+        assert [at for at, _ in started(r)] == [
+            utc(2026, 10, 31, 5, 30),  # 01:30 EDT
+            utc(2026, 11, 1, 5, 30),  # the first 01:30 (EDT) only, not 01:30 EST too
+            utc(2026, 11, 2, 6, 30),  # 01:30 EST
+        ]
+        sched.stop()
+
+    run(scenario)
+
+
+def test_london_cron_across_both_changes(run: Run) -> None:
+    london = {"timezone": "Europe/London", "cron": "30 1 * * *"}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 3, 28))
+        plan(r, 3, ("twostep",))
+        sched = scheduler(r, config(london, twostep=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 3, 30, 12))
+        assert [at for at, _ in started(r)] == [
+            utc(2026, 3, 28, 1, 30),  # 01:30 GMT
+            utc(2026, 3, 29, 1),  # 01:30 skipped on 29 March: 02:00 BST
+            utc(2026, 3, 30, 0, 30),  # 01:30 BST
+        ]
+        assert len(await r.posts("twostep")) == 3
+        sched.stop()
+        jump_to(r, utc(2026, 10, 24, 12))
+        plan(r, 2, ("twostep",), tag="autumn")
+        sched = scheduler(r, config(london, twostep=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 10, 26, 12))
+        assert [at for at, _ in started(r)][3:] == [
+            utc(2026, 10, 25, 0, 30),  # the first 01:30 (BST) of 25 October, once
+            utc(2026, 10, 26, 1, 30),  # 01:30 GMT
+        ]
+
+    run(scenario)
+
+
+def test_restart_mid_day_re_arms_exactly_the_remaining_slots(run: Run) -> None:
+    day = {"timezone": "UTC", "slots": {"daily": ["09:00", "12:00", "15:00", "18:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 6))
+        ids = plan(r, 8)
+        sched = scheduler(r, config(day, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 13))
+        sched.stop()  # the daemon stops at 13:00 and starts again at once
+        assert [at for at, _ in started(r)] == [utc(2026, 12, 1, 9), utc(2026, 12, 1, 12)]
+        r.new_publisher()
+        again = scheduler(r, config(day, youtube=None))
+        again.start()
+        assert again.timer.pending() == {"slot:alice:youtube": utc(2026, 12, 1, 15)}
+        await run_until(r, again, utc(2026, 12, 1, 23, 59))
+        assert [at for at, _ in started(r)] == [utc(2026, 12, 1, h) for h in (9, 12, 15, 18)]
+        assert [pid for _, pid in started(r)] == ids[:4]
+        again.stop()
+
+    run(scenario)
+
+
+def test_ten_hour_sleep_gives_at_most_one_late_post_per_lane(run: Run) -> None:
+    hourly = {"slots": {"daily": [f"{h:02d}:00" for h in range(8, 19)]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 7))
+        plan(r, 6, ("youtube", "twostep"))
+        sched = scheduler(r, config(hourly, youtube=None, twostep=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 8, 30))
+        assert len(started(r)) == 2  # 08:00 on each lane
+        r.clock.advance(10 * 3600)  # asleep 08:30 -> 18:30: eleven slots passed on each lane
+        await run_until(r, sched, utc(2026, 12, 1, 18, 45))
+        for platform in ("youtube", "twostep"):
+            times = [at for at, _ in started(r, platform)]
+            assert times == [utc(2026, 12, 1, 8), utc(2026, 12, 1, 18, 30)]  # 18:00, 30 min late
+        assert len(await r.posts()) == 4
+        sched.stop()
+
+    run(scenario)
+
+
+def test_a_slot_older_than_the_grace_is_logged_and_the_post_waits_for_the_next(run: Run) -> None:
+    two = {"slots": {"daily": ["08:00", "12:00"]}, "catch_up_grace_minutes": 120}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 7))
+        ids = plan(r, 3)
+        sched = scheduler(r, config(two, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 8, 30))
+        r.clock.advance(10 * 3600)  # asleep until 18:30: 12:00 is 6.5 h ago
+        with capture_logs() as logs:
+            await run_until(r, sched, utc(2026, 12, 2, 9))
+        missed = [e for e in logs if e["event"] == "slot_missed"]
+        assert len(missed) == 1 and missed[0]["post_id"] == ids[1]
+        assert missed[0]["slot"] == utc(2026, 12, 1, 12).isoformat()
+        assert [at for at, _ in started(r)] == [utc(2026, 12, 1, 8), utc(2026, 12, 2, 8)]
+        sched.stop()
+
+    run(scenario)
+
+
+def test_pinned_publish_at_goes_out_at_its_time_and_takes_no_slot(run: Run) -> None:
+    daily = {"slots": {"daily": ["09:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 6))
+        pin = utc(2026, 12, 1, 14, 15)
+        (pinned,) = r.plan("pinned", ("twostep",), sidecar=json.dumps({"title": "p"}))
+        r.ledger.set_fields(pinned.id, publish_at=pin)
+        queued = plan(r, 2, ("twostep",))
+        sched = scheduler(r, config(daily, twostep=None))
+        sched.start()
+        for post_id in (pinned.id, *queued):
+            r.publisher.kick(post_id)  # as admit does: only the pinned one goes (uploads) now
+        await run_until(r, sched, utc(2026, 12, 2, 10))
+        uploaded = entered(r, pinned.id, S.UPLOADING)
+        assert uploaded is not None and uploaded < utc(2026, 12, 1, 6, 1)  # early (ADR 0013)
+        assert entered(r, pinned.id, S.PUBLISHING) == pin  # the publish call at its time
+        assert r.get(pinned.id).state is S.PUBLISHED
+        assert [pid for _, pid in started(r)][1:] == queued  # the slots took the queue
+        assert [at for at, _ in started(r)][1:] == [utc(2026, 12, 1, 9), utc(2026, 12, 2, 9)]
+        sched.stop()
+
+    run(scenario)
+
+
+def test_native_slots_upload_ahead_and_are_confirmed_after(run: Run) -> None:
+    native = {"slots": {"daily": ["18:00"]}, "native": True, "lead_minutes": 720}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 5))
+        first, second = plan(r, 2)
+        sched = scheduler(r, config(native, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 7))
+        post = r.get(first)
+        assert post.state is S.SCHEDULED and post.publish_at == utc(2026, 12, 1, 18)
+        assert entered(r, first, S.UPLOADING) == utc(2026, 12, 1, 6)  # 12 h ahead
+        assert r.get(second).state is S.READY  # one per slot
+        sched.stop()  # the machine is off at 18:00: the platform publishes on its own
+        jump_to(r, utc(2026, 12, 1, 20))
+        r.new_publisher()
+        again = scheduler(r, config(native, youtube=None))
+        again.start()
+        await run_until(r, again, utc(2026, 12, 1, 20, 1))
+        assert r.get(first).state is S.PUBLISHED  # confirmed after the time
+        assert entered(r, first, S.PUBLISHED) == utc(2026, 12, 1, 20)
+        assert len(await r.posts("youtube")) == 1
+        await run_until(r, again, utc(2026, 12, 2, 19))
+        assert r.get(second).publish_at == utc(2026, 12, 2, 18)
+        assert entered(r, second, S.UPLOADING) == utc(2026, 12, 2, 6)
+        assert entered(r, second, S.PUBLISHED) == utc(2026, 12, 2, 18, 1)
+        again.stop()
+
+    run(scenario)
+
+
+def test_min_spacing_and_sidecar_order(run: Run) -> None:
+    busy = {"cron": "*/10 9 * * *", "min_spacing_minutes": 25}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 8))
+        old = plan(r, 2)
+        (first,) = r.plan("first", ("youtube",), sidecar=json.dumps({"order": 1}))
+        sched = scheduler(r, config(busy, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 2, 10))
+        assert [pid for _, pid in started(r)] == [first.id, *old]  # explicit order first
+        assert [at for at, _ in started(r)] == [utc(2026, 12, 1, 9, m) for m in (0, 30)] + [
+            utc(2026, 12, 2, 9)
+        ]
+        sched.stop()
+
+    run(scenario)
+
+
+def test_immediate_lanes_are_not_held_and_every_runs_on_the_clock(run: Run) -> None:
+    async def scenario(r: Rig) -> None:
+        (post,) = r.plan("now", ("youtube",))
+        sched = scheduler(r, config({"timezone": "UTC"}, youtube=None))
+        ticks: list[datetime] = []
+        sched.every("probe", 60, lambda: ticks.append(r.clock.now()))
+        sched.start()
+        assert not sched.holds(post) and sched.lanes() == {}
+        start = r.clock.now()
+        await run_until(r, sched, start + timedelta(minutes=3))
+        assert ticks == [start + timedelta(minutes=m) for m in (1, 2, 3)]
+        sched.stop()
+
+    run(scenario)
+
+
+def test_a_stopped_scheduler_holds_nothing(run: Run) -> None:
+    async def scenario(r: Rig) -> None:
+        (post,) = r.plan("once", ("youtube",))
+        sched = PostScheduler(
+            r.ledger, r.publisher, config({"slots": {"daily": ["09:00"]}}, youtube=None), r.clock
+        )
+        sched.timer = ClockTimer(r.clock)
+        r.publisher.hold = sched.holds
+        assert not sched.holds(post)  # never started (upload --once): posts go now
+        assert (await r.settle(post.id)).state is S.PUBLISHED
+
+    run(scenario)
