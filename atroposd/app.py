@@ -24,6 +24,7 @@ from atroposd.errors import ConfigError, InputError
 from atroposd.keys import check_logins, load_keys
 from atroposd.lifecycle import (
     Stopper,
+    block_loop_on_sigusr1,
     count_posts,
     env_file_values,
     every,
@@ -37,6 +38,7 @@ from atroposd.pipeline.intake import Intake
 from atroposd.pipeline.manifests import is_manifest_source, manifest_job
 from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
+from atroposd.pipeline.scheduler import PostScheduler
 from atroposd.pipeline.retry import RetryPolicy
 from atroposd.pipeline.tokens import TokenRefresher
 from atroposd.pipeline.variants import MediaCheck
@@ -167,6 +169,11 @@ class App:
         """The platforms enabled for ``account`` (the config read now)."""
         return list(self.config.platforms_for(account))
 
+    def _native(self, platform: str) -> bool:
+        """True when ``platform`` publishes at a given time itself (YouTube, Facebook)."""
+        provider = self.sv.providers.get(platform)
+        return provider is not None and provider.capabilities.schedules_natively
+
     def enabled(self, account: str, platform: str) -> bool:
         """True when ``platform`` is enabled for ``account`` in upload_config.json."""
         return platform in self.config.platforms_for(account)
@@ -238,6 +245,10 @@ class App:
             media=media,
         )
         reconciler = Reconciler(ledger, publisher, archiver, self.clock)
+        # Posting slots, pinned times, periodic jobs (pipeline/scheduler.py, docs/scheduling.md).
+        self.scheduler = PostScheduler(ledger, publisher, self.config, self.clock, self._native)
+        publisher.hold = self.scheduler.holds  # slot lanes wait for their slot
+        self.reload_hooks.append(lambda _settings, config: self.scheduler.reload(config))
         watcher = self.make_watcher()
         self.sv = Services(
             ledger, bus, intake, publisher, reconciler, archiver, watcher, providers, http
@@ -353,6 +364,7 @@ class App:
         """The long-lived tasks started once the first reconcile pass has run."""
         return {
             "publisher": sv.publisher.run,
+            "scheduler": self.scheduler.run,
             "watcher": sv.watcher.run,
             "reconcile": lambda: every(lambda: self.settings.reconcile_seconds, sv.reconciler.step),
             **self.extra_jobs,
@@ -361,15 +373,16 @@ class App:
     async def _start(self, tg: asyncio.TaskGroup, sv: Services) -> dict[str, asyncio.Task[None]]:
         """Start in stages; READY=1 once the ledger is open (``build``), a reconcile pass has
         run, the start-up scan is done and the watcher is live."""
+        self.scheduler.start()  # slot lanes hold their posts before the first sweep
         await sv.reconciler.step()
         tasks = {
             name: tg.create_task(supervise(name, job), name=name)
             for name, job in self.jobs(sv).items()
         }
         tasks["sd-notify"] = tg.create_task(self._heartbeat(sv), name="sd-notify")
-        watcher = tasks["watcher"]
-        while sv.watcher.scans_completed < 1 and not watcher.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)  # start-up only: the watcher has no event for it
+        scanned = asyncio.ensure_future(sv.watcher.started.wait())
+        await asyncio.wait([scanned, tasks["watcher"]], return_when=asyncio.FIRST_COMPLETED)
+        scanned.cancel()
         log.info(
             "daemon_started",
             accounts=sorted(self.config.accounts),
@@ -497,6 +510,7 @@ class App:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopper.on_signal, sig.name)
         loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        block_loop_on_sigusr1(loop, self.settings.sandbox, self.notifier.status)
         self._env_at = env_file_values(self.env_file)
         try:
             self.warn_held()
@@ -508,7 +522,7 @@ class App:
                 await self.stopper.stopping.wait()
                 await self._stop(sv, tasks)
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
             await self.close(sv)

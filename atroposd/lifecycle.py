@@ -13,7 +13,10 @@ file had at start is taken to come from the file, and follows the file's new val
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -144,7 +147,8 @@ async def heartbeat(
     the pings, and systemd's watchdog restarts the daemon); ``status`` after ``changed``
     fires, at most once a second."""
     while True:
-        ping()
+        if interval is not None:
+            ping()
         try:
             async with asyncio.timeout(interval):
                 await changed()
@@ -159,3 +163,24 @@ def count_posts(conn: sqlite3.Connection, states: Sequence[str]) -> int:
     marks = ",".join("?" * len(states))
     sql = f"SELECT COUNT(*) FROM posts WHERE state IN ({marks})"
     return int(conn.execute(sql, list(states)).fetchone()[0])
+
+
+BLOCK_LOOP_ENV = "ATROPOSD_SANDBOX_BLOCK_LOOP_SECONDS"
+
+
+def block_loop_on_sigusr1(
+    loop: asyncio.AbstractEventLoop, sandbox: bool, say: Callable[[str], object]
+) -> None:
+    """Sandbox only, for the tests: with ``ATROPOSD_SANDBOX_BLOCK_LOOP_SECONDS`` set at start,
+    SIGUSR1 blocks the event loop that long, as a wedged loop would (a blocking call, a
+    deadlock), saying so with ``say`` (STATUS=) before and after. Other threads run on."""
+    seconds = os.environ.get(BLOCK_LOOP_ENV)
+    if not sandbox or not seconds:
+        return
+
+    def block() -> None:
+        say(f"event loop blocked for {seconds} s (sandbox test hook)")
+        time.sleep(float(seconds))
+        say("event loop unblocked")
+
+    loop.add_signal_handler(signal.SIGUSR1, block)

@@ -91,6 +91,8 @@ class ClipWatcher:
         self._scan_reported: set[tuple[Path, str]] = set()
         self._scans = 0
         self._observer: FolderObserver | None = None
+        # Set once the start-up scan and the deliveries it made are done (the daemon's READY).
+        self.started = asyncio.Event()
 
     @property
     def roots(self) -> tuple[Path, ...]:
@@ -120,6 +122,7 @@ class ClipWatcher:
             await self._check_folders()  # watches before the scan, so nothing slips in between
             log.info("watch_started", roots=[str(r) for r in self.roots])
             await self._step(full=True)
+            self.started.set()
             next_full = self._clock.monotonic() + self._rescan_seconds
             next_check = self._clock.monotonic() + FOLDER_CHECK_SECONDS
             while True:
