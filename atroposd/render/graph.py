@@ -133,6 +133,7 @@ def ffmpeg_args(
         "r": str(fps),
         "fps_mode": "cfr",
         "movflags": "+faststart",
+        "f": "mp4",  # whatever the output's name says
         "map_metadata": -1,
     }
     if encoder.name != "h264_vaapi":
