@@ -38,8 +38,8 @@ from atroposd.pipeline.intake import Intake
 from atroposd.pipeline.manifests import is_manifest_source, manifest_job
 from atroposd.pipeline.publisher import Publisher
 from atroposd.pipeline.reconcile import Reconciler
-from atroposd.pipeline.scheduler import PostScheduler
 from atroposd.pipeline.retry import RetryPolicy
+from atroposd.pipeline.scheduler import PostScheduler
 from atroposd.pipeline.tokens import TokenRefresher
 from atroposd.pipeline.variants import MediaCheck
 from atroposd.preflight import folder, is_emulator, listening, open_ledger
