@@ -119,11 +119,12 @@ def rotate_key(settings: KeySettings) -> int:
     """
     vault = open_vault(settings)
     failed = rotated = kept = 0
-    files = list(vault.token_files())
-    for folder in sorted({p.parent for p in files}):
-        vault.sweep(folder)  # what an interrupted run (or daemon) left half-written
-    for path in files:
+    swept: set[Path] = set()
+    for path in vault.token_files():
         try:
+            if path.parent not in swept:
+                swept.add(path.parent)
+                vault.sweep(path.parent)  # what a killed run (or daemon) left half-written
             changed = vault.rotate_file(path)
         except Undecryptable as exc:
             print(f"atroposd: {exc}", file=sys.stderr)
