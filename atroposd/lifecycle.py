@@ -76,12 +76,13 @@ class Stopper:
     ) -> tuple[list[int], list[int]]:
         """Give the post ``workers`` in flight up to ``grace`` seconds to finish their step,
         then cancel the rest (their saved handles resume at the next start). Returns the post
-        ids (finished, cancelled)."""
+        ids (finished: ended within the grace, done or stopped between two status polls;
+        cancelled: cut when the grace ran out)."""
         pending = await self.wait_all(workers.values(), grace)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        cut = sorted(i for i, t in workers.items() if t in pending or t.cancelled())
+        cut = sorted(i for i, t in workers.items() if t in pending)
         return sorted(set(workers) - set(cut)), cut
 
 
