@@ -102,10 +102,13 @@ class EmulatorServer:
 
     async def _handle(self, request: Request) -> Response:
         path = request.path
+        tc = self._token_control
+        name = path.lstrip("/").partition("/")[0]
+        if tc is not None and name in self._platforms:
+            tc.record(name, request)  # every platform request, logins and token calls too
         login = await self._oauth.handle(request, path) if self._oauth is not None else None
         if login is not None:
             return login
-        tc = self._token_control
         if tc is not None and path.startswith(PREFIX) and path[len(PREFIX) :] in TOKEN_PATHS:
             return await tc.handle(request, path.removeprefix(PREFIX))
         if self._control is not None and (path == PREFIX or path.startswith(PREFIX + "/")):
@@ -116,8 +119,6 @@ class EmulatorServer:
         platform = self._platforms.get(name)
         if platform is None:
             return Response.json(404, {"error": f"no emulated platform at /{name}"})
-        if tc is not None:
-            tc.record(name, request)
         return await platform.handle(request, "/" + rest)
 
 

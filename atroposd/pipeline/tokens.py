@@ -156,7 +156,9 @@ class TokenRefresher:
             fresh = await keeper.refresh_if_due(account, self._margin)
         except ReauthRequired as exc:
             self._parked_at[pair] = self._stamp(*pair)
-            await asyncio.to_thread(self.park, account, keeper.platform, str(exc), exc.code)
+            self.park(account, keeper.platform, str(exc), exc.code)  # the ledger: on the loop
+            facts = {"last_error": str(exc), "last_error_at": self._clock.now()}
+            await asyncio.to_thread(self._note, pair, **facts)
             return
         except ProviderError as exc:  # throttled, offline: the next pass tries again
             log.warning(
@@ -198,7 +200,6 @@ class TokenRefresher:
                 code=code,
                 next=f"needs attention: log in again with `{command}`; posts wait until then",
             )
-        self._note((account, platform), last_error=error, last_error_at=self._clock.now())
         parked = 0
         for post in self._ledger.list_posts(PARKABLE, account=account, platform=platform):
             done = self._ledger.transition(

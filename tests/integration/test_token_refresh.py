@@ -1,0 +1,121 @@
+"""Refresh ahead of expiry and a dead login (pipeline/tokens.py): the real job, the real OAuth
+module, vault, ledger and emulator over loopback; only the daemon's clock is moved by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from structlog.testing import capture_logs
+
+from atroposd.bus import Bus
+from atroposd.domain import Attention, FileIdentity, PostState
+from atroposd.keys import new_key
+from atroposd.pipeline.tokens import TokenRefresher
+from atroposd.preflight import open_ledger
+from atroposd.providers.auth import OAuth2Tokens, TokenEndpoint
+from atroposd.providers.base import Credentials
+from atroposd.store.ledger import Drop, Ledger
+from atroposd.vault import Vault, notes
+from tests.support import Emulator
+from tests.unit.support import FakeClock
+
+S = PostState
+ACCOUNTS = ("a", "b")
+
+
+def _ready_post(ledger: Ledger, folder: Path, account: str) -> int:
+    video = folder / f"{account}.mp4"
+    video.write_bytes(account.encode() * 100)  # the job never reads it
+    drop = Drop(
+        video_path=video,
+        caption_path=None,
+        sidecar_path=None,
+        root=folder,
+        clip_rel=video.name,
+        caption=f"clip of {account}",
+        sidecar_json=None,
+        identity=FileIdentity.of(video),
+    )
+    sha = hashlib.sha256(account.encode()).hexdigest()
+    (post,), _ = ledger.plan(sha, video.stat().st_size, account, ["youtube"], drop)
+    assert ledger.transition(post.id, [S.PLANNED], S.READY) is not None
+    return post.id
+
+
+def _token_requests(emulator: Emulator) -> int:
+    seen = emulator.http.get("/_emulator/requests").raise_for_status().json()
+    return sum(1 for r in seen if r["path"] == "/youtube/token")
+
+
+def _new_login(emulator: Emulator, account: str) -> str:
+    """What `auth login` gets: a refresh token from a new consent (the emulator's code grant)."""
+    form = {
+        "grant_type": "authorization_code",
+        "code": f"sandbox:{account}",
+        "client_id": "cid",
+        "client_secret": "csecret",
+    }
+    answer = emulator.http.post("/youtube/token", data=form).raise_for_status().json()
+    return str(answer["refresh_token"])
+
+
+def test_the_job_refreshes_before_the_end_and_parks_only_a_dead_login(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    tokens_dir = tmp_path / "tokens"
+    vault = Vault(tokens_dir, new_key(), sandbox=False)
+    for account in ACCOUNTS:
+        vault.save(account, "youtube", Credentials("", f"sandbox:{account}:first-login"))
+    (tmp_path / "clips").mkdir()
+    ledger = Ledger(open_ledger(tmp_path / "state"), clock)
+    post = {account: _ready_post(ledger, tmp_path / "clips", account) for account in ACCOUNTS}
+
+    async def main() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            endpoint = TokenEndpoint("youtube", f"{emulator.url}/youtube/token", "cid", "csecret")
+            keeper = OAuth2Tokens(http, endpoint, vault, clock)
+            job = TokenRefresher(
+                http, lambda: ACCOUNTS, lambda a: ["youtube"], ledger, Bus(), tokens_dir, 600, clock
+            )
+            first = {a: await keeper.token(a) for a in ACCOUNTS}  # posts used them: 1 h tokens
+            assert await job.tick() == 60.0  # nothing due for 50 minutes: look again in a minute
+            assert _token_requests(emulator) == 2
+            clock.advance(3000)  # 10 minutes before the end (TOKEN_REFRESH_MARGIN_SECONDS)
+            await job.tick()
+            assert _token_requests(emulator) == 4
+            for account in ACCOUNTS:
+                assert vault.load(account, "youtube").access_token not in ("", first[account])
+                facts = notes(tokens_dir, account, "youtube")
+                assert facts["last_refresh"] == clock.now().isoformat()
+                assert "access_expires_at" in facts and "last_error" not in facts
+            emulator.control("revoke", {"platform": "youtube", "account": "a"})
+            clock.advance(3000)
+            with capture_logs() as logs:
+                await job.tick()
+                asked = _token_requests(emulator)
+                await job.tick()  # still dead: not asked again, no second ERR line
+                await job.tick()
+                assert _token_requests(emulator) == asked
+            vault.save("a", "youtube", Credentials("", _new_login(emulator, "a")))  # logged in
+            await job.tick()
+            assert _token_requests(emulator) == asked + 1
+            assert "last_error" not in notes(tokens_dir, "a", "youtube")
+            return logs
+
+    logs = asyncio.run(main())
+    errs = [line for line in logs if line.get("log_level") == "error"]
+    assert len(errs) == 1, errs
+    assert errs[0]["event"] == "ERR"
+    assert (errs[0]["account"], errs[0]["platform"]) == ("a", "youtube")
+    assert "atroposd auth login youtube --account a" in errs[0]["next"]
+    parked = ledger.get(post["a"])
+    assert parked is not None and parked.state is S.NEEDS_ATTENTION
+    assert parked.attention == Attention.LOGIN
+    other = ledger.get(post["b"])
+    assert other is not None and other.state is S.READY, "the other account goes on"
