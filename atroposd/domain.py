@@ -38,7 +38,7 @@ class PostState(StrEnum):
     UPLOADING = "uploading"
     PROCESSING = "processing"
     PUBLISHING = "publishing"  # publish sent or about to be: ask the platform before resending
-    SCHEDULED = "scheduled"  # on the platform, which publishes it at publish_at itself (ADR 0014)
+    SCHEDULED = "scheduled"  # on the platform, which publishes it at publish_at itself (ADR 0015)
     PUBLISHED = "published"
     FAILED = "failed"
     NEEDS_ATTENTION = "needs_attention"

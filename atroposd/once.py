@@ -177,7 +177,7 @@ def _summary(app: App, touched: set[int]) -> int:
     for platform, counts in sorted(by_platform.items()):
         log.info("summary", platform=platform, **dict(counts))
         ok = ok and set(counts) <= {S.PUBLISHED.value, S.SCHEDULED.value}  # scheduled: on the
-        # platform, which publishes it at its time (ADR 0014)
+        # platform, which publishes it at its time (ADR 0015)
     if not by_platform:
         log.info("summary", note="nothing ready to upload")
     return 0 if ok else 1

@@ -1,4 +1,4 @@
-"""Natively scheduled posts (ADR 0014): a platform that reports a post done before its
+"""Natively scheduled posts (ADR 0015): a platform that reports a post done before its
 ``publish_at`` holds it for that time itself, so the ledger says ``scheduled``, not
 ``published``; the post is asked about again once the time has passed (``retry_at``)."""
 
