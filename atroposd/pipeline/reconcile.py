@@ -42,6 +42,8 @@ class Reconciler:
         # publisher resumes it from its saved session.
         due = [S.READY, S.UPLOADING, S.PROCESSING, S.PUBLISHING, S.SCHEDULED]  # scheduled: confirm
         for post in self._ledger.due(now, due):
+            if post.state is S.READY and self._publisher.hold(post):
+                continue  # waits for its posting slot: the scheduler kicks it then
             if post.id not in busy and wanted(post):
                 self._publisher.kick(post.id)
                 kicked += 1

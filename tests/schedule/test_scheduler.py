@@ -11,6 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from atroposd.domain import PostState
+from atroposd.pipeline.reconcile import Reconciler
 from atroposd.pipeline.scheduler import PostScheduler
 from atroposd.pipeline.timer import ClockTimer
 from tests.schedule.scheduler_support import (
@@ -281,5 +282,49 @@ def test_a_stopped_scheduler_holds_nothing(run: Run) -> None:
         r.publisher.hold = sched.holds
         assert not sched.holds(post)  # never started (upload --once): posts go now
         assert (await r.settle(post.id)).state is S.PUBLISHED
+
+    run(scenario)
+
+
+def test_the_sweep_leaves_posts_waiting_for_a_slot_alone(run: Run) -> None:
+    daily = {"slots": {"daily": ["09:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 6))
+        waiting = plan(r, 2)
+        (free,) = r.plan("free", ("twostep",))  # twostep posts immediately (no schedule)
+        sched = scheduler(r, config(daily, youtube=None, twostep={"mode": "immediate"}))
+        sched.start()
+        reconciler = Reconciler(r.ledger, r.publisher, r.archiver, r.clock)
+        assert reconciler.sweep() == 1  # only the immediate post is handed to the publisher
+        await r.publisher.drain()
+        assert r.get(free.id).state is S.PUBLISHED
+        assert [r.get(i).state for i in waiting] == [S.READY, S.READY]
+        await run_until(r, sched, utc(2026, 12, 1, 9, 1))
+        assert [r.get(i).state for i in waiting] == [S.PUBLISHED, S.READY]
+        sched.stop()
+
+    run(scenario)
+
+
+def test_reload_rebuilds_lanes_from_the_new_config(run: Run) -> None:
+    slots = {"slots": {"daily": ["09:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 6))
+        first, second = plan(r, 2)
+        sched = scheduler(r, config(slots, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 9, 1))
+        assert [r.get(i).state for i in (first, second)] == [S.PUBLISHED, S.READY]
+        sched.reload(config({"timezone": "UTC"}, youtube=None))  # now immediate
+        assert sched.lanes() == {} and "slot:alice:youtube" not in sched.timer.pending()
+        await r.publisher.drain()
+        assert r.get(second).state is S.PUBLISHED  # its queue went at once
+        (third,) = r.plan("third", ("youtube",))
+        sched.reload(config({"slots": {"daily": ["12:00"]}}, youtube=None))
+        assert sched.timer.pending()["slot:alice:youtube"] == utc(2026, 12, 1, 12)
+        assert sched.holds(r.get(third.id))
+        sched.stop()
 
     run(scenario)
