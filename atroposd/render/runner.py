@@ -181,15 +181,19 @@ async def run_ffmpeg(
     command = [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error"]
     command += ["-progress", "pipe:1", *args, "-y", str(temp)]
     tail: deque[str] = deque(maxlen=STDERR_LINES)
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=child_env(env),
-        start_new_session=True,
-        preexec_fn=_PREEXEC,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=child_env(env),
+            start_new_session=True,
+            preexec_fn=_PREEXEC,
+        )
+    except FileNotFoundError:
+        msg = f"{ffmpeg} not found (install ffmpeg)"
+        raise RenderFailed(msg, returncode=None, stderr=()) from None
     try:
         assert proc.stdout is not None and proc.stderr is not None
         await asyncio.gather(

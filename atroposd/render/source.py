@@ -85,7 +85,15 @@ def parse_probe(data: dict[str, Any], path: Path) -> SourceInfo:
 def probe_source_sync(path: Path, ffprobe: str = "ffprobe") -> SourceInfo:
     """Run ffprobe on ``path`` (blocking)."""
     command = [ffprobe, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)]
-    done = subprocess.run(command, capture_output=True, env=child_env(), timeout=120, check=False)
+    try:
+        done = subprocess.run(
+            command, capture_output=True, env=child_env(), timeout=120, check=False
+        )
+    except FileNotFoundError:
+        msg = f"{ffprobe} not found (install ffmpeg)"
+        raise RenderFailed(msg, returncode=None, stderr=()) from None
+    except subprocess.TimeoutExpired:
+        raise RenderFailed(f"{path}: ffprobe timed out", returncode=None, stderr=()) from None
     if done.returncode != 0:
         lines = tuple(done.stderr.decode("utf-8", "replace").splitlines()[-5:])
         raise RenderFailed(f"{path}: ffprobe failed", returncode=done.returncode, stderr=lines)

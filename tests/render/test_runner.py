@@ -111,3 +111,9 @@ def test_progress_block_parsing() -> None:
     assert parse_progress({"out_time_us": "N/A", "speed": "N/A"}, None) == Progress(
         0.0, None, None, False
     )
+
+
+def test_missing_ffmpeg_is_a_render_failure(tmp_path: Path) -> None:
+    with pytest.raises(RenderFailed, match="not found"):
+        asyncio.run(run_ffmpeg(LAVFI, tmp_path / "f.mp4", ffmpeg=str(tmp_path / "no-ffmpeg")))
+    assert _files(tmp_path) == []
