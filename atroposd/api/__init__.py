@@ -46,13 +46,14 @@ def attach(app: App) -> None:
 
 def create_app(env_file: Path | None = Path(".env")) -> Any:
     """The FastAPI application over the ledger of ``.env``'s STATE_DIR, read-only."""
-    from atroposd.api.auth import check_bind, load_token
+    from atroposd.api.auth import check_bind, load_token, quiet_uvicorn_tokens
     from atroposd.api.context import Context
     from atroposd.api.guard import LoopbackOnly
     from atroposd.api.queries import Reader
     from atroposd.api.web import build
     from atroposd.config import load_settings, load_upload_config
 
+    quiet_uvicorn_tokens()  # uvicorn's access log prints query strings (?token=)
     s = load_settings(env_file)
     configured = s.secret("API_TOKEN")
     check_bind(s.api_host, bool(configured))

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets.sync.client as wsc
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from atroposd.api.auth import QueryTokenFilter, scrub_query
 from tests.api.support import LiveApi
@@ -78,7 +78,7 @@ def test_the_websocket_takes_the_token_as_a_header_or_query_and_401s_without(
         {"uri": url, "additional_headers": {"Authorization": f"Bearer {live.token}"}},
     ):
         with wsc.connect(**attempt, open_timeout=30) as sock:  # type: ignore[arg-type]
-            with pytest.raises(Exception):  # noqa: B017 (the close frame ends the stream)
+            with pytest.raises(ConnectionClosed):
                 sock.recv(timeout=30)
             assert sock.protocol.close_rcvd is not None
             assert sock.protocol.close_rcvd.code == 1008
