@@ -250,6 +250,8 @@ def _status(settings: Settings, config: UploadConfig, as_json: bool) -> int:
 
 def _line(row: dict[str, Any]) -> str:
     state = "connected" if row["connected"] else "not connected"
+    if row.get("source") == "sandbox stand-in":
+        state += " (sandbox stand-in)"
     parts = [f"{row['account']:<16} {row['platform']:<10} {state:<14}"]
     for key, label in (
         ("access_expires_at", "access until"),
