@@ -3,6 +3,7 @@ real ledger file, with and without a daemon running beside them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -36,8 +37,14 @@ def plan(ledger: Ledger, account: str, platform: str, n: int, tag: str, **kw: An
     for i in range(n):
         name = f"{tag}-{i:03d}.mp4"
         drop = Drop(Path(f"/q/{name}"), Path(f"/q/{name}.txt"), None, Path("/q"), name, "c", None)
-        sha = f"{tag}{i:060d}"[:64]
-        ledger.plan(sha, 1000, account, [platform], drop, kw.get("publish_at"))
+        ledger.plan(
+            hashlib.sha256(name.encode()).hexdigest(),
+            1000,
+            account,
+            [platform],
+            drop,
+            kw.get("publish_at"),
+        )
 
 
 def write_home(home: Path) -> Path:
