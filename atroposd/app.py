@@ -32,6 +32,7 @@ from atroposd.lifecycle import (
     supervise,
 )
 from atroposd.log import Redactor
+from atroposd.pipeline.alerts import make_alerts
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.follow import Polling
 from atroposd.pipeline.intake import Intake
@@ -268,6 +269,12 @@ class App:
         self.extra_jobs.setdefault(
             "manifests", manifest_job(s, lambda: self.config.accounts, bus, self.problem).run
         )
+        # Run-out warnings and failed / needs-attention notices (pipeline/alerts.py, notify.py).
+        alerts = make_alerts(
+            s, ledger, bus, self.clock, lambda: self.config.accounts, self.redactor
+        )
+        self.extra_jobs.setdefault("notify", alerts.notifier.run)
+        self.extra_jobs.setdefault("alerts", alerts.run)
         return self.sv
 
     def make_watcher(self) -> ClipWatcher:
