@@ -364,10 +364,28 @@ class PostScheduler:
     def _ring_posts(self, now: datetime) -> None:
         for post, when in self._waiting_posts():
             if when <= now:
+                self._slot_passed(post, now)
                 self._publisher.kick(post.id)
             else:
                 kind = "confirm" if post.state is S.SCHEDULED else "pinned"
                 self._arm_post(kind, post.id, when)
+
+    def _slot_passed(self, post: Post, now: datetime) -> None:
+        """A post given a native slot that has passed before its upload went through: it goes
+        now, late, as a plain post (a platform refuses a publish time in the past)."""
+        lane = self._lane_of(post)
+        if lane is None or not lane.native or post.state is not S.READY:
+            return
+        if post.publish_at is None or post.publish_at > now or post.publish_at not in lane.taken:
+            return
+        self._ledger.set_fields(post.id, publish_at=None)
+        log.warning(
+            "native_slot_passed",
+            **lane.about(),
+            post_id=post.id,
+            slot=post.publish_at.isoformat(),
+            action="posted now, late",
+        )
 
     def _arm_post(self, kind: str, post_id: int, when: datetime) -> None:
         def ring() -> None:

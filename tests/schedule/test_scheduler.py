@@ -328,3 +328,31 @@ def test_reload_rebuilds_lanes_from_the_new_config(run: Run) -> None:
         sched.stop()
 
     run(scenario)
+
+
+def test_a_native_slot_that_passes_before_the_upload_goes_late_as_a_plain_post(run: Run) -> None:
+    native = {"slots": {"daily": ["18:00"]}, "native": True, "lead_minutes": 720}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 5))
+        (post,) = plan(r, 1)
+        sched = scheduler(r, config(native, youtube=None))
+        r.disabled.add("youtube")  # its uploads cannot start (as if the platform were down)
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 17, 59))
+        assert r.get(post).state is S.READY and r.get(post).publish_at == utc(2026, 12, 1, 18)
+        with capture_logs() as logs:
+            await run_until(r, sched, utc(2026, 12, 1, 18, 30))
+        passed = [e for e in logs if e["event"] == "native_slot_passed"]
+        assert len(passed) == 1 and passed[0]["slot"] == utc(2026, 12, 1, 18).isoformat()
+        assert r.get(post).publish_at is None
+        r.disabled.clear()  # the platform is back: the next sweep hands it over, not held
+        assert Reconciler(r.ledger, r.publisher, r.archiver, r.clock).sweep() == 1
+        await r.publisher.drain()
+        done = r.get(post)
+        assert done.state is S.PUBLISHED and done.publish_at is None  # not a past publishAt
+        (sent,) = await r.posts("youtube")
+        assert not sent.get("publish_at")
+        sched.stop()
+
+    run(scenario)
