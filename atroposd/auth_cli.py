@@ -148,7 +148,8 @@ def _login(
     except (LoginFailed, ProviderError) as exc:
         print(f"atroposd: {title} login of {account!r} failed: {exc}", file=sys.stderr)
         return 1
-    redactor.current((account, platform), creds.access_token, creds.refresh_token)
+    secret = creds.extra.get("token_secret")  # X OAuth 1.0a
+    redactor.current((account, platform), creds.access_token, creds.refresh_token, secret)
     vault.save(account, platform, creds)
     _note_login(vault, account, platform, creds)
     resumed = resume_parked(settings, account, platform)
@@ -276,6 +277,8 @@ def status_rows(settings: Settings, config: UploadConfig) -> tuple[list[dict[str
     for account, acc in sorted(config.accounts.items()):
         for platform in acc.platforms.enabled():
             row, problem = _row(vault, settings.tokens_dir, account, platform, now)
+            if settings.sandbox and row["source"] is None and not problem:
+                row["problem"] += " (in sandbox a stand-in is made on first use)"
             rows.append(row)
             if problem:
                 failed.append(problem)

@@ -1,0 +1,37 @@
+"""``atroposd auth status``: every login's state without a token; a file no key opens is one
+line naming it (exit 2), the other logins are still listed."""
+
+from __future__ import annotations
+
+import json
+
+from cryptography.fernet import Fernet
+
+from atroposd.providers.base import Credentials
+from atroposd.vault import Vault, sandbox_key
+from tests.integration.auth_support import auth
+from tests.support import Emulator, Workspace
+
+
+def test_status_lists_stand_ins_and_names_a_file_no_key_opens(
+    ws: Workspace, emulator: Emulator
+) -> None:
+    ws.use_platforms("youtube", "tiktok", "snapchat")
+    tokens = ws.root / "tokens"
+    made = Vault(tokens, sandbox_key(ws.state), sandbox=True).load("default", "youtube")
+    secret = "a-refresh-token-of-another-key"
+    Vault(tokens, Fernet.generate_key().decode(), sandbox=False).save(
+        "default", "tiktok", Credentials("an-access-token", secret)
+    )
+    done = auth(ws, "status", "--json")
+    assert done.returncode == 2
+    bad = tokens / "default" / "tiktok.json.enc"
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and "Traceback" not in done.stderr, lines
+    rows = {r["platform"]: r for r in json.loads(done.stdout)}
+    assert rows["youtube"]["connected"] and rows["youtube"]["source"] == "sandbox stand-in"
+    assert not rows["tiktok"]["connected"] and "cannot decrypt" in rows["tiktok"]["problem"]
+    assert not rows["snapchat"]["connected"]
+    assert "auth login snapchat --account default" in rows["snapchat"]["problem"]
+    for value in (made.refresh_token or "-", secret, "an-access-token"):
+        assert value not in done.stdout + done.stderr
