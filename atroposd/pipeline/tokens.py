@@ -19,6 +19,7 @@ Posts that hit the same dead login on their own log no second ``ERR`` (``LoginAl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -114,12 +115,16 @@ class TokenRefresher:
         self._clock = clock
         self._parked_at: dict[Pair, int | None] = {}  # dead pair -> its token file's mtime
         self._noted: dict[Pair, datetime | None] = {}  # the access expiry last noted
+        self._wake = asyncio.Event()  # a token was refreshed (by a post): plan again
 
     async def run(self) -> None:
         """Refresh what is due, sleep until the next token is due (bounded), forever."""
         while True:
+            self._wake.clear()
             wait = await self.tick()
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def tick(self) -> float:
         """One pass over every account's token on every platform; seconds until the next."""
@@ -130,6 +135,8 @@ class TokenRefresher:
             for account, platform in sorted(wanted)
             if platform == keeper.platform
         ]
+        for keeper in {keeper for keeper, _ in jobs}:
+            keeper.listen(self._wake.set)  # a token first used by a post: plan for it
         await asyncio.gather(*(self._one(keeper, account) for keeper, account in jobs))
         return self._next_wake(jobs)
 

@@ -113,6 +113,7 @@ class OAuth2Tokens:
         self._unsaved: dict[str, Credentials] = {}  # refreshed, but the vault write failed
         self._inflight: set[asyncio.Future[Credentials]] = set()  # refreshes under way
         self._lifetimes: dict[str, timedelta] = {}  # what the platform last said per account
+        self._listeners: set[Callable[[], None]] = set()  # told after every refresh
         _KEEPERS.add(self)
 
     @property
@@ -147,6 +148,10 @@ class OAuth2Tokens:
             if self._fresh_for(account, creds, max(margin, self._ep.leeway)):
                 return None
             return await self._refresh(account, creds)
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every refresh (the refresh job wakes to plan its next)."""
+        self._listeners.add(callback)
 
     def expires_at(self, account: str) -> datetime | None:
         """When the account's cached access token ends (None: unknown or never)."""
@@ -258,6 +263,8 @@ class OAuth2Tokens:
         self._unsaved[account] = fresh
         await self._persist(account, fresh)  # before anyone can use the new access token
         log.info("token_refreshed", account=account, platform=platform, rotated=rotated)
+        for callback in list(self._listeners):
+            callback()
         return fresh
 
     async def _persist(self, account: str, fresh: Credentials) -> None:
