@@ -11,7 +11,9 @@ GET      /_emulator/requests         every platform request seen: ``platform``, 
                                      ``path``, ``account`` (whose access token it carried,
                                      or null), ``token`` (``valid``, ``expired``,
                                      ``unknown`` or ``none``), ``token_sha`` (first 12 hex
-                                     of the token's SHA-256, never the token)
+                                     of the token's SHA-256, never the token), ``query``
+                                     (its parameters but any secret-looking one: which
+                                     upload session or item it was about)
 =======  ==========================  ==================================================
 
 Revoking an account's refresh token is ``POST /_emulator/revoke`` (control.py).
@@ -29,6 +31,7 @@ from atroposd.emulator.store import TokenBook
 from atroposd.emulator.wire import Request, Response
 
 PATHS = frozenset({"/token_lifetime", "/requests"})
+SECRET_PARAMS = ("token", "secret", "code", "key", "verifier", "signature")
 
 
 def token_of(request: Request) -> str | None:
@@ -66,6 +69,11 @@ class TokenControl:
                 "account": owner[1] if owner else None,
                 "token": state,
                 "token_sha": hashlib.sha256(token.encode()).hexdigest()[:12] if token else None,
+                "query": {
+                    k: v
+                    for k, v in request.query.items()
+                    if not any(s in k.lower() for s in SECRET_PARAMS)
+                },
             }
         )
 
