@@ -15,7 +15,7 @@ import pytest
 from tests.mounts import private_mounts, tmpfs
 from tests.support import REPO, Daemon, Emulator, Workspace
 
-UNIT = REPO / "systemd" / "atroposd.service"
+UNIT = REPO / "systemd" / "user" / "atroposd.service"
 
 
 def _refused(run: Daemon, *names: str) -> str:
