@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -89,8 +90,15 @@ def test_output_options() -> None:
     assert gop(Fraction(30000, 1001)) == 59  # < 2 s at 29.97
 
 
+def keyframe_times(path: Path) -> list[float]:
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v", "-skip_frame", "nokey"]
+    cmd += ["-show_entries", "frame=pts_time", "-of", "csv=p=0", str(path)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60).stdout
+    return [float(t.strip(",")) for t in out.split()]
+
+
 def test_silent_source_renders_silent_and_says_so(tmp_path: Path) -> None:
-    src = make_source(tmp_path / "mute.mp4", TALL, seconds=0.5, audio=False)
+    src = make_source(tmp_path / "mute.mp4", TALL, seconds=4.5, audio=False)
     with capture_logs() as logs:
         done = asyncio.run(
             Renderer(Encoder(preset="ultrafast")).render(src, tmp_path / "o.mp4", BUILTIN.default)
@@ -98,6 +106,9 @@ def test_silent_source_renders_silent_and_says_so(tmp_path: Path) -> None:
     assert done.silent
     assert [s["codec_type"] for s in probe(done.path)["streams"]] == ["video"]
     assert any(e["event"] == "render_silent" for e in logs)
+    keys = keyframe_times(done.path)  # a keyframe at least every 2 s
+    assert keys[0] == 0 and len(keys) >= 3
+    assert all(b - a <= 2.0 for a, b in zip(keys, [*keys[1:], 4.5], strict=True)), keys
 
 
 def test_cut_outside_the_source_is_refused(tmp_path: Path) -> None:
