@@ -106,7 +106,8 @@ class PostScheduler:
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._granted: set[int] = set()  # took a slot in this process, not yet claimed
         self._fresh: set[int] = set()  # known never to have started
-        self._active = False
+        self._holding = False  # slot lanes hold their posts (from the first start on)
+        self._active = False  # the timer runs
         self._poked = False
 
     # -- the public face ----------------------------------------------------------------
@@ -116,14 +117,16 @@ class PostScheduler:
         self.timer.every(f"every:{name}", seconds, fn)
 
     def start(self) -> None:
-        """Build the lanes from config + ledger, arm every job, start the timer."""
+        """Build the lanes from config + ledger, arm every job, start the timer (once)."""
+        if self._active:
+            return
         self._build()
-        self._active = True
+        self._active = self._holding = True
         self.timer.start()
         self.tick()
 
     def stop(self) -> None:
-        """Stop the timer; from now on nothing is held (``upload --once`` style)."""
+        """Stop the timer. Slot posts stay held: a stopping daemon starts none of them."""
         self._active = False
         self.timer.stop()
 
@@ -153,8 +156,10 @@ class PostScheduler:
         return {key: lane.schedule for key, lane in self._lanes.items()}
 
     def holds(self, post: Post) -> bool:
-        """True while a ready post waits for a slot (the publisher asks before uploading)."""
-        if not self._active or post.state is not S.READY:
+        """True while a ready post waits for a slot (the publisher asks before uploading).
+
+        Nothing is held by a scheduler never started (``upload --once`` posts everything)."""
+        if not self._holding or post.state is not S.READY:
             return False
         if post.publish_at is not None:  # pinned (or given its native slot): never waits
             if post.publish_at > self._clock.now():
@@ -217,7 +222,7 @@ class PostScheduler:
     # -- one look ------------------------------------------------------------------------
 
     def _poke(self) -> None:
-        if self._poked:
+        if self._poked or not self._active:
             return
         self._poked = True
         self.timer.at("poke", self._clock.now(), self._poked_tick)

@@ -356,3 +356,19 @@ def test_a_native_slot_that_passes_before_the_upload_goes_late_as_a_plain_post(r
         sched.stop()
 
     run(scenario)
+
+
+def test_started_twice_runs_once_and_a_stopping_daemon_keeps_holding(run: Run) -> None:
+    daily = {"slots": {"daily": ["09:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        (post,) = plan(r, 1)
+        # The daemon's own timer (APScheduler): start() at start-up and again in its task.
+        sched = PostScheduler(r.ledger, r.publisher, config(daily, youtube=None), r.clock)
+        sched.start()
+        sched.start()
+        assert "slot:alice:youtube" in sched.timer.pending()
+        sched.stop()
+        assert sched.holds(r.get(post))  # a stopping daemon starts no slot post
+
+    run(scenario)
