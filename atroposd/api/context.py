@@ -41,7 +41,7 @@ class Context:
         return self.app
 
 
-def ctx_of(request: Request) -> Context:
+async def ctx_of(request: Request) -> Context:
     """The context of the app serving ``request`` (a FastAPI dependency)."""
     ctx: Context = request.app.state.ctx
     return ctx

@@ -28,16 +28,19 @@ async def clips(
     account_id: Annotated[str, Query(alias="accountId", min_length=1, max_length=128)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    with_total: Annotated[bool, Query(alias="withTotal")] = False,
 ) -> ClipPage:
     """An account's clips, newest first, each with its platforms' states.
 
     ``nextCursor`` is opaque and points below the last clip of the page (keyset): clips added
     or removed meanwhile never shift a page, and every page is one index seek.
+    ``totalClips`` is counted only when asked (``withTotal=true``): it reads the account's
+    whole library (about a second per 100,000 clips), which a page never does.
     """
     account = ctx.config.default_account if account_id == DEFAULT_ALIAS else account_id
     before = decode_cursor(cursor)
     jobs, after = await ctx.reader.run(queries.page, account, before, limit)
-    total = await ctx.reader.run(queries.count, account) if cursor is None else None
+    total = await ctx.reader.run(queries.count, account) if with_total else None
     return ClipPage(
         clips=[library_clip(j) for j in jobs],
         nextCursor=encode_cursor(after) if after is not None else None,

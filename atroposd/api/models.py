@@ -105,7 +105,7 @@ class ClipPage(BaseModel):
     clips: list[LibraryClip]
     nextCursor: str | None
     totalClips: int | None = Field(
-        description="the account's clips; on the first page only (null after)"
+        description="the account's clips, when asked with withTotal=true (else null)"
     )
     projects: list[dict[str, Any]] = Field(description="kept for the desktop client: empty")
 

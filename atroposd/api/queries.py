@@ -29,9 +29,12 @@ T = TypeVar("T")
 RUNNING = frozenset({S.RENDERING, S.UPLOADING, S.PROCESSING, S.PUBLISHING})
 WAITING = frozenset({S.PLANNED, S.READY})
 MAX_ID = 2**63 - 1
+# A job's head: no earlier post of the same clip and account. ``+q.account`` keeps the planner
+# on the (clip_sha256, account, platform) index: a few rows per clip, not every earlier post
+# of the account through (account, id).
 _HEAD = (
     "NOT EXISTS (SELECT 1 FROM posts q WHERE q.clip_sha256 = p.clip_sha256"
-    " AND q.account = p.account AND q.id < p.id)"
+    " AND +q.account = p.account AND q.id < p.id)"
 )
 
 

@@ -60,7 +60,7 @@ def test_pages_return_every_clip_that_existed_throughout_exactly_once(tmp_path: 
                 params = {
                     "accountId": "alpha",
                     "limit": 37,
-                    **({"cursor": cursor} if cursor else {}),
+                    **({"cursor": cursor} if cursor else {"withTotal": "true"}),
                 }
                 page = api.get("/api/clips", params=params)
                 assert page.status_code == 200, page.text
