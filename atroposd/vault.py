@@ -152,6 +152,21 @@ class Vault:
         with _locked(path.parent):
             _write(path, data)
 
+    def remove(self, account: str, platform: str) -> bool:
+        """Delete one login (its token file and its notes) under the folder's lock; False when
+        there was none (``atroposd auth logout``)."""
+        path = self._path(account, platform)
+        if not path.parent.is_dir():
+            return False
+        gone = False
+        with _locked(path.parent):
+            for doomed in (path, path.with_name(f"{platform}{NOTES}")):
+                with contextlib.suppress(FileNotFoundError):
+                    doomed.unlink()
+                    gone = gone or doomed == path
+            _fsync_dir(path.parent)
+        return gone
+
     def token_files(self) -> Iterator[Path]:
         """Every token file under TOKENS_DIR (``<account>/<platform>.json.enc``), sorted."""
         if not self._dir.is_dir():

@@ -119,3 +119,23 @@ def test_the_job_refreshes_before_the_end_and_parks_only_a_dead_login(
     assert parked.attention == Attention.LOGIN
     other = ledger.get(post["b"])
     assert other is not None and other.state is S.READY, "the other account goes on"
+
+
+def test_a_login_stored_while_the_daemon_held_the_old_grant_is_used_not_parked(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    vault = Vault(tmp_path / "tokens", new_key(), sandbox=False)
+    vault.save("a", "youtube", Credentials("", "sandbox:a:first-login"))
+
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            endpoint = TokenEndpoint("youtube", f"{emulator.url}/youtube/token", "cid", "csecret")
+            keeper = OAuth2Tokens(http, endpoint, vault, FakeClock(datetime.now(UTC)))
+            old = await keeper.token("a")  # cached in the daemon's memory
+            emulator.control("revoke", {"platform": "youtube", "account": "a"})  # auth logout
+            vault.save("a", "youtube", Credentials("", _new_login(emulator, "a")))  # auth login
+            fresh = await keeper.refresh("a", rejected=old)  # the old grant: invalid_grant
+            assert fresh.access_token not in ("", old)
+            assert vault.load("a", "youtube").access_token == fresh.access_token
+
+    asyncio.run(main())

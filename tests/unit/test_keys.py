@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from atroposd import keys
-from atroposd.config import load_settings
+from atroposd.config import Settings, load_settings
 from atroposd.errors import ConfigError, StartupError
 from atroposd.providers.base import Credentials
 from atroposd.vault import Undecryptable, Vault, note, notes
@@ -19,7 +19,7 @@ from atroposd.vault import Undecryptable, Vault, note, notes
 REFRESH = "refresh-token-value-that-must-stay-secret"
 
 
-def settings(tmp_path: Path, **env: str):  # type: ignore[no-untyped-def]
+def settings(tmp_path: Path, **env: str) -> Settings:
     base = {
         "ENVIRONMENT": "production",
         "STATE_DIR": str(tmp_path / "state"),
@@ -120,6 +120,16 @@ def test_notes_are_plain_private_and_hold_no_token(tmp_path: Path) -> None:
     assert got == {"last_refresh": when.isoformat(), "scopes": ["youtube.upload"]}
     assert json.loads(path.read_text()) == got
     assert notes(tmp_path / "tokens", "a", "tiktok") == {}
+
+
+def test_remove_deletes_the_login_and_its_notes_only(tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "tokens", keys.new_key(), False)
+    vault.save("a", "x", Credentials("t", "r"))
+    vault.save("a", "youtube", Credentials("t", "r"))
+    vault.note("a", "x", scopes=["tweet.write"])
+    assert vault.remove("a", "x") is True
+    assert sorted(p.name for p in (tmp_path / "tokens" / "a").iterdir()) == ["youtube.json.enc"]
+    assert vault.remove("a", "x") is False and vault.remove("b", "x") is False
 
 
 def test_a_lax_account_folder_is_made_private_on_write(tmp_path: Path) -> None:

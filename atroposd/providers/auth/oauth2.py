@@ -248,7 +248,15 @@ class OAuth2Tokens:
             answer = token_answer(self._ep, account, resp, secrets, self._clock.now())
         except ReauthRequired:
             self._cache.pop(account, None)  # a new login (`atroposd auth`) is read next time
-            raise
+            newer = await asyncio.to_thread(self._store.load, account, platform)
+            if _same_login(newer, creds):
+                raise
+            # `auth login` stored a new grant while this process held the old one: use it.
+            log.info("token_login_replaced", account=account, platform=platform)
+            if self._usable(newer, account):
+                self._cache[account] = newer
+                return newer
+            return await self._exchange(account, newer)
         returned = answer.get("refresh_token")
         rotated = bool(returned) and returned != creds.refresh_token
         life = timedelta(seconds=_seconds(answer.get("expires_in")))
@@ -287,6 +295,10 @@ class OAuth2Tokens:
             ) from None
         self._unsaved.pop(account, None)
         self._cache[account] = fresh
+
+
+def _same_login(a: Credentials, b: Credentials) -> bool:
+    return (a.refresh_token, a.access_token) == (b.refresh_token, b.access_token)
 
 
 def _seconds(value: object) -> int:
