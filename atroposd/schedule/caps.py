@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -53,9 +53,19 @@ class Budget:
 
     def __post_init__(self) -> None:
         self._zone = ZoneInfo(self.cap.day_zone or "UTC")
+        self._span: tuple[datetime, datetime, date] | None = None  # the last day looked up
 
     def _day(self, at: datetime) -> date:
-        return at.astimezone(self._zone).date()
+        """The calendar day of ``at`` in the cap's zone (the last day's bounds are kept: posts
+        come in time order, so most lookups need no zone conversion)."""
+        span = self._span
+        if span is not None and span[0] <= at < span[1]:
+            return span[2]
+        day = at.astimezone(self._zone).date()
+        start = datetime.combine(day, time(0), self._zone).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(0), self._zone).astimezone(UTC)
+        self._span = (start, end, day)
+        return day
 
     def allows(self, at: datetime) -> bool:
         """True when one more post at ``at`` stays within the cap (posts come in time order)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -114,9 +114,26 @@ def _slot_stream(schedule: ScheduleConfig, now: datetime) -> Iterator[datetime]:
         start = end
 
 
+class _Series:
+    """The slot instants of one schedule, made once however many lanes follow it."""
+
+    def __init__(self, schedule: ScheduleConfig, now: datetime) -> None:
+        self._stream = _slot_stream(schedule, now)
+        self.times: list[datetime] = []
+
+    def get(self, i: int) -> datetime | None:
+        """The ``i``-th slot after now (0 = the first), or None when the schedule ends."""
+        while len(self.times) <= i:
+            at = next(self._stream, None)
+            if at is None:
+                return None
+            self.times.append(at)
+        return self.times[i]
+
+
 @dataclass
 class _Lane:
-    """One lane during the walk: its pinned posts, its slot queue, its slot stream."""
+    """One lane during the walk: its pinned posts, its slot queue, its slots, its budget."""
 
     lane: Lane
     schedule: ScheduleConfig | None
@@ -124,27 +141,31 @@ class _Lane:
     queue: list[PostLike]
     pinned_times: set[datetime]  # a slot at one of these is already taken (natively scheduled)
     last_pin: datetime | None
-    stream: Iterator[datetime] | None = None
+    budget: Budget | None
+    series: _Series | None = None
+    slot_no: int = 0  # the next slot of ``series``
     taken: int = 0
 
     def wants_slots(self, at: datetime) -> bool:
         """True while a slot after ``at`` may still be filled or be one a pinned post took."""
-        if self.stream is None:
+        if self.series is None:
             return False
         return self.taken < len(self.queue) or (self.last_pin is not None and at < self.last_pin)
 
 
 class _Walk:
-    """``simulate``'s state: placed posts, lanes a cap held back, each lane's last slot
-    filled, and the heap of events (at, 0 pinned / 1 slot, lane number, pinned index)."""
+    """``simulate``'s state: placed posts (when ``record``), lanes a cap held back, each
+    lane's last slot filled, and the heap of events (at, 0 pinned / 1 slot, lane no., index)."""
 
-    def __init__(self, now: datetime, caps: Mapping[str, Cap]) -> None:
+    def __init__(self, now: datetime, caps: Mapping[str, Cap], record: bool) -> None:
         self.now = now
+        self.record = record
         self.budgets = Budgets(dict(caps))
         self.placed: dict[Lane, list[Upcoming]] = {}
         self.refused: dict[Lane, str] = {}
         self.last_slot: dict[Lane, datetime] = {}
         self.lanes: list[_Lane] = []
+        self.series: dict[str, _Series] = {}
         self.heap: list[tuple[datetime, int, int, int]] = []
 
     def add(self, lane: Lane, schedule: ScheduleConfig | None, waiting: list[PostLike]) -> None:
@@ -153,9 +174,13 @@ class _Walk:
         pins = [p for p in waiting if p.pinned_at is not None or schedule is None]
         times = [max(now, p.pinned_at or now) for p in pins]
         rest = _ordered([p for p in waiting if p.pinned_at is None and schedule is not None])
-        state = _Lane(lane, schedule, pins, rest, set(times), max(times, default=None))
+        budget = self.budgets.of(lane[1], lane[0])
+        state = _Lane(lane, schedule, pins, rest, set(times), max(times, default=None), budget)
         if schedule is not None:
-            state.stream = _slot_stream(schedule, now)
+            key = schedule.model_dump_json()
+            state.series = self.series.get(key) or self.series.setdefault(
+                key, _Series(schedule, now)
+            )
         self.lanes.append(state)
         self.placed[lane] = []
         self.heap.extend((at, 0, no, i) for i, at in enumerate(times))
@@ -163,8 +188,9 @@ class _Walk:
 
     def _next_slot(self, no: int, at: datetime) -> None:
         state = self.lanes[no]
-        if state.wants_slots(at) and state.stream is not None:
-            slot = next(state.stream, None)
+        if state.series is not None and state.wants_slots(at):
+            slot = state.series.get(state.slot_no)
+            state.slot_no += 1
             if slot is not None:
                 heapq.heappush(self.heap, (slot, 1, no, -1))
 
@@ -188,7 +214,7 @@ class _Walk:
             return
         if state.taken >= len(state.queue):
             return
-        budget = self.budgets.of(state.lane[1], state.lane[0])
+        budget = state.budget
         if budget is not None and not budget.allows(at):
             self.refused[state.lane] = budget.cap.name
             return
@@ -197,13 +223,12 @@ class _Walk:
         state.taken += 1
 
     def _place(self, state: _Lane, post: PostLike, at: datetime) -> None:
-        budget = self.budgets.of(state.lane[1], state.lane[0])
+        budget = state.budget
         if budget is not None:
             budget.allows(at)  # drops counts that left the window
             budget.take(at)
-        schedule = state.schedule
-        local = at.astimezone(zone(schedule.timezone)) if schedule is not None else at
-        self.placed[state.lane].append(Upcoming(local, *state.lane, post.clip, post.id))
+        if self.record:
+            self.placed[state.lane].append(Upcoming(at, *state.lane, post.clip, post.id))
 
 
 def simulate(
@@ -212,14 +237,15 @@ def simulate(
     now: datetime,
     until: datetime | None = None,
     caps: Mapping[str, Cap] = CAPS,
+    record: bool = True,
 ) -> _Walk:
-    """Where every waiting post goes (up to ``until``), the lanes a cap held back, and the
-    last slot each lane's queue fills."""
+    """Where every waiting post goes (up to ``until``; UTC times, kept when ``record``), the
+    lanes a cap held back, and the last slot each lane's queue fills."""
     by_lane: dict[Lane, list[PostLike]] = {lane: [] for lane in lanes}
     for post in posts:
         if (post.account, post.platform) in by_lane:
             by_lane[(post.account, post.platform)].append(post)
-    walk = _Walk(now, caps)
+    walk = _Walk(now, caps, record)
     for lane, schedule in lanes.items():
         walk.add(lane, schedule, by_lane[lane])
     walk.run(until)
@@ -242,8 +268,16 @@ def upcoming(
 ) -> list[Upcoming]:
     """The posts going out from ``now`` to ``until``, in time order."""
     walk = simulate(lanes, posts, now, until, caps)
-    rows = [u for lane in walk.placed.values() for u in lane if u.at <= until]
-    return sorted(rows, key=lambda u: (u.at, u.account, u.platform, u.post_id))
+    rows = sorted(
+        (u for placed in walk.placed.values() for u in placed if u.at <= until),
+        key=lambda u: (u.at, u.account, u.platform, u.post_id),
+    )
+    return [replace(u, at=_local(lanes[(u.account, u.platform)], u.at)) for u in rows]
+
+
+def _local(schedule: ScheduleConfig | None, at: datetime) -> datetime:
+    """``at`` in the schedule's zone (UTC for an immediate lane)."""
+    return at.astimezone(zone(schedule.timezone)) if schedule is not None else at
 
 
 def forecast(
@@ -254,7 +288,7 @@ def forecast(
 ) -> list[LaneForecast]:
     """The inventory of every lane, by account and platform."""
     waiting = list(posts)
-    walk = simulate(lanes, waiting, now, None, caps)
+    walk = simulate(lanes, waiting, now, None, caps, record=False)
     counts: dict[Lane, int] = {}
     for p in waiting:
         counts[(p.account, p.platform)] = counts.get((p.account, p.platform), 0) + 1

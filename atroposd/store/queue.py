@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 LEDGER_NAME = "ledger.sqlite3"
 # Posts not yet handed to a platform: they wait for their slot (or their publish_at).
@@ -50,13 +51,13 @@ def open_readonly(state_dir: Path) -> sqlite3.Connection | None:
 def queued_posts(
     conn: sqlite3.Connection, now: datetime, account: str | None = None
 ) -> list[QueuedPost]:
-    """Every post not yet out (of one account when given), by account, platform, id: the
+    """Every post not yet out (of one account when given), in no particular order: the
     waiting ones, and those on their way with a ``publish_at`` after ``now``."""
     waiting = ",".join("?" * len(WAITING))
     on_the_way = ",".join("?" * len(ON_THE_WAY))
     sql = (
-        "SELECT id, account, platform, clip_rel, created_at, publish_at, sidecar_json,"
-        " state, attempts, remote_ref, bytes_sent, retry_at"
+        "SELECT id, account, platform, clip_rel, created_at, sidecar_json,"
+        " publish_at, state, attempts, remote_ref, bytes_sent, retry_at"
         f" FROM posts WHERE (state IN ({waiting})"
         f" OR (state IN ({on_the_way}) AND publish_at > ?))"
     )
@@ -64,32 +65,27 @@ def queued_posts(
     if account is not None:
         sql += " AND account = ?"
         args.append(account)
-    rows = conn.execute(sql + " ORDER BY account, platform, id", args).fetchall()
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: a third of the time of sqlite3.Row by name
+    rows = cur.execute(sql, args).fetchall()  # no ORDER BY: the forecast groups and orders
+    parse = datetime.fromisoformat
     return [
-        QueuedPost(
-            id=r["id"],
-            account=r["account"],
-            platform=r["platform"],
-            clip=r["clip_rel"],
-            created_at=datetime.fromisoformat(r["created_at"]),
-            pinned_at=_pinned_at(r, now),
-            sidecar_json=r["sidecar_json"],
-        )
-        for r in rows
+        QueuedPost(pid, account, platform, clip, parse(created), _pinned_at(rest, now), sidecar)
+        for pid, account, platform, clip, created, sidecar, *rest in rows
     ]
 
 
-def _pinned_at(row: sqlite3.Row, now: datetime) -> datetime | None:
+def _pinned_at(rest: list[Any], now: datetime) -> datetime | None:
     """When a post goes without a slot (see ``QueuedPost.pinned_at``), or None.
 
     A waiting post that was tried already (attempts, a saved handle, bytes sent, a retry
     time) took its slot before: the scheduler does not give it another (pipeline/scheduler).
     """
-    if row["publish_at"]:
-        return datetime.fromisoformat(row["publish_at"])
-    tried = row["attempts"] or row["remote_ref"] or row["bytes_sent"] or row["retry_at"]
-    if row["state"] in WAITING and tried:
-        return datetime.fromisoformat(row["retry_at"]) if row["retry_at"] else now
+    publish_at, state, attempts, remote_ref, bytes_sent, retry_at = rest
+    if publish_at:
+        return datetime.fromisoformat(publish_at)
+    if state in WAITING and (attempts or remote_ref or bytes_sent or retry_at):
+        return datetime.fromisoformat(retry_at) if retry_at else now
     return None
 
 
