@@ -131,4 +131,6 @@ def test_the_redirect_must_carry_this_logins_state(emulator: Emulator) -> None:
         code_of("youtube", parse_answer(forged), "mine")
     with pytest.raises(LoginFailed, match="refused the login: access_denied"):
         code_of("youtube", {"error": "access_denied", "state": "mine"}, "mine")
+    with pytest.raises(LoginFailed, match="not the redirect address"):
+        code_of("youtube", parse_answer("some text pasted by mistake"), "mine")
     assert code_of("youtube", parse_answer(location), "mine")

@@ -104,6 +104,11 @@ def code_of(flow_platform: str, answer: Mapping[str, str], state: str) -> str:
     if answer.get("error"):
         why = answer.get("error_description") or answer.get("error_reason") or ""
         raise LoginFailed(f"{title} refused the login: {answer['error']} {why}".strip())
+    if not answer.get("code"):
+        raise LoginFailed(
+            f"{title}: that is not the redirect address (expected "
+            "http://127.0.0.1:<port>/callback?code=...&state=...); nothing was stored"
+        )
     got = answer.get("state", "")
     if not hmac.compare_digest(got.encode(), state.encode()):
         raise LoginFailed(
@@ -111,10 +116,7 @@ def code_of(flow_platform: str, answer: Mapping[str, str], state: str) -> str:
             "redirect, or the URL of another login pasted); nothing was stored, run the login "
             "again"
         )
-    code = answer.get("code", "")
-    if not code:
-        raise LoginFailed(f"{title}: the redirect carries no code; run the login again")
-    return code
+    return answer["code"]
 
 
 async def exchange_code(

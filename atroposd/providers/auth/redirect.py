@@ -113,8 +113,10 @@ class Redirect:
                 file=b.out,
                 flush=True,
             )
-            line = await asyncio.to_thread(b.inp.readline)
-            if not line.strip():
+            line = "\n"
+            while line and not line.strip():  # blank lines are skipped; end of input stops
+                line = await asyncio.to_thread(b.inp.readline)
+            if not line:
                 raise LoginFailed("no redirect address was pasted; nothing was stored")
             return parse_answer(line)
         if b.open is not None:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
+from atroposd.errors import ConfigError
 from atroposd.providers._http import guarded
 from atroposd.providers.auth import OAuth1Keys, oauth1_header
 from atroposd.providers.auth.flows import LoginPlan, Now, code_plan, post_revoke
@@ -34,7 +35,10 @@ SCOPES = ("tweet.read", "tweet.write", "users.read", "media.write", "offline.acc
 
 
 def _app(ctx: ProviderContext, name: str, stand_in: str) -> str:
-    return ctx.secret(name) or (stand_in if ctx.sandbox else "")
+    value = ctx.secret(name) or (stand_in if ctx.sandbox else "")
+    if not value:
+        raise ConfigError(f".env: {name}: required to log in to X with this account's auth mode")
+    return value
 
 
 def plan(ctx: ProviderContext, account: str, mode: str | None) -> LoginPlan:
