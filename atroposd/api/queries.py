@@ -27,7 +27,7 @@ from atroposd.domain import PostState
 S = PostState
 T = TypeVar("T")
 RUNNING = frozenset({S.RENDERING, S.UPLOADING, S.PROCESSING, S.PUBLISHING})
-WAITING = frozenset({S.PLANNED, S.READY})
+WAITING = frozenset({S.PLANNED, S.READY, S.SCHEDULED})  # scheduled: posted by the platform
 MAX_ID = 2**63 - 1
 # A job's head: no earlier post of the same clip and account. ``+q.account`` keeps the planner
 # on the (clip_sha256, account, platform) index: a few rows per clip, not every earlier post
