@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+import pytest
+
 from tests.support import Daemon, Emulator, Workspace
 
 
+@pytest.mark.timeout(240)  # real minutes: the first slot at start, then two minute marks
 def test_one_post_per_minute_slot_in_queue_order(ws: Workspace, emulator: Emulator) -> None:
     config = json.loads(ws.config_path.read_text())
     config["accounts"]["default"]["schedule"] = {"timezone": "Europe/London", "cron": "* * * * *"}
@@ -20,8 +23,10 @@ def test_one_post_per_minute_slot_in_queue_order(ws: Workspace, emulator: Emulat
         oks = daemon.wait_event("OK", count=3, timeout=200, platform="youtube")
         taken = daemon.events("slot_taken", platform="youtube")
         plans = daemon.events("PLAN", platform="youtube")
+        failed = daemon.events("task_failed")
     finally:
         assert daemon.stop() == 0
+    assert not failed
     assert len(taken) == 3 and len(emulator.posts()) == 3
     slots = [datetime.fromisoformat(t["slot"]) for t in taken]
     # One post per slot: three different minutes, one after another.
