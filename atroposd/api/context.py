@@ -30,9 +30,16 @@ class Context:
     dropped: int = 0  # progress messages dropped for websocket clients that fell behind
     watcher_figures: dict[str, tuple[str, str, float]] = field(default_factory=dict)
 
+    events: Bus | None = None  # a bus of its own when served without the daemon (tests)
+
     @property
     def bus(self) -> Bus | None:
-        return self.app.sv.bus if self.app is not None else None
+        return self.app.sv.bus if self.app is not None else self.events
+
+    @property
+    def upload_config(self) -> UploadConfig:
+        """The daemon's config (it may have been reloaded), else the one read at start."""
+        return self.app.config if self.app is not None else self.config
 
     def daemon(self) -> App:
         """The daemon, or 503 when there is none to act."""

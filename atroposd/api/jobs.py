@@ -25,7 +25,7 @@ from atroposd.api.models import (
     Problem,
     job_out,
 )
-from atroposd.api.progress import stream_job
+from atroposd.api.progress import stream_job, stream_renders
 from atroposd.bus import PostChanged
 from atroposd.domain import PostState
 
@@ -193,19 +193,38 @@ async def cancel_job(job_id: JobId, ctx: CtxDep) -> ActionOut:
     return ActionOut(job_id=job_id, changed=changed, job=job_out(await read_job(ctx, job_id)))
 
 
+async def _let_in(websocket: WebSocket) -> Context | None:
+    """The context when the socket carries the token (header or ``?token=``), else answer the
+    handshake 401 and None."""
+    ctx = ws_ctx(websocket)
+    given = bearer(websocket.headers.get("authorization")) or websocket.query_params.get("token")
+    if same(given, ctx.token):
+        return ctx
+    await websocket.send_denial_response(
+        JSONResponse(
+            {"detail": "Missing or invalid API token"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    )
+    return None
+
+
+@sockets.websocket("/ws/renders")
+async def render_socket(websocket: WebSocket) -> None:
+    """Every render's progress from now on (see ``progress.py``)."""
+    ctx = await _let_in(websocket)
+    if ctx is None:
+        return
+    await websocket.accept()
+    await stream_renders(ctx, websocket)
+
+
 @sockets.websocket("/ws/jobs/{job_id}")
 async def job_socket(websocket: WebSocket, job_id: str) -> None:
     """The job's history, then its live events (see ``progress.py``)."""
-    ctx = ws_ctx(websocket)
-    given = bearer(websocket.headers.get("authorization")) or websocket.query_params.get("token")
-    if not same(given, ctx.token):
-        await websocket.send_denial_response(
-            JSONResponse(
-                {"detail": "Missing or invalid API token"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        )
+    ctx = await _let_in(websocket)
+    if ctx is None:
         return
     await websocket.accept()
     number = int(job_id) if job_id.isdecimal() and len(job_id) < 19 else 0

@@ -37,7 +37,7 @@ async def clips(
     ``totalClips`` is counted only when asked (``withTotal=true``): it reads the account's
     whole library (about a second per 100,000 clips), which a page never does.
     """
-    account = ctx.config.default_account if account_id == DEFAULT_ALIAS else account_id
+    account = ctx.upload_config.default_account if account_id == DEFAULT_ALIAS else account_id
     before = decode_cursor(cursor)
     jobs, after = await ctx.reader.run(queries.page, account, before, limit)
     total = await ctx.reader.run(queries.count, account) if with_total else None
@@ -53,15 +53,16 @@ async def clips(
 async def accounts(ctx: CtxDep) -> list[AccountOut]:
     """The accounts of upload_config.json, their platforms, and their posts still queued."""
     queued = await ctx.reader.run(queries.queued_by_account)
+    config = ctx.upload_config
     out = []
-    for name, account in sorted(ctx.config.accounts.items()):
-        enabled = set(ctx.config.platforms_for(name))
+    for name, account in sorted(config.accounts.items()):
+        enabled = set(config.platforms_for(name))
         blocks = account.platforms.model_dump(exclude_none=True)
         out.append(
             AccountOut(
                 id=name,
                 displayName=account.display_name or name,
-                default=name == ctx.config.default_account,
+                default=name == config.default_account,
                 platforms=[
                     PlatformSetting(platform=p, enabled=p in enabled)
                     for p in sorted(set(blocks) | enabled)

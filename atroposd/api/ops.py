@@ -17,7 +17,9 @@ from atroposd.api.models import Health, Ready
 public = APIRouter()
 router = APIRouter()
 CtxDep = Annotated[Context, Depends(ctx_of)]
-DAEMON_TASKS = {"watcher": ("watcher",), "scheduler": ("publisher", "reconcile")}
+# The daemon's supervised tasks by name (App.jobs): the scheduler check wants every one that
+# moves posts along (the publisher, the posting-slot scheduler, the reconcile sweep).
+DAEMON_TASKS = {"watcher": ("watcher",), "scheduler": ("publisher", "scheduler", "reconcile")}
 
 
 @public.get("/healthz", response_model=Health)
@@ -39,7 +41,8 @@ def _alive(names: tuple[str, ...]) -> bool:
 @router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}})
 async def readyz(ctx: CtxDep) -> Any:
     """Ledger readable; inside the daemon also the watcher (after its first scan) and the
-    publisher and reconcile sweep running. 503 with the failing checks otherwise."""
+    publisher, the slot scheduler and the reconcile sweep running. 503 with the failing
+    checks otherwise."""
     checks: dict[str, bool] = {}
     try:
         checks["ledger"] = await ctx.reader.run(_ledger_ok)

@@ -8,6 +8,9 @@ Messages are ``{type, timestamp, message?, step?, data?}`` as the desktop client
 - ``step_progress`` (``step`` ``upload``) with ``data.progress`` (0..1), bytes, speed, ETA;
 - ``job_completed`` once no platform has anything left to do (then the socket closes, 1000).
 
+``/ws/renders`` streams every render's progress (``step_progress``/``step_completed``, ``step``
+``render``): a render runs before its short is a clip in the ledger, so before any job.
+
 State changes are read from the ledger (a cursor on ``post_history``), rung by ``PostChanged``
 and checked every second, so none is ever lost. Progress comes from the bus. Each socket has
 an ``Outbox``: bounded, and when full it drops the oldest *progress* message, never a state
@@ -23,13 +26,14 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from atroposd.api.context import Context
 from atroposd.api.queries import Change, history, job, overall
-from atroposd.bus import PostChanged, UploadProgressed
+from atroposd.bus import PostChanged, RenderProgressed, UploadProgressed
 
 OUTBOX_PROGRESS = 64  # progress messages one socket may hold before the oldest is dropped
 POLL_SECONDS = 1.0
@@ -245,22 +249,16 @@ async def _receive(websocket: WebSocket) -> None:
                 return
 
 
-async def stream_job(ctx: Context, websocket: WebSocket, job_id: int) -> None:
-    """Replay then stream ``job_id`` until it finishes or the client leaves."""
-    outbox = Outbox()
-    stream = JobStream(ctx, job_id, outbox)
-    finished = asyncio.Event()
-
-    async def produce() -> None:
-        await stream.run()
-        finished.set()
-        await asyncio.Event().wait()  # keep the bus forwarder company until the end
-
-    tasks: list[Awaitable[None]] = [
-        produce(),
-        _forward(ctx, stream),
-    ]
-    workers = [asyncio.ensure_future(t) for t in tasks]
+async def _pump(
+    ctx: Context,
+    websocket: WebSocket,
+    outbox: Outbox,
+    producers: list[Awaitable[None]],
+    finished: asyncio.Event,
+) -> None:
+    """Run the producers, send the outbox, stop when the client leaves or, once ``finished``
+    is set, when the outbox is empty (then close 1000)."""
+    workers = [asyncio.ensure_future(t) for t in producers]
     sender = asyncio.ensure_future(_send(websocket, outbox, finished))
     receiver = asyncio.ensure_future(_receive(websocket))
     try:
@@ -275,3 +273,55 @@ async def stream_job(ctx: Context, websocket: WebSocket, job_id: int) -> None:
     if sender.done() and not receiver.done():
         with contextlib.suppress(Exception):
             await websocket.close(1000)
+
+
+async def stream_job(ctx: Context, websocket: WebSocket, job_id: int) -> None:
+    """Replay then stream ``job_id`` until it finishes or the client leaves."""
+    outbox = Outbox()
+    stream = JobStream(ctx, job_id, outbox)
+    finished = asyncio.Event()
+
+    async def produce() -> None:
+        await stream.run()
+        finished.set()
+        await asyncio.Event().wait()  # keep the bus forwarder company until the end
+
+    await _pump(ctx, websocket, outbox, [produce(), _forward(ctx, stream)], finished)
+
+
+def render_message(event: RenderProgressed) -> Message:
+    """A render's progress (``step_progress``) or its end (``step_completed``)."""
+    name = Path(event.output).name
+    fraction = None if event.percent is None else max(0.0, min(1.0, event.percent / 100))
+    said = f"{name}: rendered" if event.done else f"{name}: rendering"
+    if fraction is not None and not event.done:
+        said = f"{name}: {fraction:.0%} rendered"
+    return {
+        "type": "step_completed" if event.done else "step_progress",
+        "timestamp": time.time(),
+        "step": "render",
+        "message": said,
+        "data": {
+            "key": event.key,
+            "output": event.output,
+            "progress": 1.0 if event.done else fraction,
+            "speed": event.speed,
+            "done": event.done,
+        },
+    }
+
+
+async def stream_renders(ctx: Context, websocket: WebSocket) -> None:
+    """Every render's progress from now on, until the client leaves."""
+    bus = ctx.bus
+    if bus is None:
+        await websocket.close(1008, "No live events: the API runs without the daemon")
+        return
+    outbox = Outbox()
+
+    async def forward() -> None:
+        with bus.subscribe(RenderProgressed, maxsize=256) as renders:
+            async for event in renders:
+                outbox.put(render_message(event), progress=not event.done)
+
+    await _pump(ctx, websocket, outbox, [forward()], asyncio.Event())

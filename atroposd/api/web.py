@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from atroposd.api import jobs, library, ops
+from atroposd.api import forecast, jobs, library, ops
 from atroposd.api.auth import same
 from atroposd.api.context import Context
 from atroposd.api.models import Problem
@@ -52,6 +52,7 @@ def build(ctx: Context) -> FastAPI:
     app.include_router(ops.router, **guarded)  # type: ignore[arg-type]
     app.include_router(jobs.router, **guarded)  # type: ignore[arg-type]
     app.include_router(library.router, **guarded)  # type: ignore[arg-type]
+    app.include_router(forecast.router, **guarded)  # type: ignore[arg-type]
     origins = [o.strip() for o in ctx.settings.api_cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(

@@ -16,6 +16,7 @@ from atroposd.api.context import Context
 from atroposd.api.queries import Reader
 from atroposd.api.server import bind
 from atroposd.api.web import build
+from atroposd.bus import Bus
 from atroposd.config import Settings, UploadConfig, load_settings
 from tests.support import Daemon, Emulator, Workspace, wait_for
 
@@ -34,12 +35,21 @@ class ThreadServer:
             build(ctx), log_config=None, access_log=False, lifespan="off", ws="websockets-sansio"
         )
         self._server = uvicorn.Server(config)
+        self.loop: asyncio.AbstractEventLoop
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         wait_for(lambda: self._server.started, 10, "uvicorn started")
 
     def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()
+            await self._server.serve(sockets=[self._sock])
+
+        asyncio.run(serve())
+
+    def call(self, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` on the server's event loop (the bus is not thread-safe)."""
+        self.loop.call_soon_threadsafe(fn, *args)
 
     def client(self, token: str | None = TOKEN) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -52,11 +62,13 @@ class ThreadServer:
         self.ctx.reader.close()
 
 
-def standalone(state: Path, config: dict[str, Any] | None = None) -> Context:
+def standalone(
+    state: Path, config: dict[str, Any] | None = None, events: Bus | None = None
+) -> Context:
     """A read-only context (as ``uvicorn --factory``) over the ledger in ``state``."""
     settings: Settings = load_settings(None, {"STATE_DIR": str(state), "API_TOKEN": TOKEN})
     cfg = UploadConfig.model_validate(config or {"accounts": {"default": {}}})
-    return Context(settings, cfg, TOKEN, Reader(state / "ledger.sqlite3"))
+    return Context(settings, cfg, TOKEN, Reader(state / "ledger.sqlite3"), events=events)
 
 
 @dataclass
