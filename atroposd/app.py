@@ -534,3 +534,4 @@ class App:
                     loop.remove_signal_handler(sig)
             await self.close(sv)
             log.info("daemon_stopped", **self._summary)
+            self.notifier.close()
