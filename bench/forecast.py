@@ -117,14 +117,15 @@ def fill(path: Path, accounts: int, clips: int) -> tuple[int, float]:
     return len(post_rows), time.perf_counter() - started
 
 
-def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
-    """Median seconds of ``runs`` calls, and the last result."""
-    seconds, result = [], None
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
+    """Median wall and CPU seconds of ``runs`` calls, and the last result."""
+    wall, cpu, result = [], [], None
     for _ in range(runs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = fn()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds), result
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    return statistics.median(wall), statistics.median(cpu), result
 
 
 def cli(home: Path, *args: str) -> float:
@@ -165,21 +166,29 @@ def main() -> None:
 
             return run
 
-        count_s, counts = timed(with_conn(waiting_counts), args.runs)
-        read_s, rows = timed(with_conn(lambda c: queued_posts(c, NOW)), args.runs)
-        fc_s, table = timed(lambda: forecast(lanes, rows, NOW), args.runs)
+        count = timed(with_conn(waiting_counts), args.runs)
+        read = timed(with_conn(lambda c: queued_posts(c, NOW)), args.runs)
+        rows = read[2]
+        fc = timed(lambda: forecast(lanes, rows, NOW), args.runs)
         week = NOW + timedelta(days=7)
-        up_s, listed = timed(lambda: upcoming(lanes, rows, NOW, week), args.runs)
+        up = timed(lambda: upcoming(lanes, rows, NOW, week), args.runs)
+        counts, table, listed = count[2], fc[2], up[2]
         assert sum(counts.values()) == posts == len(rows) == sum(f.queued for f in table)
         binding = sum(1 for f in table if f.binding_limit not in (None, "schedule"))
         latest = max(f.runs_out_at for f in table if f.runs_out_at is not None)
-        print(f"plain SQL count (GROUP BY)      {count_s * 1000:9.1f} ms")
-        print(f"read the queue (queued_posts)   {read_s * 1000:9.1f} ms")
-        print(f"forecast, {len(table)} lanes            {fc_s * 1000:9.1f} ms")
-        print(f"  = inventory total (read + forecast) {(read_s + fc_s) * 1000:9.1f} ms")
-        print(f"listing, next 7 days ({len(listed)} posts) {up_s * 1000:9.1f} ms")
-        print(f"  = schedule total (read + listing)   {(read_s + up_s) * 1000:9.1f} ms")
-        print(f"ratio inventory / SQL count: {(read_s + fc_s) / count_s:.0f}x")
+        print(f"{'median of ' + str(args.runs):38}{'wall ms':>9}{'CPU ms':>9}")
+        for name, (wall, cpu, _) in (
+            ("plain SQL count (GROUP BY)", count),
+            ("read the queue (queued_posts)", read),
+            (f"forecast, {len(table)} lanes", fc),
+            (f"listing, next 7 days ({len(listed)} posts)", up),
+        ):
+            print(f"{name:38}{wall * 1000:9.1f}{cpu * 1000:9.1f}")
+        inv = (read[0] + fc[0], read[1] + fc[1])
+        sch = (read[0] + up[0], read[1] + up[1])
+        print(f"{'= inventory (read + forecast)':38}{inv[0] * 1000:9.1f}{inv[1] * 1000:9.1f}")
+        print(f"{'= schedule (read + listing)':38}{sch[0] * 1000:9.1f}{sch[1] * 1000:9.1f}")
+        print(f"inventory / SQL count, CPU: {inv[1] / count[1]:.0f}x")
         print(f"lanes where a cap binds: {binding}; latest run-out {latest.isoformat()}")
         if args.cli:
             (home / "upload_config.json").write_text(json.dumps(raw))

@@ -77,8 +77,9 @@ class Budget:
         return self.per_day.get(self._day(at), 0) < cap.limit
 
     def take(self, at: datetime) -> None:
-        """Count a post at ``at``."""
+        """Count a post at ``at`` (whether or not the cap allowed it: a pinned post goes)."""
         if self.cap.window is not None:
+            self.allows(at)  # drop what left the window first
             self.recent.append(at)
         else:
             day = self._day(at)

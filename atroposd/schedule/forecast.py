@@ -225,7 +225,6 @@ class _Walk:
     def _place(self, state: _Lane, post: PostLike, at: datetime) -> None:
         budget = state.budget
         if budget is not None:
-            budget.allows(at)  # drops counts that left the window
             budget.take(at)
         if self.record:
             self.placed[state.lane].append(Upcoming(at, *state.lane, post.clip, post.id))
@@ -292,6 +291,7 @@ def forecast(
     counts: dict[Lane, int] = {}
     for p in waiting:
         counts[(p.account, p.platform)] = counts.get((p.account, p.platform), 0) + 1
+    weeks: dict[str, list[datetime]] = {}  # a week of slots per distinct schedule
     rows = []
     for lane in sorted(lanes):
         schedule = lanes[lane]
@@ -301,11 +301,15 @@ def forecast(
             continue
         last = walk.last_slot.get(lane)
         days = round((last - now).total_seconds() / 86400, 2) if last is not None else 0.0
+        days = max(days, 0.0)
         local = last.astimezone(zone(schedule.timezone)) if last is not None else None
-        week = sum(1 for _ in slot_instants(schedule, now, _week_after(schedule, now)))
+        key = schedule.model_dump_json()
+        week = weeks.get(key)
+        if week is None:
+            week = weeks[key] = list(slot_instants(schedule, now, _week_after(schedule, now)))
         cap = caps.get(lane[1])
-        binding = walk.refused.get(lane) or _cap_binds(schedule, cap, now) or "schedule"
-        rows.append(LaneForecast(*lane, "slots", queued, week, local, max(days, 0.0), binding))
+        binding = walk.refused.get(lane) or _cap_binds(week, cap) or "schedule"
+        rows.append(LaneForecast(*lane, "slots", queued, len(week), local, days, binding))
     return rows
 
 
@@ -316,12 +320,12 @@ def _week_after(schedule: ScheduleConfig, now: datetime) -> datetime:
     return (local + WEEK).astimezone(UTC) - timedelta(microseconds=1)
 
 
-def _cap_binds(schedule: ScheduleConfig, cap: Cap | None, now: datetime) -> str | None:
-    """The cap's name when the schedule alone would exceed it within a week."""
-    if cap is None:
+def _cap_binds(week: list[datetime], cap: Cap | None) -> str | None:
+    """The cap's name when a week of the schedule's slots alone would exceed it."""
+    if cap is None or len(week) <= cap.limit:
         return None
     budget = Budget(cap)
-    for at in slot_instants(schedule, now, _week_after(schedule, now)):
+    for at in week:
         if not budget.allows(at):
             return cap.name
         budget.take(at)

@@ -8,10 +8,9 @@ creates or migrates a ledger.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 LEDGER_NAME = "ledger.sqlite3"
 # Posts not yet handed to a platform: they wait for their slot (or their publish_at).
@@ -21,20 +20,20 @@ WAITING = ("planned", "rendering", "ready")
 ON_THE_WAY = ("uploading", "processing", "publishing", "scheduled")
 
 
-@dataclass(frozen=True)
-class QueuedPost:
-    """One post waiting to go out: what the forecast and the listing need of it."""
+class QueuedPost(NamedTuple):
+    """One post waiting to go out: what the forecast and the listing need of it (a named
+    tuple: tens of thousands are made per forecast)."""
 
     id: int
     account: str
     platform: str
     clip: str  # the video's path relative to its watched root
     created_at: datetime
+    sidecar_json: str | None  # may carry an explicit ``order``
     # When it goes without taking a slot: a sidecar's publish_at (or the native slot it was
     # given), or, for a post that already took its slot and waits to retry, its retry time
     # (``now`` when none). None: it waits for a slot.
     pinned_at: datetime | None
-    sidecar_json: str | None  # may carry an explicit ``order``
 
 
 def open_readonly(state_dir: Path) -> sqlite3.Connection | None:
@@ -52,16 +51,23 @@ def queued_posts(
     conn: sqlite3.Connection, now: datetime, account: str | None = None
 ) -> list[QueuedPost]:
     """Every post not yet out (of one account when given), in no particular order: the
-    waiting ones, and those on their way with a ``publish_at`` after ``now``."""
+    waiting ones, and those on their way with a ``publish_at`` after ``now``.
+
+    A waiting post that was tried already (attempts, a saved handle, bytes sent, a retry
+    time) took its slot before: the scheduler does not give it another
+    (pipeline/scheduler.py), so it is pinned at its retry time (``now`` without one).
+    """
     waiting = ",".join("?" * len(WAITING))
     on_the_way = ",".join("?" * len(ON_THE_WAY))
+    stamp = _ts(now)
     sql = (
         "SELECT id, account, platform, clip_rel, created_at, sidecar_json,"
-        " publish_at, state, attempts, remote_ref, bytes_sent, retry_at"
+        " COALESCE(publish_at, CASE WHEN attempts > 0 OR remote_ref IS NOT NULL"
+        " OR bytes_sent > 0 OR retry_at IS NOT NULL THEN COALESCE(retry_at, ?) END)"
         f" FROM posts WHERE (state IN ({waiting})"
         f" OR (state IN ({on_the_way}) AND publish_at > ?))"
     )
-    args: list[str] = [*WAITING, *ON_THE_WAY, _ts(now)]
+    args: list[str] = [stamp, *WAITING, *ON_THE_WAY, stamp]
     if account is not None:
         sql += " AND account = ?"
         args.append(account)
@@ -70,23 +76,9 @@ def queued_posts(
     rows = cur.execute(sql, args).fetchall()  # no ORDER BY: the forecast groups and orders
     parse = datetime.fromisoformat
     return [
-        QueuedPost(pid, account, platform, clip, parse(created), _pinned_at(rest, now), sidecar)
-        for pid, account, platform, clip, created, sidecar, *rest in rows
+        QueuedPost(pid, account, platform, clip, parse(made), sidecar, pin and parse(pin))
+        for pid, account, platform, clip, made, sidecar, pin in rows
     ]
-
-
-def _pinned_at(rest: list[Any], now: datetime) -> datetime | None:
-    """When a post goes without a slot (see ``QueuedPost.pinned_at``), or None.
-
-    A waiting post that was tried already (attempts, a saved handle, bytes sent, a retry
-    time) took its slot before: the scheduler does not give it another (pipeline/scheduler).
-    """
-    publish_at, state, attempts, remote_ref, bytes_sent, retry_at = rest
-    if publish_at:
-        return datetime.fromisoformat(publish_at)
-    if state in WAITING and (attempts or remote_ref or bytes_sent or retry_at):
-        return datetime.fromisoformat(retry_at) if retry_at else now
-    return None
 
 
 def _ts(value: datetime) -> str:
