@@ -195,8 +195,10 @@ class PostScheduler:
         """What the ledger says about a lane: its last post to start, its taken native slots."""
         since = now - LOOKBACK
         for post in self._ledger.list_posts(None, lane.account, lane.platform):
-            if post.publish_at is not None and post.publish_at >= since:
-                lane.taken.add(post.publish_at)
+            if post.publish_at is not None:  # pinned or native: its own time, not a slot start
+                if post.publish_at >= since:
+                    lane.taken.add(post.publish_at)
+                continue
             if post.updated_at.replace(tzinfo=post.updated_at.tzinfo or now.tzinfo) < since:
                 continue  # started (if ever) before the look-back: does not matter
             started = self._ledger.entered_at(post.id, S.UPLOADING, first=True)

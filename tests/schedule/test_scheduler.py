@@ -372,3 +372,23 @@ def test_started_twice_runs_once_and_a_stopping_daemon_keeps_holding(run: Run) -
         assert sched.holds(r.get(post))  # a stopping daemon starts no slot post
 
     run(scenario)
+
+
+def test_a_pinned_post_started_after_a_slot_does_not_count_as_the_slots_post(run: Run) -> None:
+    daily = {"slots": {"daily": ["09:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 8))
+        (waiting,) = plan(r, 1)
+        (pinned,) = r.plan("pinned", ("youtube",))
+        r.ledger.set_fields(pinned.id, publish_at=utc(2026, 12, 1, 20))
+        jump_to(r, utc(2026, 12, 1, 9, 30))  # the daemon was off at 09:00; a pinned upload ran
+        r.put(pinned.id, S.UPLOADING, S.READY)
+        jump_to(r, utc(2026, 12, 1, 9, 31))
+        sched = scheduler(r, config(daily, youtube=None))
+        sched.start()
+        await r.publisher.drain()
+        assert entered(r, waiting, S.UPLOADING) == utc(2026, 12, 1, 9, 31)  # 09:00, late
+        sched.stop()
+
+    run(scenario)
