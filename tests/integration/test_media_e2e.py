@@ -12,12 +12,19 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from atroposd.providers import PLATFORMS
 from tests.media_clips import broken_movie, hevc_10bit_4k, long_clip
 from tests.support import Daemon, Emulator, Workspace, sha256, wait_for
 
 HD, X720 = "h264-1920x1080-copy", "h264-1280x720-copy"
+
+
+def drop(ws: Workspace, video: Path) -> None:
+    """Caption first, then the video renamed in (the pair is complete when it appears)."""
+    (ws.queue / f"{video.stem}.txt").write_text(f"Clip {video.stem}\n\n#shorts\n", "utf-8")
+    os.replace(video, ws.queue / video.name)
 
 
 def test_variants_rejections_and_untouched_files_across_a_restart(
@@ -32,14 +39,14 @@ def test_variants_rejections_and_untouched_files_across_a_restart(
         "broken": broken_movie(staged / "broken.mp4"),
     }
     sha = {name: sha256(path) for name, path in clips.items()}
-    # X's first initialize hangs: the first daemon dies with X's variant made, not yet sent.
+    # X's first initialize (the 4K clip's) hangs: the first daemon dies with X's variant made,
+    # not yet sent. The long clip comes during the second run.
     emulator.faults({"platform": "x", "step": "init", "nth": 1, "action": "delay", "seconds": 20})
     first = Daemon(ws)
     try:
         first.wait_event("daemon_started")
-        for name, path in clips.items():
-            (ws.queue / f"{name}.txt").write_text(f"Clip {name}\n\n#shorts\n", encoding="utf-8")
-            os.replace(path, ws.queue / path.name)
+        for name in ("uhd", "broken"):
+            drop(ws, clips[name])
         first.wait_event("variant_transcoded", profile=X720, timeout=120)
         wait_for(lambda: emulator.http.get("/_emulator/faults").json() == [], 30, "X init held")
         problem = first.wait_event("clip_problem", path=str(ws.queue / "broken.mp4"))[0]
@@ -57,6 +64,8 @@ def test_variants_rejections_and_untouched_files_across_a_restart(
 
     wanted = {("uhd.mp4", p) for p in PLATFORMS} | {("long.mp4", p) for p in PLATFORMS}
     try:
+        second.wait_event("daemon_started")
+        drop(ws, clips["long"])
         wait_for(lambda: said("OK") | said("ERR") >= wanted, 120, "every post settled")
     finally:
         assert second.stop() == 0
