@@ -3,7 +3,7 @@
 ``attach`` adds the server to a daemon's supervised tasks (``App.extra_jobs``) when
 ``API_ENABLED``; ``create_app`` is the factory for ``uvicorn --factory atroposd.api:create_app``
 (standalone: it reads the ledger read-only; enqueue, retry and cancel answer 503).
-Routes and shapes: docs/api.md; the decision on tokens and binding: docs/adr.
+Routes and shapes: docs/api.md; tokens and binding: docs/adr/0019.
 """
 
 from __future__ import annotations

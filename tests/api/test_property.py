@@ -16,7 +16,7 @@ from atroposd.api.openapi import REGENERATE, text
 from tests.api.support import LiveApi
 from tests.support import REPO, wait_for
 
-EXAMPLES = 12  # per operation: enough to reach the error paths, small enough to stay fast
+EXAMPLES = 8  # per operation: enough to reach the error paths, small enough to stay fast
 
 
 def test_the_committed_openapi_document_is_the_apps() -> None:
