@@ -1,0 +1,96 @@
+"""Each platform's login plan in-process against the emulator over loopback: the loopback
+listener takes the redirect a "browser" (an httpx client in a thread) brings back, the tokens
+work, and logout's revocation makes the platform refuse them (where it has one)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from io import StringIO
+from pathlib import Path
+
+import httpx
+import pytest
+
+from atroposd.clock import SystemClock
+from atroposd.providers.auth import OAuth1Keys, oauth1_header
+from atroposd.providers.auth.logins import LOGINS
+from atroposd.providers.auth.redirect import Browser
+from atroposd.providers.base import Credentials, ProviderContext
+from tests.support import Emulator
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    emu = Emulator(tmp_path / "emulator-storage")
+    try:
+        yield emu
+    finally:
+        emu.close()
+
+
+class _Store:
+    def load(self, account: str, platform: str) -> Credentials:
+        raise AssertionError("a login reads no stored credentials")
+
+    def save(self, account: str, platform: str, creds: Credentials) -> None:
+        raise AssertionError("a login plan stores nothing itself")
+
+
+def _browse(url: str) -> None:
+    """What the browser does with the URL, in its own thread as a browser would."""
+    thread = threading.Thread(target=httpx.get, args=(url,), kwargs={"follow_redirects": True})
+    thread.start()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _refused(emu: Emulator, platform: str, creds: Credentials) -> int:
+    """The status the platform answers the login's tokens with now (none was used yet)."""
+    if platform in ("youtube", "tiktok", "x-oauth2"):
+        path = {"youtube": "/youtube/token", "tiktok": "/tiktok/v2/oauth/token/"}.get(
+            platform, "/x/2/oauth2/token"
+        )
+        form = {"grant_type": "refresh_token", "refresh_token": creds.refresh_token or ""}
+        client = {"client_id": "sandbox-client-id", "client_key": "sandbox-client-key"}
+        form.update(client, client_secret="sandbox-client-secret")
+        return emu.http.post(path, data=form).status_code
+    if platform in ("facebook", "instagram"):
+        head = {"Authorization": f"OAuth {creds.access_token}"}
+        return emu.http.get(f"/{platform}/v26.0/me/accounts", headers=head).status_code
+    keys = OAuth1Keys.of("sandbox-consumer-key", "sandbox-consumer-secret", creds)
+    url = f"{emu.url}/x/2/users/me"
+    return httpx.get(url, headers={"Authorization": oauth1_header(keys, "GET", url)}).status_code
+
+
+@pytest.mark.parametrize(
+    "platform", ["youtube", "tiktok", "snapchat", "facebook", "instagram", "x-oauth2", "x-oauth1"]
+)
+def test_a_plan_logs_in_over_loopback_and_logout_revokes(emulator: Emulator, platform: str) -> None:
+    name, _, mode = platform.partition("-")
+
+    async def go() -> tuple[Credentials, str]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            ctx = ProviderContext(
+                http, _Store(), SystemClock(), True, emulator.url, 1 << 20, {}, {}
+            )
+            plan = LOGINS[name](ctx, "alice", {"auth": mode} if mode else {})
+            out = StringIO()
+            browser = Browser(out=out, inp=StringIO(), open=_browse, timeout=20)
+            creds = await plan.login(http, browser, "alice", {"sandbox_account": "alice"}, _now)
+            assert "Waiting for the redirect to http://127.0.0.1:" in out.getvalue()
+            if plan.revoke is None:
+                return creds, plan.no_revoke
+            await plan.revoke(http, creds)
+            return creds, ""
+
+    creds, no_revoke = asyncio.run(go())
+    assert creds.access_token
+    if name == "snapchat":
+        assert "Snap Business Manager" in no_revoke
+        return
+    assert _refused(emulator, platform, creds) in (400, 401)
