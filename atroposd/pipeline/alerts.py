@@ -1,7 +1,8 @@
 """The daemon's alerts (issue 11): the run-out forecast job, and a notice for each post that
 fails or needs attention, sent through ``notify.Notifier``.
 
-- ``forecast_once`` (hourly, and at start): the inventory forecast (``schedule.forecast``) on
+- ``forecast_once`` (at start, then hourly on the slot scheduler's timer, which notices a
+  suspend): the inventory forecast (``schedule.forecast``) on
   a read-only ledger connection of its own, in a worker thread; each account with a slotted
   lane that runs out within ``RUNOUT_WARN_DAYS`` gets one ``queue_running_out`` log line and
   one ``runout`` notice per day (the account's own day, kept across restarts).
@@ -71,13 +72,19 @@ class Alerts:
         self._accounts = accounts
         self._warn_days = warn_days
 
-    async def run(self, every: float = FORECAST_SECONDS) -> None:
-        """The daemon's task: watch posts, and forecast now and every ``every`` seconds."""
+    async def run(self, every: float | None = FORECAST_SECONDS) -> None:
+        """The daemon's task: watch posts; forecast now, then every ``every`` seconds (None:
+        a timer of the caller's runs ``tick``, as the daemon's slot scheduler does)."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.watch_posts())
-            while True:
-                await self.forecast_once()
+            await self.forecast_once()
+            while every is not None:
                 await asyncio.sleep(every)
+                await self.forecast_once()
+
+    async def tick(self) -> None:
+        """One periodic forecast (for a timer's ``every``)."""
+        await self.forecast_once()
 
     async def forecast_once(self) -> list[str]:
         """Forecast every lane; warn the accounts running out. Returns the accounts warned."""
