@@ -32,7 +32,7 @@ from atroposd.lifecycle import (
     supervise,
 )
 from atroposd.log import Redactor
-from atroposd.pipeline.alerts import make_alerts
+from atroposd.pipeline.alerts import FORECAST_SECONDS, make_alerts
 from atroposd.pipeline.archive import Archiver
 from atroposd.pipeline.follow import Polling
 from atroposd.pipeline.intake import Intake
@@ -274,7 +274,8 @@ class App:
             s, ledger, bus, self.clock, lambda: self.config.accounts, self.redactor
         )
         self.extra_jobs.setdefault("notify", alerts.notifier.run)
-        self.extra_jobs.setdefault("alerts", alerts.run)
+        self.extra_jobs.setdefault("alerts", lambda: alerts.run(None))  # forecast at start
+        self.scheduler.every("forecast", FORECAST_SECONDS, alerts.tick)  # then hourly
         return self.sv
 
     def make_watcher(self) -> ClipWatcher:
