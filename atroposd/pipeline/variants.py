@@ -17,6 +17,7 @@ by its own identity (the provider checks it piece by piece).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import time
 from dataclasses import replace
@@ -29,6 +30,7 @@ from atroposd.errors import SourceChanged
 from atroposd.pipeline.files import trim
 from atroposd.pipeline.media import Action, MediaRejected, Profile, Verdict, judge
 from atroposd.providers.base import Capabilities, UploadRequest
+from atroposd.render.errors import RenderFailed
 from atroposd.render.probe import MediaInfo, Prober
 from atroposd.render.runner import run_ffmpeg
 
@@ -169,11 +171,20 @@ class MediaCheck:
         )
         started = time.monotonic()
         info = self.prober.cached(request.sha256)
-        await run_ffmpeg(
-            ffmpeg_args(request.path, verdict.profile),
-            out,
-            duration=info.duration_s if info is not None else None,
-        )
+        try:
+            await run_ffmpeg(
+                ffmpeg_args(request.path, verdict.profile),
+                out,
+                duration=info.duration_s if info is not None else None,
+            )
+        except RenderFailed as exc:
+            if "No space left" in str(exc):  # the world, not the clip: retried with backoff
+                raise OSError(errno.ENOSPC, f"{out.parent}: no space left for a variant") from None
+            raise MediaRejected(
+                f"the {verdict.profile.key} variant could not be made: {exc}",
+                platform=platform,
+                code="transcode",
+            ) from None
         try:
             await asyncio.to_thread(
                 self._same_source, request

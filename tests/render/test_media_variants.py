@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,20 @@ def test_too_long_is_refused_for_that_platform_only(tmp_path: Path) -> None:
     assert err.value.platform == "snapchat"
     assert asyncio.run(check.fit(request, "facebook", CAPS["facebook"])) == request
     assert check.transcodes == 0
+
+
+def test_a_source_ffmpeg_cannot_decode_fails_that_platform_and_leaves_no_file(
+    tmp_path: Path, source: Path
+) -> None:
+    """A truncated faststart file: ffprobe reads its header (1 s), ffmpeg fails on the data."""
+    whole = tmp_path / "whole.mp4"
+    args = ["-i", str(source), "-c", "copy", "-movflags", "+faststart", str(whole)]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    check = MediaCheck(tmp_path / "renders")
+    with pytest.raises(MediaRejected) as err:
+        asyncio.run(check.fit(request_for(cut), "x", CAPS["x"]))
+    assert str(err.value).startswith("the h264-1280x720-copy variant could not be made: ffmpeg")
+    assert err.value.code == "transcode"
+    assert list((tmp_path / "renders").iterdir()) == []  # no partial variant, no temp file
