@@ -36,7 +36,7 @@ from atroposd.providers.auth.redirect import Browser, can_open_browser
 from atroposd.providers.base import Credentials, ProviderContext
 from atroposd.providers.spec import TITLES
 from atroposd.store.ledger import Ledger
-from atroposd.vault import NOTES, SUFFIX, Undecryptable, Vault
+from atroposd.vault import SUFFIX, Undecryptable, Vault
 
 COMMANDS: tuple[str, ...] = ("auth",)
 S = PostState
@@ -227,8 +227,7 @@ def _logout(settings: Settings, config: UploadConfig, platform: str, account: st
             return f"{title} revoked the login."
 
     print(asyncio.run(revoke()))
-    for gone in (path, path.with_name(f"{platform}{NOTES}")):
-        gone.unlink(missing_ok=True)
+    vault.remove(account, platform)  # the token file and its notes, under the folder's lock
     print(f"{title}: account {account!r} is logged out ({path} removed).")
     return 0
 
@@ -301,6 +300,7 @@ def _row(
         "connected_at": notes.get("connected_at"),
         "last_refresh": notes.get("last_refresh"),
         "last_error": notes.get("last_error"),
+        "last_error_at": notes.get("last_error_at"),
         "problem": None,
     }
     path = tokens_dir / account / f"{platform}{SUFFIX}"
