@@ -121,3 +121,29 @@ def test_a_non_loopback_bind_without_api_token_is_refused_at_start(tmp_path: Pat
     said = "".join(daemon.stderr)
     assert f"API_HOST {host}" in said and "API_TOKEN" in said, said
     assert not daemon.events("daemon_started")
+
+
+def test_standalone_without_api_token_refuses_requests_that_came_over_the_network() -> None:
+    import asyncio
+
+    from atroposd.api.guard import LoopbackOnly
+
+    reached: list[str] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        reached.append(str(scope["server"]))
+
+    async def call(server: tuple[str, int]) -> list[dict[str, object]]:
+        sent: list[dict[str, object]] = []
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "server": server, "path": "/api/jobs"}
+        await LoopbackOnly(app)(scope, None, send)
+        return sent
+
+    assert asyncio.run(call(("127.0.0.1", 8787))) == [] and reached == ["('127.0.0.1', 8787)"]
+    refused = asyncio.run(call(("192.168.1.20", 8787)))
+    assert refused[0]["status"] == 503 and b"API_TOKEN" in refused[1]["body"]  # type: ignore[operator]
+    assert len(reached) == 1
