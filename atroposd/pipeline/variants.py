@@ -38,6 +38,11 @@ log = structlog.get_logger("atroposd")
 HASH_PIECE = 4 * 1024 * 1024
 CRF = "20"
 KEYFRAME_SECONDS = 2
+# A variant made again (its cache file deleted) must be the same bytes, or an upload resumed
+# on the platform would go on with other bytes: a fixed encoder thread count (x264 is then
+# deterministic) and no version strings or times in the file.
+THREADS = "4"
+BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact"]
 
 
 def _sha256(path: Path) -> str:
@@ -58,7 +63,7 @@ def ffmpeg_args(source: Path, profile: Profile) -> list[str]:
         chain += [f"fps={profile.fps:g}"] if profile.fps else []
         chain += ["format=yuv420p"]
         args += ["-vf", ",".join(chain), "-c:v", "libx264", "-profile:v", "high"]
-        args += ["-preset", "veryfast", "-crf", CRF, "-fps_mode", "cfr"]
+        args += ["-preset", "veryfast", "-crf", CRF, "-fps_mode", "cfr", "-threads", THREADS]
         args += ["-force_key_frames", f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})"]
         if profile.video_kbps:
             rate = f"{profile.video_kbps}k"
@@ -69,7 +74,7 @@ def ffmpeg_args(source: Path, profile: Profile) -> list[str]:
         args += ["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000"]
     else:
         args += ["-an"]
-    return [*args, "-movflags", "+faststart", "-f", "mp4"]
+    return [*args, *BITEXACT, "-movflags", "+faststart", "-f", "mp4"]
 
 
 class MediaCheck:

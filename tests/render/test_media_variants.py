@@ -76,6 +76,12 @@ def test_variants_where_needed_shared_by_profile_and_kept_across_a_restart(
     assert again.transcodes == 0
     assert resent == sent  # same paths, identities (inode, mtime) and hashes
 
+    sent["x"].path.unlink()  # the cache deleted: made again, the same bytes (a resumed upload)
+    third = MediaCheck(cache)
+    remade = asyncio.run(third.fit(request, "x", CAPS["x"]))
+    assert third.transcodes == 1
+    assert remade.sha256 == sent["x"].sha256 and remade.path == sent["x"].path
+
 
 def test_a_source_rewritten_after_planning_makes_no_variant(tmp_path: Path, source: Path) -> None:
     clip = tmp_path / "clip.mp4"
