@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.leaks import no_secret_leaks, pytest_runtest_makereport  # noqa: F401  (issue 9)
 from tests.support import Emulator, Workspace
 
 

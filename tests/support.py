@@ -20,6 +20,7 @@ import httpx
 
 from atroposd import demo
 from atroposd.emulator import EmulatorServer
+from tests import leaks
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,6 +73,7 @@ class Emulator:
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def close(self) -> None:
+        leaks.harvest(self.http)  # every token it issued, for the suite's leak check
         self.http.close()
         asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -194,6 +196,8 @@ class Daemon:
         env.update(ws.env)
         env.update(extra_env or {})
         env["PYTHONUNBUFFERED"] = "1"
+        self.env = env
+        leaks.RUNS.append(self)  # its output is searched for secrets after the test
         self.proc = subprocess.Popen(
             [*wrap, sys.executable, "-m", "atroposd", "--env-file", str(ws.root / ".env"), *args],
             cwd=ws.root,

@@ -174,6 +174,7 @@ class TokenBook:
         self._fresh_refresh: set[tuple[str, str, str]] = set()  # issued after a revocation
         self.issued: list[tuple[str, str]] = []  # (platform, token), every one ever issued
         self.owners: dict[str, tuple[str, str]] = {}  # token -> (platform, account), kept
+        self.refreshes: list[str] = []  # every refresh token issued
         self.lifetimes: dict[str, int] = {}  # platform (or "*") -> access token seconds (tests)
 
     def lifetime(self, platform: str, default: float) -> int:
@@ -215,6 +216,7 @@ class TokenBook:
     def issue_refresh(self, platform: str, account: str, prefix: str) -> str:
         """A refresh token from a new consent; valid even if the account was revoked before."""
         token = f"{prefix}{secrets.token_urlsafe(16)}"
+        self.refreshes.append(token)  # for leak searches (``GET /_emulator/issued_tokens``)
         self._fresh_refresh.add((platform, account, token))
         return token
 

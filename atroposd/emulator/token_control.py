@@ -7,6 +7,8 @@ POST     /_emulator/token_lifetime   ``{"platform" (or "*"), "seconds"}``: acces
                                      issued from now on live that long, and the token
                                      answers say so (``expires_in``); ``seconds: null``
                                      restores the platform's own lifetime
+GET      /_emulator/issued_tokens    every access and refresh token issued, as a list of
+                                     strings (leak searches: tests/leaks.py)
 GET      /_emulator/requests         every platform request seen: ``platform``, ``method``,
                                      ``path``, ``account`` (whose access token it carried,
                                      or null), ``token`` (``valid``, ``expired``,
@@ -30,7 +32,7 @@ from typing import Any
 from atroposd.emulator.store import TokenBook
 from atroposd.emulator.wire import Request, Response
 
-PATHS = frozenset({"/token_lifetime", "/requests"})
+PATHS = frozenset({"/token_lifetime", "/requests", "/issued_tokens"})
 SECRET_PARAMS = ("token", "secret", "code", "key", "verifier", "signature")
 
 
@@ -81,6 +83,9 @@ class TokenControl:
         """Answer ``/_emulator/token_lifetime`` or ``/_emulator/requests``."""
         if (request.method, path) == ("GET", "/requests"):
             return Response.json(200, list(self.seen))
+        if (request.method, path) == ("GET", "/issued_tokens"):
+            book = self._tokens()
+            return Response.json(200, [*book.owners, *book.refreshes])
         if (request.method, path) != ("POST", "/token_lifetime"):
             return Response.json(404, {"error": f"no control endpoint {request.method} {path}"})
         raw = await request.body()
