@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -128,8 +129,9 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
     return statistics.median(wall), statistics.median(cpu), result
 
 
-def cli(home: Path, *args: str) -> float:
-    """Seconds of one ``atroposd <args> --json`` process."""
+def cli(home: Path, *args: str) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one ``atroposd <args> --json`` process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "atroposd", "--env-file", str(home / ".env"), *args, "--json"],
@@ -137,7 +139,10 @@ def cli(home: Path, *args: str) -> float:
         stdout=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
 
 
 def main() -> None:
@@ -195,10 +200,14 @@ def main() -> None:
             env = f"STATE_DIR={home / 'state'}\nUPLOAD_CONFIG={home / 'upload_config.json'}\n"
             (home / ".env").write_text(env)
             now = ["--now", NOW.isoformat()]
-            inv = statistics.median(cli(home, "inventory", *now) for _ in range(3))
-            sch = statistics.median(cli(home, "schedule", *now) for _ in range(3))
-            print(f"atroposd inventory --json (process) {inv * 1000:9.1f} ms")
-            print(f"atroposd schedule --json (process)  {sch * 1000:9.1f} ms")
+            for command in ("inventory", "schedule"):
+                runs = [cli(home, command, *now) for _ in range(3)]
+                wall = statistics.median(r[0] for r in runs)
+                cpu = statistics.median(r[1] for r in runs)
+                name = f"atroposd {command} --json (process)"
+                print(f"{name:38}{wall * 1000:9.1f}{cpu * 1000:9.1f}")
+            start_up = statistics.median(cli(home, "--version")[1] for _ in range(3))
+            print(f"{'  (atroposd --version: start-up only)':38}{'':9}{start_up * 1000:9.1f}")
 
 
 if __name__ == "__main__":
