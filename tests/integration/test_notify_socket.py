@@ -96,18 +96,3 @@ def test_watchdog_pings_come_at_half_the_timeout_and_stop_while_the_loop_is_bloc
     finally:
         assert daemon.stop() == 0
         listener.close()
-
-
-def test_no_pings_when_the_watchdog_is_meant_for_another_process(
-    ws: Workspace, emulator: Emulator
-) -> None:
-    listener = NotifyListener()
-    env = {**listener.env, "WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"}
-    daemon = Daemon(ws, extra_env=env)
-    try:
-        listener.wait("READY", "1")
-        daemon.wait_event("watch_started")
-    finally:
-        assert daemon.stop() == 0
-        listener.close()
-    assert listener.with_key("WATCHDOG") == []
