@@ -265,6 +265,7 @@ class App:
             self.clock,
         )  # refresh ahead of expiry; one ERR per dead login (pipeline/tokens.py)
         self.extra_jobs.setdefault("token_refresh", refresher.run)
+        self.scheduler.every("token_refresh", 60.0, refresher.wake)  # wall clock: after a suspend
         # clips.json -> rendered shorts that the watcher then posts (pipeline/manifests.py).
         self.extra_jobs.setdefault(
             "manifests", manifest_job(s, lambda: self.config.accounts, bus, self.problem).run

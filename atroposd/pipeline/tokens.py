@@ -126,6 +126,11 @@ class TokenRefresher:
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
 
+    def wake(self) -> None:
+        """Look again now (the scheduler's wall-clock timer calls it: after a suspend the
+        event loop's own waits end late)."""
+        self._wake.set()
+
     async def tick(self) -> float:
         """One pass over every account's token on every platform; seconds until the next."""
         wanted = {(a, p) for a in self._accounts() for p in self._platforms_for(a)}
