@@ -8,7 +8,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, WebSocket
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from atroposd.api import queries
 from atroposd.api.auth import bearer, same
@@ -23,6 +23,7 @@ from atroposd.api.models import (
     JobRequest,
     JobState,
     Problem,
+    as_json,
     job_out,
 )
 from atroposd.api.progress import stream_job, stream_renders
@@ -92,7 +93,7 @@ async def list_jobs(
     account: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> JobPage:
+) -> Response:
     """Jobs newest first; ``state`` is the job's overall state. Keyset pages (``cursor``)."""
     at, more = decode_cursor(cursor), True
     out: list[JobOut] = []
@@ -111,7 +112,7 @@ async def list_jobs(
                 break
         else:
             at = after if after is not None else at
-    return JobPage(jobs=out, nextCursor=encode_cursor(at) if more else None)
+    return as_json(JobPage(jobs=out, nextCursor=encode_cursor(at) if more else None))
 
 
 @router.get("/api/jobs/{job_id}", response_model=JobOut, responses=NOT_FOUND)

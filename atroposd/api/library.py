@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
 
 from atroposd.api import queries
 from atroposd.api.context import Context, ctx_of
@@ -14,6 +15,7 @@ from atroposd.api.models import (
     ClipPage,
     PlatformSetting,
     Problem,
+    as_json,
     library_clip,
 )
 
@@ -29,7 +31,7 @@ async def clips(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     with_total: Annotated[bool, Query(alias="withTotal")] = False,
-) -> ClipPage:
+) -> Response:
     """An account's clips, newest first, each with its platforms' states.
 
     ``nextCursor`` is opaque and points below the last clip of the page (keyset): clips added
@@ -41,12 +43,13 @@ async def clips(
     before = decode_cursor(cursor)
     jobs, after = await ctx.reader.run(queries.page, account, before, limit)
     total = await ctx.reader.run(queries.count, account) if with_total else None
-    return ClipPage(
+    page = ClipPage(
         clips=[library_clip(j) for j in jobs],
         nextCursor=encode_cursor(after) if after is not None else None,
         totalClips=total,
         projects=[],
     )
+    return as_json(page)
 
 
 @router.get("/api/accounts", response_model=list[AccountOut])
