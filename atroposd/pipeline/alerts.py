@@ -77,14 +77,18 @@ class Alerts:
         a timer of the caller's runs ``tick``, as the daemon's slot scheduler does)."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.watch_posts())
-            await self.forecast_once()
+            await self.tick()
             while every is not None:
                 await asyncio.sleep(every)
-                await self.forecast_once()
+                await self.tick()
 
     async def tick(self) -> None:
-        """One periodic forecast (for a timer's ``every``)."""
-        await self.forecast_once()
+        """One periodic forecast (for a timer's ``every``); a failure is logged, and the next
+        one tries again (the post notices go on meanwhile)."""
+        try:
+            await self.forecast_once()
+        except Exception as exc:  # supervisor: one failed forecast must not stop the alerts
+            log.exception("forecast_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def forecast_once(self) -> list[str]:
         """Forecast every lane; warn the accounts running out. Returns the accounts warned."""
