@@ -171,7 +171,7 @@ class App:
         return list(self.config.platforms_for(account))
 
     def _native(self, platform: str) -> bool:
-        """True when ``platform`` publishes at a given time itself (YouTube, Facebook)."""
+        """True when ``platform`` publishes at a given time itself (its capabilities say so)."""
         provider = self.sv.providers.get(platform)
         return provider is not None and provider.capabilities.schedules_natively
 
