@@ -198,3 +198,12 @@ def test_sidecar_order_is_read_from_the_stored_sidecar() -> None:
     assert sidecar_order('{"title": "x"}') is None
     assert sidecar_order(None) is None
     assert sidecar_order('{"order": true}') is None
+
+
+def test_a_sidecar_may_give_an_order(tmp_path: Path) -> None:
+    from atroposd.pipeline.intake import parse_sidecar
+
+    path = tmp_path / "clip.json"
+    path.write_text(json.dumps({"order": 2, "title": "t"}))
+    model = parse_sidecar(path, {"youtube"})
+    assert model.order == 2 and sidecar_order(model.model_dump_json()) == 2.0
