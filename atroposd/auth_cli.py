@@ -39,6 +39,8 @@ from atroposd.store.ledger import Ledger
 from atroposd.vault import SUFFIX, Undecryptable, Vault
 
 COMMANDS: tuple[str, ...] = ("auth",)
+# What a login learns that is no secret: kept in the notes file beside the token file.
+FACTS = ("obtained_at", "scope", "refresh_expires_at", "page_id", "ig_user_id")
 S = PostState
 
 
@@ -148,10 +150,11 @@ def _login(
     except (LoginFailed, ProviderError) as exc:
         print(f"atroposd: {title} login of {account!r} failed: {exc}", file=sys.stderr)
         return 1
+    creds, facts = split_facts(creds)
     secret = creds.extra.get("token_secret")  # X OAuth 1.0a
     redactor.current((account, platform), creds.access_token, creds.refresh_token, secret)
     vault.save(account, platform, creds)
-    _note_login(vault, account, platform, creds)
+    _note_login(vault, account, platform, creds, facts)
     resumed = resume_parked(settings, account, platform)
     until = _when(creds.expires_at) if creds.expires_at else "does not expire"
     print(f"{title}: account {account!r} is logged in (access token: {until}).")
@@ -162,15 +165,27 @@ def _login(
     return 0
 
 
-def _note_login(vault: Vault, account: str, platform: str, creds: Credentials) -> None:
-    extra = creds.extra
+def split_facts(creds: Credentials) -> tuple[Credentials, dict[str, str]]:
+    """The login's non-secret facts (scope, when, expiries, ids checked) go to the notes
+    file, not into the encrypted credentials: every value there is treated as a secret
+    (redacted from logs), and these are shown by ``auth status``."""
+    facts = {k: v for k, v in creds.extra.items() if k in FACTS}
+    kept = {k: v for k, v in creds.extra.items() if k not in FACTS}
+    return Credentials(creds.access_token, creds.refresh_token, creds.expires_at, kept), facts
+
+
+def _note_login(
+    vault: Vault, account: str, platform: str, creds: Credentials, facts: dict[str, str]
+) -> None:
     vault.note(
         account,
         platform,
-        connected_at=extra.get("obtained_at") or datetime.now(UTC).isoformat(),
-        scopes=sorted(s for s in extra.get("scope", "").replace(",", " ").split() if s),
+        connected_at=facts.get("obtained_at") or datetime.now(UTC).isoformat(),
+        scopes=sorted(s for s in facts.get("scope", "").replace(",", " ").split() if s),
         access_expires_at=creds.expires_at,
-        refresh_expires_at=extra.get("refresh_expires_at"),
+        refresh_expires_at=facts.get("refresh_expires_at"),
+        page_id=facts.get("page_id"),
+        ig_user_id=facts.get("ig_user_id"),
         last_error=None,
     )
 
@@ -301,6 +316,8 @@ def _row(
         "last_refresh": notes.get("last_refresh"),
         "last_error": notes.get("last_error"),
         "last_error_at": notes.get("last_error_at"),
+        "page_id": notes.get("page_id"),  # the Meta ids the login was checked against
+        "ig_user_id": notes.get("ig_user_id"),
         "problem": None,
     }
     path = tokens_dir / account / f"{platform}{SUFFIX}"
@@ -313,7 +330,7 @@ def _row(
         row["problem"] = "cannot decrypt with TOKEN_FERNET_KEY"
         return row, str(exc)
     extra = creds.extra
-    stand_in = not creds.access_token and "obtained_at" not in extra
+    stand_in = not creds.access_token and not row["connected_at"]
     refresh_until = row["refresh_expires_at"] or extra.get("refresh_expires_at")
     row.update(
         source="sandbox stand-in" if stand_in else "login",

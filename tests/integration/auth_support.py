@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx
 
 from atroposd.providers.base import Credentials
 from atroposd.vault import Vault, sandbox_key
+from tests import leaks
 from tests.support import Emulator, Workspace, wait_for
 
 
@@ -34,10 +36,11 @@ class Login:
 
     def __init__(self, ws: Workspace, platform: str, account: str = "default", *extra: str) -> None:
         args = _command(ws, "login", platform, "--account", account, "--timeout", "60", *extra)
+        self.env = _env(ws)
         self.proc = subprocess.Popen(
             args,
             cwd=ws.root,
-            env=_env(ws),
+            env=self.env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -51,6 +54,8 @@ class Login:
         ]
         for reader in self._readers:
             reader.start()
+        self.raw, self.stderr = self.out, self.err
+        leaks.RUNS.append(self)  # its output is searched for secrets after the test
 
     @staticmethod
     def _read(stream: Any, into: list[str]) -> None:
@@ -92,11 +97,21 @@ class Login:
         return code
 
 
+@dataclass
+class _Done:
+    env: dict[str, str]
+    raw: list[str]
+    stderr: list[str]
+
+
 def auth(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    """``atroposd auth <args>``, run to the end."""
-    return subprocess.run(
-        _command(ws, *args), cwd=ws.root, env=_env(ws), capture_output=True, text=True, timeout=60
+    """``atroposd auth <args>``, run to the end (its output joins the suite's leak check)."""
+    env = _env(ws)
+    done = subprocess.run(
+        _command(ws, *args), cwd=ws.root, env=env, capture_output=True, text=True, timeout=60
     )
+    leaks.RUNS.append(_Done(env, [done.stdout], [done.stderr]))
+    return done
 
 
 def stored(ws: Workspace, account: str, platform: str) -> Credentials:

@@ -160,7 +160,8 @@ def refusal_text(answer: Mapping[str, Any], secrets_: tuple[str, ...]) -> str:
 
 
 def credentials_of(answer: Mapping[str, Any], now: datetime) -> Credentials:
-    """A token endpoint's answer as vault credentials, with the non-secret facts in extra."""
+    """A token endpoint's answer as vault credentials; the login's non-secret facts ride in
+    ``extra`` until ``auth login`` moves them to the vault's notes file (``auth_cli.FACTS``)."""
     extra = {"obtained_at": now.isoformat()}
     scope = answer.get("scope")
     if isinstance(scope, str) and scope:

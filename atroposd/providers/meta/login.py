@@ -8,10 +8,10 @@ Instagram id of ``instagram`` must be the one linked to a Page (to the configure
 the account has one). A mismatch is a ``LoginFailed`` naming both ids; nothing is stored.
 
 What is stored is what ``MetaTokens`` reads: the long-lived user token with its expiry (renewed
-with ``fb_exchange_token`` before it ends; Facebook derives its Page token from it), plus the
-scopes asked, when it was obtained and the ids checked in ``extra``. No PKCE: the app is a
-confidential client with its secret. At logout, ``DELETE /me/permissions`` de-authorises the
-app for the person.
+with ``fb_exchange_token`` before it ends; Facebook derives its Page token from it); the
+scopes asked, when it was obtained and the ids checked go to the notes file (``auth_cli``).
+No PKCE: the app is a confidential client with its secret. At logout, ``DELETE
+/me/permissions`` de-authorises the app for the person.
 """
 
 from __future__ import annotations
