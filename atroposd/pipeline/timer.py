@@ -140,11 +140,9 @@ class ApsTimer:
             self._aps.remove_job(job_id)
 
     def pending(self) -> dict[str, datetime]:
-        return {
-            job.id: job.next_run_time
-            for job in self._aps.get_jobs()
-            if job.next_run_time is not None
-        }
+        jobs = self._aps.get_jobs()  # before start: tentative jobs, no next run time yet
+        when = {job.id: getattr(job, "next_run_time", None) for job in jobs}
+        return {job_id: at for job_id, at in when.items() if at is not None}
 
     def start(self) -> None:
         if self._heartbeat:

@@ -44,3 +44,21 @@ def test_a_job_missed_by_an_hour_runs_once_at_start() -> None:
         assert [e["job"] for e in logs if e["event"] == "job_failed"] == ["broken"]
 
     asyncio.run(main())
+
+
+def test_pending_before_start_and_a_cancelled_job() -> None:
+    async def main() -> None:
+        timer = ApsTimer(heartbeat=None)
+        timer.every("every:forecast", 3600, lambda: None)  # registered before the start
+        timer.at("slot:a:x", datetime.now(UTC) + timedelta(hours=1), lambda: None)
+        assert timer.pending() == {}  # not scheduled yet: nothing to say, no error
+        timer.start()
+        try:
+            assert set(timer.pending()) == {"every:forecast", "slot:a:x"}
+            timer.cancel("slot:a:x")
+            timer.cancel("never-added")
+            assert set(timer.pending()) == {"every:forecast"}
+        finally:
+            timer.stop()
+
+    asyncio.run(main())
