@@ -50,6 +50,7 @@ from atroposd.store.ledger import Ledger
 log = structlog.get_logger("atroposd")
 S = PostState
 WAITING = (S.READY, S.PROCESSING, S.SCHEDULED)  # states a pinned or scheduled post waits in
+ON_TIME = timedelta(seconds=60)  # a wake-up this late is still the slot's own (not catch-up)
 
 
 class ConfigLike(Protocol):
@@ -265,7 +266,7 @@ class PostScheduler:
         if slot is None or self._served(lane, slot):
             return wake
         spacing = timedelta(minutes=sched.min_spacing_minutes)
-        grace = timedelta(minutes=sched.catch_up_grace_minutes)
+        grace = max(timedelta(minutes=sched.catch_up_grace_minutes), ON_TIME)
         due = slot if lane.last_start is None else max(slot, lane.last_start + spacing)
         if now - slot > grace:
             self._missed(lane, slot, now)

@@ -392,3 +392,22 @@ def test_a_pinned_post_started_after_a_slot_does_not_count_as_the_slots_post(run
         sched.stop()
 
     run(scenario)
+
+
+def test_no_grace_still_posts_a_slot_whose_timer_fired_a_few_seconds_late(run: Run) -> None:
+    strict = {"slots": {"daily": ["09:00"]}, "catch_up_grace_minutes": 0}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 8))
+        (post,) = plan(r, 1)
+        sched = scheduler(r, config(strict, youtube=None))
+        sched.start()
+        jump_to(r, utc(2026, 12, 1, 9, 0, 3))  # a loaded machine: the wake-up came 3 s late
+        timer = sched.timer
+        assert isinstance(timer, ClockTimer)
+        await timer.run_due()
+        await r.publisher.drain()
+        assert entered(r, post, S.UPLOADING) == utc(2026, 12, 1, 9, 0, 3)
+        sched.stop()
+
+    run(scenario)
