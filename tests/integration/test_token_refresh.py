@@ -139,3 +139,25 @@ def test_a_login_stored_while_the_daemon_held_the_old_grant_is_used_not_parked(
             assert vault.load("a", "youtube").access_token == fresh.access_token
 
     asyncio.run(main())
+
+
+def test_a_short_token_is_refreshed_half_a_lifetime_ahead_not_before_every_request(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    vault = Vault(tmp_path / "tokens", new_key(), sandbox=False)
+    vault.save("a", "youtube", Credentials("", "sandbox:a:first-login"))
+    emulator.control("token_lifetime", {"platform": "youtube", "seconds": 60})
+    clock = FakeClock(datetime.now(UTC))
+
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            endpoint = TokenEndpoint("youtube", f"{emulator.url}/youtube/token", "cid", "csecret")
+            keeper = OAuth2Tokens(http, endpoint, vault, clock)  # leeway: 60 s
+            first = await keeper.token("a")
+            clock.advance(29)
+            assert await keeper.token("a") == first  # 31 s left of 60: still good
+            clock.advance(2)
+            assert await keeper.token("a") != first  # under half the lifetime left: refreshed
+
+    asyncio.run(main())
+    assert _token_requests(emulator) == 2
