@@ -81,7 +81,8 @@ def _token_values(path: Path, keys: Iterable[str]) -> Iterator[str]:
         except (InvalidToken, ValueError, TypeError):
             continue
         yield from (str(v) for v in (data.get("access_token"), data.get("refresh_token")) if v)
-        yield from (str(v) for v in (data.get("extra") or {}).values())
+        extra = data.get("extra") or {}  # ids (user_id, page_id) are not secrets
+        yield from (str(v) for k, v in extra.items() if "secret" in k or "token" in k)
         return
 
 
