@@ -110,6 +110,7 @@ class PostScheduler:
         self._holding = False  # slot lanes hold their posts (from the first start on)
         self._active = False  # the timer runs
         self._poked = False
+        self._since: datetime | None = None  # when this process's scheduler started
 
     # -- the public face ----------------------------------------------------------------
 
@@ -122,6 +123,7 @@ class PostScheduler:
         if self._active:
             return
         self._build()
+        self._since = self._clock.now()
         self._active = self._holding = True
         self.timer.start()
         self.tick()
@@ -275,10 +277,15 @@ class PostScheduler:
             if due - slot > grace:
                 return wake
             return due if wake is None else min(due, wake)
-        queue = self._queue(lane)
+        queue = [p for p in self._queue(lane) if self._waited_for(p, slot)]
         if queue:
             self._grant(lane, queue[0], slot, now)
         return wake
+
+    def _waited_for(self, post: Post, slot: datetime) -> bool:
+        """A post planned after a slot this process was watching takes the next one (the
+        rhythm is kept); one found after a restart may take the slot missed while off."""
+        return post.created_at <= slot or self._since is None or self._since > slot
 
     def _next_wake(self, lane: Lane, now: datetime) -> datetime | None:
         after = now

@@ -411,3 +411,20 @@ def test_no_grace_still_posts_a_slot_whose_timer_fired_a_few_seconds_late(run: R
         sched.stop()
 
     run(scenario)
+
+
+def test_a_clip_dropped_after_an_empty_slot_waits_for_the_next_slot(run: Run) -> None:
+    daily = {"slots": {"daily": ["09:00", "18:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 8))
+        sched = scheduler(r, config(daily, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 10))  # 09:00 came with nothing to post
+        (post,) = plan(r, 1)
+        r.publisher.kick(post)  # as admit does: held, and the scheduler looks at once
+        await run_until(r, sched, utc(2026, 12, 1, 18, 30))
+        assert entered(r, post, S.UPLOADING) == utc(2026, 12, 1, 18)  # the rhythm is kept
+        sched.stop()
+
+    run(scenario)
