@@ -150,7 +150,17 @@ class Vault:
         data = self._fernet.encrypt(json.dumps(payload).encode())
         _private(path.parent)
         with _locked(path.parent):
+            if not self._sandbox:
+                self._openable(path, platform)  # never overwrite what another key may open
             _write(path, data)
+
+    def _openable(self, path: Path, platform: str) -> None:
+        try:
+            self._fernet.decrypt(path.read_bytes())
+        except FileNotFoundError:
+            return
+        except InvalidToken:
+            raise Undecryptable(path, platform) from None
 
     def remove(self, account: str, platform: str) -> bool:
         """Delete one login (its token file and its notes) under the folder's lock; False when

@@ -122,6 +122,16 @@ def test_notes_are_plain_private_and_hold_no_token(tmp_path: Path) -> None:
     assert notes(tmp_path / "tokens", "a", "tiktok") == {}
 
 
+def test_a_file_another_key_wrote_is_never_overwritten(tmp_path: Path) -> None:
+    Vault(tmp_path / "tokens", keys.new_key(), False).save("a", "x", Credentials("t", "r"))
+    path = tmp_path / "tokens" / "a" / "x.json.enc"
+    before = path.read_bytes()
+    with pytest.raises(Undecryptable, match=r"x\.json\.enc: cannot decrypt"):
+        Vault(tmp_path / "tokens", keys.new_key(), False).save("a", "x", Credentials("u", "s"))
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["x.json.enc"]
+
+
 def test_remove_deletes_the_login_and_its_notes_only(tmp_path: Path) -> None:
     vault = Vault(tmp_path / "tokens", keys.new_key(), False)
     vault.save("a", "x", Credentials("t", "r"))
