@@ -39,6 +39,7 @@ OUTBOX_PROGRESS = 64  # progress messages one socket may hold before the oldest 
 POLL_SECONDS = 1.0
 Message = dict[str, Any]
 ERR_FROM = {"uploading", "processing", "publishing"}
+SETTLED = {"processing", "publishing", "published", "failed", "needs_attention", "cancelled"}
 
 
 class Outbox:
@@ -157,6 +158,8 @@ class JobStream:
         self.cursor = 0
         self.platforms: dict[int, str] = {}
         self.changed = asyncio.Event()
+        self.primed = asyncio.Event()  # set once the history was read the first time
+        self.settled: set[int] = set()  # posts whose upload is over (for now)
         self.rates = Rates()
 
     async def catch_up(self) -> bool:
@@ -165,8 +168,13 @@ class JobStream:
         for change in changes:
             self.cursor = change.id
             self.platforms[change.post_id] = change.platform
+            if change.to_state in SETTLED:  # later progress of it is stale: not sent after OK
+                self.settled.add(change.post_id)
+            else:
+                self.settled.discard(change.post_id)
             for message in change_messages(change):
                 self.outbox.put(message)
+        self.primed.set()
         found = await self.ctx.reader.run(job, self.job_id)
         if found is None:
             return True
@@ -193,7 +201,7 @@ class JobStream:
 
     def progressed(self, event: UploadProgressed) -> None:
         platform = self.platforms.get(event.post_id)
-        if platform is not None:
+        if platform is not None and event.post_id not in self.settled:
             self.outbox.put(self.rates.message(event, platform), progress=True)
 
     async def run(self) -> None:
@@ -221,6 +229,7 @@ async def _forward(ctx: Context, stream: JobStream) -> None:
 
         bell = asyncio.create_task(ring())
         try:
+            await stream.primed.wait()  # the replay knows the job's posts: none is ignored
             async for event in progress:
                 stream.progressed(event)
         finally:
@@ -234,10 +243,13 @@ async def _send(websocket: WebSocket, outbox: Outbox, done: asyncio.Event) -> No
         waiter = asyncio.ensure_future(done.wait())
         await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
-        if getter.done():
-            await websocket.send_text(json.dumps(getter.result(), ensure_ascii=False))
-        else:
+        if not getter.done():
             getter.cancel()
+            continue
+        try:
+            await websocket.send_text(json.dumps(getter.result(), ensure_ascii=False))
+        except (WebSocketDisconnect, OSError):
+            return  # the client went away (or its connection did)
 
 
 async def _receive(websocket: WebSocket) -> None:
