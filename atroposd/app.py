@@ -119,11 +119,14 @@ class App:
         self.env_file: Path | None = Path(".env")  # re-read on SIGHUP (the CLI's --env-file)
         # Called with the new settings and config after a reload was applied (the scheduler).
         self.reload_hooks: list[Callable[[Settings, UploadConfig], None]] = []
-        self._env_at: dict[str, str] = {}
-        self._started = asyncio.Event()
-        self._reloading = asyncio.Lock()
+        self._env_at: dict[str, str] = {}  # the .env's values at start (reload.read)
+        self.reloader = reload.Reloader(
+            lambda: reload.read(self.env_file, self._env_at),
+            self._apply,
+            self.notifier.reloading,
+            lambda: self.notifier.ready(self.status_line(self.sv)),
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._side: set[asyncio.Task[Any]] = set()
         self._summary: dict[str, object] = {}  # daemon_stopped's fields
         for name in settings.secrets:
             redactor.pin(settings.secret(name))
@@ -421,55 +424,12 @@ class App:
 
     async def _stop(self, sv: Services, tasks: dict[str, asyncio.Task[None]]) -> None:
         """Stop intake (watcher, sweeps, API), wind the uploads down, then the rest."""
-        self.notifier.stopping(f"stopping: {len(sv.publisher.busy)} in flight")
-        log.info(
-            "daemon_stopping",
-            in_flight=sorted(sv.publisher.busy),
-            grace_seconds=self.settings.shutdown_grace,
-        )
-        started = asyncio.get_running_loop().time()
-        for name, task in tasks.items():
-            if name not in ("publisher", "sd-notify"):
-                task.cancel()
+        busy, grace = sorted(sv.publisher.busy), self.settings.shutdown_grace
+        self.notifier.stopping(f"stopping: {len(busy)} in flight")
+        log.info("daemon_stopping", in_flight=busy, grace_seconds=grace)
         sv.publisher.closing = True  # no new post, no new upload
-        grace = self.settings.shutdown_grace
-        finished, cancelled = await self.stopper.wind_down(sv.publisher.workers, grace)
-        for task in tasks.values():
-            task.cancel()
-        self._summary = {
-            "finished": finished,
-            "cancelled": cancelled,
-            "resume_at_start": bool(cancelled),
-            "seconds": round(asyncio.get_running_loop().time() - started, 3),
-        }
-
-    def _request_reload(self) -> None:
-        """SIGHUP: reload in a task of its own (one at a time, after start-up)."""
-        task = asyncio.create_task(self.reload(), name="reload")
-        self._side.add(task)
-        task.add_done_callback(self._side.discard)
-
-    async def reload(self) -> bool:
-        """Re-read the settings and the config and apply them; a config that does not load is
-        refused (one ERR line) and the running one stays. RELOADING=1 ... READY=1 around it."""
-        await self._started.wait()
-        async with self._reloading:
-            self.notifier.reloading()
-            log.info("reload_started")
-            try:
-                settings, config = await asyncio.to_thread(reload.read, self.env_file, self._env_at)
-            except (ConfigError, OSError) as exc:
-                log.error(
-                    "ERR",
-                    reload="refused",
-                    error=str(exc),
-                    next="kept the running config; fix it and reload again",
-                )
-                self.notifier.ready(self.status_line(self.sv))
-                return False
-            await self._apply(settings, config)
-            self.notifier.ready(self.status_line(self.sv))
-            return True
+        keep = ("publisher", "sd-notify")
+        self._summary = await self.stopper.stop(tasks, keep, lambda: sv.publisher.workers, grace)
 
     async def _apply(self, settings: Settings, config: UploadConfig) -> None:
         """Take what can change live; name the settings that need a restart (they stay)."""
@@ -518,7 +478,7 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopper.on_signal, sig.name)
-        loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        loop.add_signal_handler(signal.SIGHUP, self.reloader.request)
         block_loop_on_sigusr1(loop, self.settings.sandbox, self.notifier.status)
         self._env_at = env_file_values(self.env_file)
         try:
@@ -527,7 +487,7 @@ class App:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 tasks = self._tasks = await self._start(tg, sv)
-                self._started.set()
+                self.reloader.started.set()
                 await self.stopper.stopping.wait()
                 await self._stop(sv, tasks)
         finally:

@@ -85,6 +85,31 @@ class Stopper:
         cut = sorted(i for i, t in workers.items() if t in pending)
         return sorted(set(workers) - set(cut)), cut
 
+    async def stop(
+        self,
+        tasks: Mapping[str, asyncio.Task[None]],
+        keep: Collection[str],
+        workers: Callable[[], Mapping[int, asyncio.Task[None]]],
+        grace: float,
+    ) -> dict[str, object]:
+        """Cancel ``tasks`` but ``keep`` (intake), wind the ``workers`` down, cancel the rest;
+        the fields of the summary line."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for name, task in tasks.items():
+            if name not in keep:
+                task.cancel()
+        finished, cancelled = await self.wind_down(workers(), grace)
+        for task in tasks.values():
+            task.cancel()
+        seconds = round(loop.time() - started, 3)
+        return {
+            "finished": finished,
+            "cancelled": cancelled,
+            "resume_at_start": bool(cancelled),
+            "seconds": seconds,
+        }
+
 
 def env_file_values(path: Path | None) -> dict[str, str]:
     """The values ``path`` sets now ({} when there is no such file)."""

@@ -8,9 +8,13 @@ running value until a restart, and are named in ``reload_restart_needed``.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import Any
+
+import structlog
 
 from atroposd.config import (
     Settings,
@@ -21,6 +25,8 @@ from atroposd.config import (
 )
 from atroposd.errors import ConfigError
 from atroposd.lifecycle import reload_environ
+
+log = structlog.get_logger("atroposd")
 
 LIVE_SETTINGS = frozenset(
     {
@@ -57,3 +63,50 @@ def split(old: Settings, new: Settings) -> tuple[Settings, list[str], list[str]]
     changed = [n for n in Settings.model_fields if getattr(old, n) != getattr(new, n)]
     fixed = [n for n in changed if n not in LIVE_SETTINGS]
     return new.model_copy(update={n: getattr(old, n) for n in fixed}), changed, fixed
+
+
+class Reloader:
+    """SIGHUP handling: one reload at a time, none before start-up is over; RELOADING=1
+    before and READY=1 after (``say_reloading``/``say_ready``), refused or applied."""
+
+    def __init__(
+        self,
+        read: Callable[[], tuple[Settings, UploadConfig]],
+        apply: Callable[[Settings, UploadConfig], Awaitable[None]],
+        say_reloading: Callable[[], object],
+        say_ready: Callable[[], object],
+    ) -> None:
+        self._read, self._apply = read, apply
+        self._say_reloading, self._say_ready = say_reloading, say_ready
+        self.started = asyncio.Event()  # set by the daemon once READY=1 was sent
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def request(self) -> None:
+        """The SIGHUP handler: reload in a task of its own."""
+        task = asyncio.create_task(self.run(), name="reload")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self) -> bool:
+        """Read and apply; a config that does not load is refused (one ERR line) and the
+        running one stays. True when applied."""
+        await self.started.wait()
+        async with self._lock:
+            self._say_reloading()
+            log.info("reload_started")
+            try:
+                settings, config = await asyncio.to_thread(self._read)
+            except (ConfigError, OSError) as exc:
+                log.error(
+                    "ERR",
+                    reload="refused",
+                    error=str(exc),
+                    next="kept the running config; fix it and reload again",
+                )
+                return False
+            else:
+                await self._apply(settings, config)
+                return True
+            finally:
+                self._say_ready()
