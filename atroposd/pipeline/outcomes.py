@@ -101,7 +101,7 @@ class Outcomes:
     def _decide(self, exc: Exception, attempt: int, src: PostState) -> tuple[Decision, PostState]:
         decision = self._policy.decide(exc, attempt, self._clock.now())
         target = TARGETS[decision.next]
-        if src not in (S.PROCESSING, S.PUBLISHING):
+        if src not in (S.PROCESSING, S.PUBLISHING, S.SCHEDULED):
             return decision, target
         # The video is on the platform: never call it failed for a polling or publish problem,
         # and stay in the step, so the platform is asked before anything is sent again.

@@ -428,3 +428,27 @@ def test_a_clip_dropped_after_an_empty_slot_waits_for_the_next_slot(run: Run) ->
         sched.stop()
 
     run(scenario)
+
+
+def test_a_failing_confirmation_is_asked_again_later(run: Run) -> None:
+    native = {"slots": {"daily": ["18:00"]}, "native": True, "lead_minutes": 720}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 5))
+        (post,) = plan(r, 1)
+        sched = scheduler(r, config(native, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 7))
+        assert r.get(post).state is S.SCHEDULED
+        await r.fault("youtube", "list", code=503)  # the confirmation's status call fails once
+        await run_until(r, sched, utc(2026, 12, 1, 18, 1))
+        waiting = r.get(post)
+        assert waiting.state is S.SCHEDULED and waiting.retry_at is not None
+        assert waiting.retry_at > utc(2026, 12, 1, 18, 1)  # asked again later, not a crash
+        await run_until(r, sched, waiting.retry_at)
+        assert Reconciler(r.ledger, r.publisher, r.archiver, r.clock).sweep() == 1  # the sweep
+        await r.publisher.drain()
+        assert r.get(post).state is S.PUBLISHED
+        sched.stop()
+
+    run(scenario)
