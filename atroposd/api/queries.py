@@ -39,22 +39,39 @@ _HEAD = (
 
 
 class Reader:
-    """A read-only connection to the ledger, used by one worker thread at a time."""
+    """Read-only connections to the ledger, each used by one worker thread at a time; up to
+    ``size`` of them, so a long read (a metrics scrape over a big ledger) does not hold up a
+    page."""
 
-    def __init__(self, path: Path) -> None:
-        uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+    def __init__(self, path: Path, size: int = 3) -> None:
         self.path = path
-        self._conn = sqlite3.connect(
-            uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+        self._idle: list[sqlite3.Connection] = [self._open()]  # fails now, not at a request
+        self._all = list(self._idle)
         self._lock = threading.Lock()
+        self._free = threading.Semaphore(size)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in this thread (blocking)."""
-        with self._lock:
-            return fn(self._conn, *args)
+        with self._free:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+                if conn is None:
+                    conn = self._open()
+                    self._all.append(conn)
+            try:
+                return fn(conn, *args)
+            finally:
+                with self._lock:
+                    self._idle.append(conn)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in a worker thread."""
@@ -62,7 +79,10 @@ class Reader:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+            self._idle.clear()
 
 
 @dataclass
