@@ -87,6 +87,9 @@ def ledger_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _why_not(command: str, post: Post) -> str:
     """Why ``command`` cannot change the post, and what the user can do instead."""
+    if command == "cancel" and post.state is S.SCHEDULED:
+        when = post.publish_at.isoformat() if post.publish_at else "its time"
+        return f"the platform holds it and publishes it at {when}: delete it on the platform"
     if command == "cancel" and post.state in (S.UPLOADING, S.PROCESSING, S.PUBLISHING):
         return (
             "too late to cancel: the platform may already have its bytes; once it is "

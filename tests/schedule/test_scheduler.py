@@ -3,13 +3,18 @@ fake clock: slots across DST, restart, sleep, pinned times, native scheduling, s
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
+import atroposd
 from atroposd.domain import PostState
 from atroposd.pipeline.reconcile import Reconciler
 from atroposd.pipeline.scheduler import PostScheduler
@@ -450,5 +455,32 @@ def test_a_failing_confirmation_is_asked_again_later(run: Run) -> None:
         await r.publisher.drain()
         assert r.get(post).state is S.PUBLISHED
         sched.stop()
+
+    run(scenario)
+
+
+def test_cancel_of_a_scheduled_post_says_to_delete_it_on_the_platform(run: Run) -> None:
+    native = {"slots": {"daily": ["18:00"]}, "native": True, "lead_minutes": 720}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 5))
+        (post,) = plan(r, 1)
+        sched = scheduler(r, config(native, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 7))
+        sched.stop()
+        assert r.get(post).state is S.SCHEDULED
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ATROPOS", "SANDBOX"))}
+        config_file = Path(atroposd.__file__).parent / "data" / "upload_config.example.json"
+        env.update(
+            ENVIRONMENT="sandbox", STATE_DIR=str(r.home / "state"), UPLOAD_CONFIG=str(config_file)
+        )
+        cli = [sys.executable, "-m", "atroposd", "--env-file", os.devnull, "cancel", str(post)]
+        done = await asyncio.to_thread(
+            subprocess.run, cli, env=env, cwd=r.home, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 1, done.stderr
+        assert "scheduled" in done.stderr and "delete it on the platform" in done.stderr
+        assert r.get(post).state is S.SCHEDULED
 
     run(scenario)
