@@ -41,6 +41,7 @@ S = PostState
 PARKABLE = (S.PLANNED, S.READY)  # waiting posts; one in flight meets the dead login itself
 MOST_SLEEP = 60.0  # look again at least this often (a login written meanwhile, a new account)
 LEAST_SLEEP = 0.2
+FIRST_BACKOFF, MOST_BACKOFF = 5.0, 600.0  # a refresh that failed for now (offline, throttled)
 Pair = tuple[str, str]
 
 
@@ -116,6 +117,7 @@ class TokenRefresher:
         self._parked_at: dict[Pair, int | None] = {}  # dead pair -> its token file's mtime
         self._noted: dict[Pair, datetime | None] = {}  # the access expiry last noted
         self._wake = asyncio.Event()  # a token was refreshed (by a post): plan again
+        self._backoff: dict[Pair, tuple[datetime, float]] = {}  # failed for now: (until, wait)
 
     async def run(self) -> None:
         """Refresh what is due, sleep until the next token is due (bounded), forever."""
@@ -147,7 +149,9 @@ class TokenRefresher:
 
     def _next_wake(self, jobs: list[tuple[OAuth2Tokens, str]]) -> float:
         now = self._clock.now()
-        due = [keeper.due_at(account, self._margin) for keeper, account in jobs]
+        due = [
+            self._backoff.get((a, k.platform), (k.due_at(a, self._margin), 0.0))[0] for k, a in jobs
+        ]
         waits = [(d - now).total_seconds() for d in due if d is not None]
         return min([MOST_SLEEP, *(max(LEAST_SLEEP, w) for w in waits)])
 
@@ -164,6 +168,9 @@ class TokenRefresher:
             return  # still the dead login: wait for a new one
         if stamp is None:
             return  # never logged in: the first post says so (once)
+        held = self._backoff.get(pair)
+        if held is not None and held[0] > self._clock.now():
+            return  # failed for now a moment ago: not before its backoff ends
         try:
             fresh = await keeper.refresh_if_due(account, self._margin)
         except ReauthRequired as exc:
@@ -172,13 +179,21 @@ class TokenRefresher:
             facts = {"last_error": str(exc), "last_error_at": self._clock.now()}
             await asyncio.to_thread(self._note, pair, **facts)
             return
-        except ProviderError as exc:  # throttled, offline: the next pass tries again
+        except ProviderError as exc:  # throttled, offline: again after a backoff
+            wait = min(MOST_BACKOFF, held[1] * 2) if held is not None else FIRST_BACKOFF
+            wait = max(wait, getattr(exc, "retry_after", None) or 0.0)
+            self._backoff[pair] = (self._clock.now() + timedelta(seconds=wait), wait)
             log.warning(
-                "token_refresh_failed", account=account, platform=keeper.platform, error=str(exc)
+                "token_refresh_failed",
+                account=account,
+                platform=keeper.platform,
+                error=str(exc),
+                retry_in=wait,
             )
             await asyncio.to_thread(self._note, pair, last_error=str(exc))
             return
         self._parked_at.pop(pair, None)
+        self._backoff.pop(pair, None)
         if fresh is not None:
             self._alerts.ok(*pair)  # a refresh went through: the login works
         ends = fresh.expires_at if fresh is not None else keeper.expires_at(account)

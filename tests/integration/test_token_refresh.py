@@ -161,3 +161,43 @@ def test_a_short_token_is_refreshed_half_a_lifetime_ahead_not_before_every_reque
 
     asyncio.run(main())
     assert _token_requests(emulator) == 2
+
+
+def test_a_refresh_that_fails_for_now_is_tried_again_after_a_backoff_not_at_once(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    vault = Vault(tmp_path / "tokens", new_key(), sandbox=False)
+    vault.save("a", "youtube", Credentials("", "sandbox:a:first-login"))
+    ledger = Ledger(open_ledger(tmp_path / "state"), clock)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            endpoint = TokenEndpoint("youtube", f"{emulator.url}/youtube/token", "cid", "csecret")
+            keeper = OAuth2Tokens(http, endpoint, vault, clock)
+            job = TokenRefresher(
+                http,
+                lambda: ["a"],
+                lambda a: ["youtube"],
+                ledger,
+                Bus(),
+                tmp_path / "tokens",
+                600,
+                clock,
+            )
+            await keeper.token("a")
+            clock.advance(3000)  # due
+            emulator.fault("token", nth=1, times=2, code=503)  # the platform is down for now
+            with capture_logs() as logs:
+                assert await job.tick() == 5.0  # not at once: after the first backoff
+                assert await job.tick() == 5.0  # nothing asked meanwhile
+            assert [ln["event"] for ln in logs] == ["token_refresh_failed"]
+            assert _token_requests(emulator) == 2
+            clock.advance(5)
+            assert await job.tick() == 10.0  # failed again: the backoff doubles
+            clock.advance(10)
+            await job.tick()  # the platform is back
+            assert _token_requests(emulator) == 4
+            assert vault.load("a", "youtube").expires_at is not None
+
+    asyncio.run(main())
