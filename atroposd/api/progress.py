@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable
@@ -32,7 +33,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from atroposd.api.context import Context
-from atroposd.api.queries import Change, history, job, overall
+from atroposd.api.queries import Change, Job, history, job, overall
 from atroposd.bus import PostChanged, RenderProgressed, UploadProgressed
 
 OUTBOX_PROGRESS = 64  # progress messages one socket may hold before the oldest is dropped
@@ -148,6 +149,10 @@ class Rates:
         }
 
 
+def _snapshot(conn: sqlite3.Connection, job_id: int, after: int) -> tuple[Job | None, list[Change]]:
+    return job(conn, job_id), history(conn, job_id, after)
+
+
 class JobStream:
     """Feeds one socket's ``Outbox`` from the ledger and the bus."""
 
@@ -164,7 +169,9 @@ class JobStream:
 
     async def catch_up(self) -> bool:
         """Queue the state changes since the cursor; True once the job is finished."""
-        changes = await self.ctx.reader.run(history, self.job_id, self.cursor)
+        # The job first, its history after: every change that made the state read here is
+        # in the history read next (one transaction writes both), so no OK comes after the end.
+        found, changes = await self.ctx.reader.run(_snapshot, self.job_id, self.cursor)
         for change in changes:
             self.cursor = change.id
             self.platforms[change.post_id] = change.platform
@@ -175,7 +182,6 @@ class JobStream:
             for message in change_messages(change):
                 self.outbox.put(message)
         self.primed.set()
-        found = await self.ctx.reader.run(job, self.job_id)
         if found is None:
             return True
         state = overall(found.states)
