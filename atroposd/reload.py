@@ -93,7 +93,11 @@ class Reloader:
         running one stays. True when applied."""
         await self.started.wait()
         async with self._lock:
-            self._say_reloading()
+            return await self._once()
+
+    async def _once(self) -> bool:
+        self._say_reloading()
+        try:
             log.info("reload_started")
             try:
                 settings, config = await asyncio.to_thread(self._read)
@@ -105,8 +109,11 @@ class Reloader:
                     next="kept the running config; fix it and reload again",
                 )
                 return False
-            else:
+            try:
                 await self._apply(settings, config)
-                return True
-            finally:
-                self._say_ready()
+            except Exception as exc:  # a bug in a part's reload must not end the daemon
+                log.exception("reload_failed", error=str(exc))
+                return False
+            return True
+        finally:
+            self._say_ready()
