@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from atroposd.pipeline.tokens import TokenRefresher
 from atroposd.preflight import open_ledger
 from atroposd.providers.auth import OAuth2Tokens, TokenEndpoint
 from atroposd.providers.base import Credentials
+from atroposd.providers.meta.tokens import meta_token_endpoint
 from atroposd.store.ledger import Drop, Ledger
 from atroposd.vault import Vault, notes
 from tests.support import Emulator
@@ -199,5 +200,45 @@ def test_a_refresh_that_fails_for_now_is_tried_again_after_a_backoff_not_at_once
             await job.tick()  # the platform is back
             assert _token_requests(emulator) == 4
             assert vault.load("a", "youtube").expires_at is not None
+
+    asyncio.run(main())
+
+
+def test_a_long_lived_meta_token_is_exchanged_a_week_before_its_60_days_end(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    vault = Vault(tmp_path / "tokens", new_key(), sandbox=False)
+    ledger = Ledger(open_ledger(tmp_path / "state"), clock)
+    url = f"{emulator.url}/instagram/v26.0/oauth/access_token"
+    form = {"grant_type": "fb_exchange_token", "client_id": "app", "client_secret": "s3cret"}
+    login = emulator.http.post(url, data={**form, "fb_exchange_token": "sandbox:a:login"}).json()
+    ends = clock.now() + timedelta(seconds=login["expires_in"])  # ~60 days, as a login stores
+    vault.save("a", "instagram", Credentials(login["access_token"], expires_at=ends))
+
+    async def main() -> None:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            keeper = OAuth2Tokens(
+                http, meta_token_endpoint("instagram", url, "app", "s3cret"), vault, clock
+            )
+            job = TokenRefresher(
+                http,
+                lambda: ["a"],
+                lambda a: ["instagram"],
+                ledger,
+                Bus(),
+                tmp_path / "tokens",
+                600,
+                clock,
+            )
+            await keeper.token("a")  # a post used it
+            clock.advance(52 * 86400)  # 8 days left
+            await job.tick()
+            assert vault.load("a", "instagram").access_token == login["access_token"]
+            clock.advance(2 * 86400)  # 6 days left: within the last week
+            await job.tick()
+            fresh = vault.load("a", "instagram")
+            assert fresh.access_token != login["access_token"]
+            assert fresh.expires_at is not None and fresh.expires_at > ends
 
     asyncio.run(main())
