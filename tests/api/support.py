@@ -63,10 +63,13 @@ class ThreadServer:
 
 
 def standalone(
-    state: Path, config: dict[str, Any] | None = None, events: Bus | None = None
+    state: Path,
+    config: dict[str, Any] | None = None,
+    events: Bus | None = None,
+    **env: str,
 ) -> Context:
     """A read-only context (as ``uvicorn --factory``) over the ledger in ``state``."""
-    settings: Settings = load_settings(None, {"STATE_DIR": str(state), "API_TOKEN": TOKEN})
+    settings: Settings = load_settings(None, {"STATE_DIR": str(state), "API_TOKEN": TOKEN, **env})
     cfg = UploadConfig.model_validate(config or {"accounts": {"default": {}}})
     return Context(settings, cfg, TOKEN, Reader(state / "ledger.sqlite3"), events=events)
 
