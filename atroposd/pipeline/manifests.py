@@ -31,6 +31,7 @@ from typing import Protocol
 import structlog
 
 from atroposd.bus import Bus, RenderProgressed
+from atroposd.domain import FileIdentity
 from atroposd.errors import AtroposError, InputError
 from atroposd.pipeline.intake import sha256_file
 from atroposd.pipeline.manifest_model import MANIFEST, Window, find_source, read_manifest, windows
@@ -127,8 +128,8 @@ class Manifests:
         stats = []
         for p in sorted(folder.iterdir()):
             if p.is_file() and not p.name.startswith("."):
-                st = p.stat()
-                stats.append((p.name, st.st_size, st.st_mtime_ns))
+                ident = FileIdentity.of(p)
+                stats.append((p.name, ident.size, ident.mtime_ns))
         newest = max((s[2] for s in stats), default=0) / 1e9
         return tuple(stats), newest
 
@@ -159,8 +160,8 @@ class Manifests:
         return rendered
 
     async def _hash(self, source: Path) -> str:
-        st = await asyncio.to_thread(source.stat)
-        key = (str(source), st.st_size, st.st_mtime_ns, st.st_ino)
+        ident = await asyncio.to_thread(FileIdentity.of, source)
+        key = (str(source), ident.size, ident.mtime_ns, ident.inode)
         if key not in self._hashes:
             self._hashes[key] = (await asyncio.to_thread(sha256_file, source))[0]
         return self._hashes[key]

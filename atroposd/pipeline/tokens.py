@@ -30,7 +30,7 @@ import structlog
 
 from atroposd.bus import Bus, PostChanged
 from atroposd.clock import Clock
-from atroposd.domain import Attention, PostState
+from atroposd.domain import Attention, FileIdentity, PostState
 from atroposd.errors import ProviderError, ReauthRequired
 from atroposd.providers.auth.oauth2 import OAuth2Tokens, keepers
 from atroposd.store.ledger import Ledger
@@ -114,7 +114,7 @@ class TokenRefresher:
         self._dir = tokens_dir
         self._margin = timedelta(seconds=margin)
         self._clock = clock
-        self._parked_at: dict[Pair, int | None] = {}  # dead pair -> its token file's mtime
+        self._parked_at: dict[Pair, FileIdentity | None] = {}  # dead pair -> its token file
         self._noted: dict[Pair, datetime | None] = {}  # the access expiry last noted
         self._wake = asyncio.Event()  # a token was refreshed (by a post): plan again
         self._backoff: dict[Pair, tuple[datetime, float]] = {}  # failed for now: (until, wait)
@@ -155,9 +155,9 @@ class TokenRefresher:
         waits = [(d - now).total_seconds() for d in due if d is not None]
         return min([MOST_SLEEP, *(max(LEAST_SLEEP, w) for w in waits)])
 
-    def _stamp(self, account: str, platform: str) -> int | None:
+    def _stamp(self, account: str, platform: str) -> FileIdentity | None:
         try:
-            return (self._dir / account / f"{platform}.json.enc").stat().st_mtime_ns
+            return FileIdentity.of(self._dir / account / f"{platform}.json.enc")
         except FileNotFoundError:
             return None
 
