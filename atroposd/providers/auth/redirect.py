@@ -29,6 +29,19 @@ PAGE = (
     b"<!doctype html><meta charset=utf-8><title>atroposd</title>"
     b"<p>atroposd received the answer. You can close this tab and return to the terminal.</p>"
 )
+REFUSED = (
+    b"<!doctype html><meta charset=utf-8><title>atroposd</title>"
+    b"<p>The platform did not approve the login: the terminal says why. Nothing was stored.</p>"
+)
+NOT_YET = (
+    b"<!doctype html><meta charset=utf-8><title>atroposd</title>"
+    b"<p>This is atroposd's redirect address, but this request carries no answer from the "
+    b"platform: open the authorize URL printed in the terminal. The login is still waiting.</p>"
+)
+# A redirect that answers the login carries one of these (RFC 6749 code/error, OAuth 1.0a's
+# oauth_token or X's denied); anything else (the bare address opened by hand, a prefetch) is
+# not the platform's answer and must not end the login.
+ANSWERS = ("code", "error", "oauth_token", "denied")
 HEAD_LIMIT = 16 * 1024
 
 
@@ -140,11 +153,16 @@ class Redirect:
             writer.close()
             return
         parts = head.split(b"\r\n", 1)[0].decode("latin-1").split()
-        target = parts[1] if len(parts) >= 2 else ""
-        found = parts[:1] == ["GET"] and urlsplit(target).path == CALLBACK
-        if found and self._got is not None and not self._got.done():
-            self._got.set_result(dict(parse_qsl(urlsplit(target).query, keep_blank_values=True)))
-        status, body = (b"200 OK", PAGE) if found else (b"404 Not Found", b"not found")
+        url = urlsplit(parts[1] if len(parts) >= 2 else "")
+        ours = parts[:1] == ["GET"] and url.path.rstrip("/") == CALLBACK  # /callback or /callback/
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        answered = ours and any(query.get(key) for key in ANSWERS)
+        if answered and self._got is not None and not self._got.done():
+            self._got.set_result(query)
+        if answered:
+            status, body = b"200 OK", REFUSED if query.get("error") or query.get("denied") else PAGE
+        else:
+            status, body = (b"400 Bad Request", NOT_YET) if ours else (b"404 Not Found", b"")
         writer.write(
             b"HTTP/1.1 " + status + b"\r\nContent-Type: text/html; charset=utf-8\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
