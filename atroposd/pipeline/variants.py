@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -31,11 +32,12 @@ from atroposd.pipeline.files import trim
 from atroposd.pipeline.media import Action, MediaRejected, Profile, Verdict, judge
 from atroposd.providers.base import Capabilities, UploadRequest
 from atroposd.render.errors import RenderFailed
-from atroposd.render.probe import MediaInfo, Prober
+from atroposd.render.probe import MediaInfo, MediaUnreadable, Prober
 from atroposd.render.runner import run_ffmpeg
 
 log = structlog.get_logger("atroposd")
 HASH_PIECE = 4 * 1024 * 1024
+LOW_SPACE = 64 * 1024 * 1024  # below this, an unreadable fresh variant is put down to a full disk
 CRF = "20"
 KEYFRAME_SECONDS = 2
 # A variant made again (its cache file deleted) must be the same bytes, or an upload resumed
@@ -118,7 +120,10 @@ class MediaCheck:
             raise MediaRejected("; ".join(verdict.reasons), platform=platform, code="media")
         path = await self.variant(request, verdict, platform)
         identity = await asyncio.to_thread(FileIdentity.of, path)
-        vinfo = await self.prober.probe(path, (path, identity))
+        try:
+            vinfo = await self.prober.probe(path, (path, identity))
+        except MediaUnreadable as exc:  # a full disk (ffmpeg may still exit 0), a cut file
+            raise await self._discard(path, exc) from None
         after = judge(vinfo, caps, platform)
         if after.action is not Action.AS_IS:
             why = "; ".join(after.reasons)
@@ -135,6 +140,19 @@ class MediaCheck:
             sha256=sha,
             identity=identity,
             mime_type="video/mp4",
+        )
+
+    async def _discard(self, path: Path, exc: MediaUnreadable) -> OSError:
+        """Remove an unreadable variant (made again on the next attempt): a retried OSError."""
+        await asyncio.to_thread(path.unlink, True)
+        free = (await asyncio.to_thread(shutil.disk_usage, path.parent)).free
+        full = free < LOW_SPACE
+        log.warning("variant_unreadable", path=str(path), reason=exc.reason, free_bytes=free)
+        why = "no space left for a variant" if full else "the variant ffmpeg wrote is unreadable"
+        return OSError(
+            errno.ENOSPC if full else errno.EIO,
+            f"{path.parent}: {why} ({exc.reason}; {free / 1e6:.0f} MB free); removed, "
+            "made again on the next attempt",
         )
 
     async def _hash(self, path: Path, identity: FileIdentity) -> str:

@@ -121,3 +121,25 @@ def test_a_source_ffmpeg_cannot_decode_fails_that_platform_and_leaves_no_file(
     assert str(err.value).startswith("the h264-1280x720-copy variant could not be made: ffmpeg")
     assert err.value.code == "transcode"
     assert list((tmp_path / "renders").iterdir()) == []  # no partial variant, no temp file
+
+
+def test_an_unreadable_variant_is_removed_retried_and_made_again(
+    tmp_path: Path, source: Path
+) -> None:
+    """What a full disk leaves (ffmpeg 5.1 exits 0 when the trailer cannot be written): a cut
+    variant under its final name. It must not fail the post for good nor stay in the cache."""
+    request = request_for(source)
+    check = MediaCheck(tmp_path / "renders")
+    verdict = asyncio.run(check.verdict(request, "x", CAPS["x"]))
+    assert verdict.profile is not None
+    cut = check.variant_path(request.sha256, verdict.profile)
+    cut.parent.mkdir(parents=True)
+    cut.write_bytes(b"\0\0\0\x20ftypisom" + b"\0" * 4000)  # a header, no moov: ffprobe refuses
+    with pytest.raises(OSError) as err:  # retried with backoff, not a failed / attention post
+        asyncio.run(check.fit(request, "x", CAPS["x"]))
+    assert not isinstance(err.value, MediaRejected | FileNotFoundError)
+    assert "made again on the next attempt" in str(err.value)
+    assert not cut.exists()
+    sent = asyncio.run(check.fit(request, "x", CAPS["x"]))  # the next attempt
+    assert sent.path == cut and probe_file(cut).display == (1280, 720)
+    assert check.transcodes == 1
