@@ -57,9 +57,12 @@ def add_parsers(sub: Any) -> None:
         help="headless (over SSH): print the URL, then paste the address the browser ends on",
     )
     login.add_argument(
-        "--port", type=int, default=0, help="the loopback port of the redirect (default: any free)"
+        "--port",
+        type=_port,
+        default=0,
+        help="the loopback port of the redirect (default: any free)",
     )
-    login.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
+    login.add_argument("--timeout", type=_seconds, default=600.0, help="seconds to wait (600)")
     logout = cmds.add_parser("logout", help="revoke a login where the platform allows it")
     logout.add_argument("platform", choices=sorted(LOGINS))
     logout.add_argument("--account", help="the account (default: the default account)")
@@ -67,6 +70,23 @@ def add_parsers(sub: Any) -> None:
     status.add_argument("--json", action="store_true")
     cmds.add_parser("rotate-key", help="re-encrypt every token file with the first key")
     cmds.add_parser("keygen", help="print a new random token key (Fernet)")
+
+
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is 1-65535 (0: any free port)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1e7:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds above 0")
+    return value
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -130,6 +150,11 @@ def _login(
         )
         return 1
     vault = keys.open_vault(settings)
+    try:  # before the browser step: a login that cannot be stored is not started
+        vault.check_save(account, platform)
+    except (Undecryptable, OSError) as exc:
+        print(f"atroposd: {_unsaveable(exc, settings, account)}", file=sys.stderr)
+        return 2
     browser = Browser(
         out=sys.stdout,
         inp=sys.stdin,
@@ -153,7 +178,11 @@ def _login(
     creds, facts = split_facts(creds)
     secret = creds.extra.get("token_secret")  # X OAuth 1.0a
     redactor.current((account, platform), creds.access_token, creds.refresh_token, secret)
-    vault.save(account, platform, creds)
+    try:
+        vault.save(account, platform, creds)
+    except (Undecryptable, OSError) as exc:  # changed since the check: nothing was stored
+        print(f"atroposd: {_unsaveable(exc, settings, account)}", file=sys.stderr)
+        return 2
     _note_login(vault, account, platform, creds, facts)
     resumed = resume_parked(settings, account, platform)
     until = _when(creds.expires_at) if creds.expires_at else "does not expire"
@@ -163,6 +192,14 @@ def _login(
     if platform not in config.platforms_for(account):
         print(f"Note: {platform} is not enabled for {account!r} in {settings.upload_config}.")
     return 0
+
+
+def _unsaveable(exc: Exception, settings: Settings, account: str) -> str:
+    """One line on why a login cannot be stored (never a key or a token)."""
+    if isinstance(exc, Undecryptable):
+        return str(exc)
+    where = getattr(exc, "filename", None) or settings.tokens_dir / account
+    return f"{where}: cannot store the login: {getattr(exc, 'strerror', None) or exc}"
 
 
 def split_facts(creds: Credentials) -> tuple[Credentials, dict[str, str]]:
@@ -290,7 +327,11 @@ def status_rows(settings: Settings, config: UploadConfig) -> tuple[list[dict[str
     failed: list[str] = []
     for account, acc in sorted(config.accounts.items()):
         for platform in acc.platforms.enabled():
-            row, problem = _row(vault, settings.tokens_dir, account, platform, now)
+            try:
+                row, problem = _row(vault, settings.tokens_dir, account, platform, now)
+            except OSError as exc:  # not a folder, a folder where a file should be, unreadable
+                row = _unreadable(account, platform, exc)
+                problem = f"{exc.filename or settings.tokens_dir}: cannot read: {exc.strerror}"
             if settings.sandbox and row["source"] is None and not problem:
                 row["problem"] += " (in sandbox a stand-in is made on first use)"
             rows.append(row)
@@ -299,11 +340,14 @@ def status_rows(settings: Settings, config: UploadConfig) -> tuple[list[dict[str
     return rows, failed
 
 
-def _row(
-    vault: Vault, tokens_dir: Path, account: str, platform: str, now: datetime
-) -> tuple[dict[str, Any], str | None]:
-    notes = vault.notes(account, platform)
-    row: dict[str, Any] = {
+def _unreadable(account: str, platform: str, exc: OSError) -> dict[str, Any]:
+    row = _blank(account, platform, {})
+    row["problem"] = f"cannot read its token file ({exc.strerror}): check TOKENS_DIR"
+    return row
+
+
+def _blank(account: str, platform: str, notes: dict[str, Any]) -> dict[str, Any]:
+    return {
         "account": account,
         "platform": platform,
         "connected": False,
@@ -320,6 +364,13 @@ def _row(
         "ig_user_id": notes.get("ig_user_id"),
         "problem": None,
     }
+
+
+def _row(
+    vault: Vault, tokens_dir: Path, account: str, platform: str, now: datetime
+) -> tuple[dict[str, Any], str | None]:
+    notes = vault.notes(account, platform)
+    row = _blank(account, platform, notes)
     path = tokens_dir / account / f"{platform}{SUFFIX}"
     if not path.exists():
         row["problem"] = f"no login: atroposd auth login {platform} --account {account}"

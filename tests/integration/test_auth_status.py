@@ -35,3 +35,23 @@ def test_status_lists_stand_ins_and_names_a_file_no_key_opens(
     assert "auth login snapchat --account default" in rows["snapchat"]["problem"]
     for value in (made.refresh_token or "-", secret, "an-access-token"):
         assert value not in done.stdout + done.stderr
+
+
+def test_status_over_a_broken_tokens_folder_is_one_line_and_exit_2(ws: Workspace) -> None:
+    ws.use_platforms("youtube", "tiktok")
+    (ws.root / "tokens").mkdir(exist_ok=True)
+    (ws.root / "tokens" / "default").write_text("a file where the account's folder should be")
+    done = auth(ws, "status", "--json")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and all("cannot read" in line for line in lines), lines
+    rows = json.loads(done.stdout)
+    assert [r["connected"] for r in rows] == [False, False]
+    assert all("check TOKENS_DIR" in r["problem"] for r in rows)
+
+
+def test_login_refuses_a_port_or_timeout_out_of_range_before_anything(ws: Workspace) -> None:
+    for flag, value in (("--port", "70000"), ("--port", "-1"), ("--timeout", "-5")):
+        done = auth(ws, "login", "youtube", flag, value)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert f"argument {flag}" in done.stderr and "Log in to" not in done.stdout
