@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,10 +78,20 @@ def checked_path(raw: str, roots: Roots) -> Path:
     return path
 
 
+def _regular(path: Path) -> bool:
+    """True for a regular file (after symlinks); a FIFO, socket or device is not one."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _pair(video: Path, roots: Roots) -> ClipFiles:
     """The ``ClipFiles`` of one video, or ``BadRequest``/``Conflict`` saying what is wrong."""
     if roots.outside(Path(os.path.realpath(video))):
         raise BadRequest(f"{video}: a symlink that leads outside the watched folders")
+    if not _regular(video):  # a FIFO would block the box walk's open() for ever
+        raise BadRequest(f"{video}: not a regular file")
     caption = video.with_suffix(CAPTION_SUFFIX)
     if roots.outside(Path(os.path.realpath(caption))) or not caption.is_file():
         raise BadRequest(f"{video}: no caption file {caption.name} beside it")
@@ -101,6 +112,8 @@ def _pair(video: Path, roots: Roots) -> ClipFiles:
 
 def find_pairs(path: Path, roots: Roots) -> list[ClipFiles]:
     """The clip pairs a request names: one video, or every video under a folder."""
+    if path.exists() and not path.is_dir() and not _regular(path):
+        raise BadRequest(f"{path}: not a regular file or a folder")
     if path.is_file():
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise BadRequest(f"{path}: not a video ({', '.join(sorted(VIDEO_SUFFIXES))})")

@@ -121,3 +121,18 @@ def test_a_bad_request_body_is_refused_before_any_file_is_looked_at(live: LiveAp
         got = api.post("/api/jobs", json={"path": str(empty)})
         assert got.status_code == 400 and "no video" in got.json()["detail"]
         assert os.listdir(empty) == []
+
+
+def test_a_fifo_named_like_a_video_is_refused_and_never_opened(live: LiveApi) -> None:
+    """Opening a FIFO for reading blocks until a writer comes: the box walk must never try
+    (it would hold a worker thread of the daemon for ever, and the request with it)."""
+    project = live.ws.queue / "fifo_project"
+    project.mkdir(exist_ok=True)
+    if not (project / "pipe.mp4").exists():
+        os.mkfifo(project / "pipe.mp4")
+        (project / "pipe.txt").write_text("a caption\n", encoding="utf-8")
+    with live.client() as api:
+        for raw in (project, project / "pipe.mp4"):
+            got = api.post("/api/jobs", json={"path": str(raw)})
+            assert got.status_code == 400, (raw, got.status_code, got.text)
+            assert "not a regular file" in got.json()["detail"], got.text
