@@ -154,6 +154,18 @@ class Vault:
                 self._openable(path, platform)  # never overwrite what another key may open
             _write(path, data)
 
+    def check_save(self, account: str, platform: str) -> None:
+        """What ``save`` would refuse, found before a login's browser step: a stored file no
+        key opens (``Undecryptable``, production), a folder that cannot be written (OSError)."""
+        path = self._path(account, platform)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with _locked(path.parent):
+            if not self._sandbox:
+                self._openable(path, platform)
+            fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(probe)
+
     def _openable(self, path: Path, platform: str) -> None:
         try:
             self._fernet.decrypt(path.read_bytes())

@@ -89,17 +89,19 @@ def test_rotate_key_survives_a_kill_midway_and_finishes_when_run_again(tmp_path:
 def test_a_wrong_key_is_one_line_naming_the_file_and_exit_2(tmp_path: Path) -> None:
     right, wrong = new_key(), new_key()
     ws = _workspace(tmp_path, wrong)
+    ws.env.update({"YOUTUBE_CLIENT_ID": "cid-0d1e", "YOUTUBE_CLIENT_SECRET": "csecret-0d1e"})
     Vault(ws.root / "tokens", right, sandbox=False).save(
         "default", "youtube", Credentials("access-5b7e", "refresh-5b7e")
     )
     path = ws.root / "tokens" / "default" / "youtube.json.enc"
     before = path.read_bytes()
-    for args in (("run",), ("auth", "rotate-key"), ("auth", "status")):
+    login = ("auth", "login", "youtube", "--no-browser")  # refused before the browser step
+    for args in (("run",), ("auth", "rotate-key"), ("auth", "status"), login):
         code, out, err = _cli(ws, *args)
         lines = err.strip().splitlines()
         assert code == 2, (args, out, err)
         assert len(lines) == 1 and str(path) in lines[0], (args, err)
         assert "cannot decrypt" in lines[0] and "Traceback" not in out + err, (args, err)
-        for secret in (right, wrong, "access-5b7e", "refresh-5b7e"):
+        for secret in (right, wrong, "access-5b7e", "refresh-5b7e", "csecret-0d1e"):
             assert secret not in out + err
     assert path.read_bytes() == before, "a file the key cannot open is never overwritten"
