@@ -8,7 +8,9 @@ import asyncio
 from io import StringIO
 
 import httpx
+import pytest
 
+from atroposd.providers.auth.login import LoginFailed
 from atroposd.providers.auth.redirect import Browser, Redirect
 
 
@@ -49,3 +51,15 @@ def test_a_refusal_ends_the_login_and_the_page_says_nothing_was_stored() -> None
     answer, _, page = asyncio.run(_answer_after([], "/callback?error=access_denied&state=s3"))
     assert answer["error"] == "access_denied"
     assert "did not approve" in page and "received the answer" not in page
+
+
+def test_no_redirect_in_time_says_which_redirect_uri_to_register() -> None:
+    async def wait() -> str:
+        browser = Browser(out=StringIO(), inp=StringIO(), open=None, timeout=0.1)
+        async with Redirect(browser) as redirect:
+            with pytest.raises(LoginFailed) as failed:
+                await redirect.answer("http://platform/authorize", "snapchat", "a")
+            return f"{redirect.uri}\n{failed.value}"
+
+    uri, text = asyncio.run(wait()).split("\n", 1)
+    assert f"register exactly {uri} with the app" in text and "nothing was stored" in text

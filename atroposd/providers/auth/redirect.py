@@ -142,8 +142,10 @@ class Redirect:
             return await asyncio.wait_for(asyncio.shield(self._got), b.timeout)
         except TimeoutError:
             raise LoginFailed(
-                f"no redirect came back within {b.timeout:.0f} s; nothing was stored "
-                "(on a machine without a browser, use --no-browser)"
+                f"no redirect came back within {b.timeout:.0f} s; nothing was stored. If "
+                f"{title} showed an error page (redirect_uri_mismatch, 'URL blocked', invalid "
+                f"redirect), register exactly {self.uri} with the app (and pass the same "
+                "--port each time); on a machine without a browser, use --no-browser"
             ) from None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
