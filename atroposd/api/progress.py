@@ -6,7 +6,9 @@ Messages are ``{type, timestamp, message?, step?, data?}`` as the desktop client
   beside it ``PLAN`` (planned), ``OK`` (published) or ``ERR`` (failed, needs attention, or sent
   back to ``ready`` after an error) as the daemon's log lines say;
 - ``step_progress`` (``step`` ``upload``) with ``data.progress`` (0..1), bytes, speed, ETA;
-- ``job_completed`` once no platform has anything left to do (then the socket closes, 1000).
+- ``pipeline_completed`` once no platform has anything left to do (then the socket closes,
+  1000): the desktop client's end-of-run event, ``data.success`` false (with ``data.error``)
+  unless every platform published.
 
 ``/ws/renders`` streams every render's progress (``step_progress``/``step_completed``, ``step``
 ``render``): a render runs before its short is a clip in the ledger, so before any job.
@@ -187,15 +189,21 @@ class JobStream:
         state = overall(found.states)
         if state in ("queued", "running"):
             return False
+        failed = [
+            f"{p['platform']}: {p['last_error'] or p['state']}"
+            for p in found.posts
+            if p["state"] in ("failed", "needs_attention")
+        ]
         self.outbox.put(
             {
-                "type": "job_completed",
+                "type": "pipeline_completed",  # the name the desktop client ends a run on
                 "timestamp": time.time(),
                 "message": f"job {self.job_id}: {state}",
                 "data": {
                     "job_id": self.job_id,
                     "state": state,
                     "success": state == "published",
+                    "error": "; ".join(failed) or (None if state == "published" else state),
                     "platforms": [
                         {"platform": p["platform"], "state": p["state"], "url": p["url"]}
                         for p in found.posts

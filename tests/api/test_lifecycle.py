@@ -3,7 +3,7 @@
 A project folder is enqueued with ``POST /api/jobs`` for two of the account's three platforms
 (the third is cancelled). YouTube's second chunk answers 503 until the test lifts the fault, so
 the websocket client is connected before the rest of the upload: it receives the history, the
-ERR, live upload progress, an OK per platform and ``job_completed``. Meanwhile another client
+ERR, live upload progress, an OK per platform and ``pipeline_completed``. Meanwhile another client
 connected to the same job never reads a byte: the posts finish all the same.
 """
 
@@ -123,8 +123,9 @@ def test_a_job_through_the_api_with_live_progress_and_a_client_that_never_reads(
         plans = {m["step"] for m in messages if m["type"] == "PLAN"}
         assert plans == {"youtube", "x", "tiktok"}, plans
         final = messages[-1]
-        assert final["type"] == "job_completed", final
+        assert final["type"] == "pipeline_completed", final
         assert final["data"]["success"] is True and final["data"]["state"] == "published"
+        assert final["data"]["error"] is None
         assert done["state"] == "published" and done["success"] and done["finished"]
         for entry in done["platforms"]:
             if entry["platform"] == "tiktok":

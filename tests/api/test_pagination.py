@@ -4,15 +4,18 @@ overall state of a job never reads as a success when its posts failed."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import sqlite3
 from pathlib import Path
+
+import websockets.sync.client as wsc
 
 from atroposd.clock import SystemClock
 from atroposd.domain import PostState
 from atroposd.store.db import connect
 from atroposd.store.ledger import Drop, Ledger
-from tests.api.support import ThreadServer, standalone
+from tests.api.support import TOKEN, ThreadServer, standalone
 
 S = PostState
 
@@ -143,6 +146,14 @@ def test_a_job_whose_posts_all_failed_is_failed_never_a_success(tmp_path: Path) 
             assert api.get("/api/jobs/999").status_code == 404
             # standalone (uvicorn --factory): read-only
             assert api.post(f"/api/jobs/{one['job_id']}/retry").status_code == 503
+        # the websocket ends the way the desktop client ends a run: pipeline_completed,
+        # success false with the error (it reads a missing success as true)
+        url = server.url.replace("http", "ws") + f"/ws/jobs/{jobs['bad']['job_id']}?token={TOKEN}"
+        with wsc.connect(url) as sock:
+            got = [json.loads(m) for m in sock]
+        final = got[-1]
+        assert final["type"] == "pipeline_completed", got[-2:]
+        assert final["data"]["success"] is False and "rejected" in final["data"]["error"]
     finally:
         server.close()
         conn.close()

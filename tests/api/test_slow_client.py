@@ -76,7 +76,7 @@ def test_a_client_that_never_reads_is_dropped_from_while_the_others_get_every_ch
         server.call(bus.publish, PostChanged(1, S.PUBLISHED))
         reader.join(60)
         assert not reader.is_alive()
-        assert [m["type"] for m in got[-2:]] == ["OK", "job_completed"], got[-3:]
+        assert [m["type"] for m in got[-2:]] == ["OK", "pipeline_completed"], got[-3:]
         changes = [m["data"]["to"] for m in got if m["type"] == "state_changed"]
         assert changes == ["planned", "ready", "uploading", *["uploading"] * HISTORY, "published"]
         with server.client() as api:
