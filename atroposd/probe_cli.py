@@ -18,7 +18,7 @@ from atroposd.config import load_settings, load_upload_config
 from atroposd.errors import ConfigError
 from atroposd.log import Redactor
 from atroposd.pipeline.media import Action, Verdict, capabilities_by_platform, judge
-from atroposd.render.probe import MediaInfo, MediaUnreadable, probe_file
+from atroposd.render.probe import MediaInfo, MediaUnreadable, ToolMissing, probe_file
 
 COMMANDS: tuple[str, ...] = ("probe",)
 WORDS = {Action.AS_IS: "upload as is", Action.TRANSCODE: "transcode", Action.REJECT: "reject"}
@@ -95,6 +95,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     names, note = _platforms(args)
     try:
         info = probe_file(args.file)
+    except ToolMissing as exc:
+        print(f"atroposd: {exc.strerror}", file=sys.stderr)
+        return 1
     except MediaUnreadable as exc:
         if args.json:
             print(json.dumps({"file": str(args.file), "error": exc.reason}, indent=2))

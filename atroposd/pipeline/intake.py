@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from atroposd.clock import Clock
 from atroposd.domain import ClipFiles, FileIdentity, Post, PostState
 from atroposd.errors import InputError
 from atroposd.pipeline.files import Whereabouts, trim
-from atroposd.render.probe import Prober
+from atroposd.render.probe import Prober, ToolMissing
 from atroposd.store.ledger import Drop, Ledger
 
 log = structlog.get_logger("atroposd")
@@ -238,7 +239,8 @@ class Intake:
         sha, identity = await self._hash(files.video)
         if identity.size == 0:
             raise InputError(f"{files.video}: video is empty (0 bytes)")
-        await self.prober.probe(files.video, sha)  # not a video: MediaUnreadable, ffprobe's words
+        with contextlib.suppress(ToolMissing):  # no ffprobe: said once, planned unchecked
+            await self.prober.probe(files.video, sha)  # not a video: MediaUnreadable, its words
         drop = Drop(
             files.video,
             files.caption,

@@ -32,7 +32,7 @@ from atroposd.pipeline.files import trim
 from atroposd.pipeline.media import Action, MediaRejected, Profile, Verdict, judge
 from atroposd.providers.base import Capabilities, UploadRequest
 from atroposd.render.errors import RenderFailed
-from atroposd.render.probe import MediaInfo, MediaUnreadable, Prober
+from atroposd.render.probe import MediaInfo, MediaUnreadable, Prober, ToolMissing
 from atroposd.render.runner import run_ffmpeg
 
 log = structlog.get_logger("atroposd")
@@ -100,7 +100,10 @@ class MediaCheck:
 
     async def verdict(self, request: UploadRequest, platform: str, caps: Capabilities) -> Verdict:
         """The platform's verdict on the request's file (probed once per SHA-256)."""
-        info = await self.probe(request.path, request.sha256)
+        try:
+            info = await self.probe(request.path, request.sha256)
+        except ToolMissing:  # no ffprobe: said once (media_check_off); the file goes as is
+            return Verdict(Action.AS_IS)
         verdict = judge(info, caps, platform)
         if verdict.notes and (request.sha256, platform) not in self._warned:
             self._warned[(request.sha256, platform)] = None

@@ -10,6 +10,7 @@ runner's allow-listed environment (no secret reaches it).
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import re
 import struct
@@ -18,11 +19,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from atroposd.errors import InputError
 from atroposd.render.runner import child_env
 
 PROBE_TIMEOUT = 60.0
 CACHE_ENTRIES = 4096
+log = structlog.get_logger("atroposd")
 _PREFIX = re.compile(r"^\[[^]]* @ 0x[0-9a-f]+\]\s*")
 _TOP_BOXES = 64  # a faststart answer needs only the first few top-level boxes
 
@@ -34,6 +38,18 @@ class MediaUnreadable(InputError):
         super().__init__(f"{path}: not a readable video: {reason}")
         self.path = path
         self.reason = reason
+
+
+class ToolMissing(OSError):
+    """ffprobe is not installed (not on PATH): the clip is not at fault."""
+
+    def __init__(self, tool: str) -> None:
+        super().__init__(
+            errno.ENOENT,
+            f"{tool} not found on PATH: install ffmpeg (Debian/Ubuntu: sudo apt install ffmpeg); "
+            "`atroposd doctor` checks it",
+        )
+        self.tool = tool
 
 
 @dataclass(frozen=True)
@@ -201,6 +217,8 @@ def probe_file(path: Path, ffprobe: str = "ffprobe") -> MediaInfo:
         )
     except subprocess.TimeoutExpired:
         raise MediaUnreadable(path, f"ffprobe took longer than {PROBE_TIMEOUT:.0f} s") from None
+    except (FileNotFoundError, PermissionError):  # the program, not the clip (passed as an arg)
+        raise ToolMissing(ffprobe) from None
     if done.returncode != 0:
         raise MediaUnreadable(path, _reason(done.stderr, path, done.returncode))
     try:
@@ -221,6 +239,7 @@ class Prober:
     def __init__(self, ffprobe: str = "ffprobe", keep: int = CACHE_ENTRIES) -> None:
         self._ffprobe = ffprobe
         self._keep = keep
+        self.missing = False  # ffprobe was not found: said once, clips go unchecked
         self._known: dict[object, MediaInfo | MediaUnreadable] = {}
         self.runs = 0  # ffprobe processes started (tests and the suite's cost)
 
@@ -243,6 +262,11 @@ class Prober:
             )
         except MediaUnreadable as exc:
             info = exc
+        except ToolMissing as exc:
+            if not self.missing:
+                self.missing = True
+                log.warning("media_check_off", reason=str(exc), clips="uploaded unchecked")
+            raise
         self._known[key] = info
         while len(self._known) > self._keep:
             del self._known[next(iter(self._known))]
