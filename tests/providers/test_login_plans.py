@@ -16,6 +16,7 @@ import pytest
 
 from atroposd.clock import SystemClock
 from atroposd.providers.auth import OAuth1Keys, oauth1_header
+from atroposd.providers.auth.login import LoginFailed
 from atroposd.providers.auth.logins import LOGINS
 from atroposd.providers.auth.redirect import Browser
 from atroposd.providers.base import Credentials, ProviderContext
@@ -94,3 +95,21 @@ def test_a_plan_logs_in_over_loopback_and_logout_revokes(emulator: Emulator, pla
         assert "Snap Business Manager" in no_revoke
         return
     assert _refused(emulator, platform, creds) in (400, 401)
+
+
+def test_x_oauth1_refused_request_token_names_the_callback_to_allow(emulator: Emulator) -> None:
+    async def go() -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            secrets = {"X_CONSUMER_KEY": "not-this-app", "X_CONSUMER_SECRET": "nor-this-secret"}
+            ctx = ProviderContext(
+                http, _Store(), SystemClock(), True, emulator.url, 1 << 20, secrets, {}
+            )
+            plan = LOGINS["x"](ctx, "alice", {"auth": "oauth1"})
+            browser = Browser(out=StringIO(), inp=StringIO(), open=_browse, port=0, timeout=20)
+            with pytest.raises(LoginFailed) as failed:
+                await plan.login(http, browser, "alice", {}, _now)
+            return str(failed.value)
+
+    text = asyncio.run(go())
+    assert "allowlist holds exactly http://127.0.0.1:" in text and "/callback" in text, text
+    assert "not-this-app" not in text and "nor-this-secret" not in text

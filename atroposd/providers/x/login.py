@@ -84,7 +84,8 @@ def _oauth1_plan(api: str, app: OAuth1Keys) -> LoginPlan:
         async with Redirect(browser) as redirect:
             url = f"{api}/oauth/request_token"
             callback = [("oauth_callback", redirect.uri)]
-            temp = await _form_call(http, url, oauth1_header(app, "POST", url, extra=callback))
+            header = oauth1_header(app, "POST", url, extra=callback)
+            temp = await _form_call(http, url, header, redirect.uri)
             query = {"oauth_token": temp["oauth_token"]}
             if hints.get("sandbox_account"):
                 query["screen_name"] = hints["sandbox_account"]  # X's prefill; the sandbox user
@@ -104,7 +105,7 @@ def _oauth1_plan(api: str, app: OAuth1Keys) -> LoginPlan:
         )
         url = f"{api}/oauth/access_token"
         verifier = [("oauth_verifier", answer.get("oauth_verifier", ""))]
-        got = await _form_call(http, url, oauth1_header(pending, "POST", url, extra=verifier))
+        got = await _form_call(http, url, oauth1_header(pending, "POST", url, extra=verifier), "")
         extra = {"token_secret": got["oauth_token_secret"], "obtained_at": now().isoformat()}
         if got.get("user_id"):
             extra["user_id"] = got["user_id"]
@@ -122,14 +123,35 @@ def _oauth1_plan(api: str, app: OAuth1Keys) -> LoginPlan:
     return LoginPlan(NAME, login, revoke)
 
 
-async def _form_call(http: httpx.AsyncClient, url: str, header: str) -> dict[str, str]:
-    """One OAuth 1.0a token request; its form-encoded answer, or ``LoginFailed``."""
+async def _form_call(
+    http: httpx.AsyncClient, url: str, header: str, callback: str
+) -> dict[str, str]:
+    """One OAuth 1.0a token request; its form-encoded answer, or ``LoginFailed``.
+    ``callback``: the request token's ``oauth_callback`` ("" for the access token)."""
     resp = await guarded(NAME, "login", lambda: http.post(url, headers={"Authorization": header}))
     answer = dict(parse_qsl(resp.text))
-    if resp.status_code != 200 or not answer.get("oauth_token"):
+    if resp.status_code == 200 and answer.get("oauth_token"):
+        return answer
+    said = _x_says(resp)
+    if callback:
         raise LoginFailed(
-            f"X refused the OAuth 1.0a token request (HTTP {resp.status_code}); check "
-            "X_CONSUMER_KEY / X_CONSUMER_SECRET and that the app allows the callback "
-            "http://127.0.0.1:<port>/callback"
+            f"X refused the OAuth 1.0a request token (HTTP {resp.status_code}{said}); check "
+            "X_CONSUMER_KEY / X_CONSUMER_SECRET, and that the app's callback URI allowlist holds "
+            f"exactly {callback} (pick one with --port and register it); nothing was stored"
         )
-    return answer
+    raise LoginFailed(
+        f"X refused the OAuth 1.0a access token (HTTP {resp.status_code}{said}): the "
+        "authorization was not completed, or its verifier is missing from the pasted address; "
+        "nothing was stored, run the login again"
+    )
+
+
+def _x_says(resp: httpx.Response) -> str:
+    """X's own words (``{"errors": [{"message", "code"}]}``), short; never a token (none in it)."""
+    try:
+        errors = resp.json().get("errors")
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        message = str(first.get("message", ""))[:200] if isinstance(first, dict) else ""
+    except (ValueError, AttributeError):
+        return ""
+    return f": {message}" if message else ""
