@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -9,6 +10,7 @@ from starlette.responses import Response
 
 from atroposd.api import queries
 from atroposd.api.context import Context, ctx_of
+from atroposd.api.duration import duration_seconds
 from atroposd.api.jobs import decode_cursor, encode_cursor
 from atroposd.api.models import (
     AccountOut,
@@ -43,8 +45,15 @@ async def clips(
     before = decode_cursor(cursor)
     jobs, after = await ctx.reader.run(queries.page, account, before, limit)
     total = await ctx.reader.run(queries.count, account) if with_total else None
+    paths = [j.posts[0]["video_path"] for j in jobs]
+    durations = await asyncio.to_thread(lambda: [duration_seconds(p) for p in paths])
+    config = ctx.upload_config
+    names = {n: a.display_name or n for n, a in config.accounts.items()}
     page = ClipPage(
-        clips=[library_clip(j) for j in jobs],
+        clips=[
+            library_clip(j, names.get(j.account, j.account), d)
+            for j, d in zip(jobs, durations, strict=True)
+        ],
         nextCursor=encode_cursor(after) if after is not None else None,
         totalClips=total,
         projects=[],
@@ -67,10 +76,12 @@ async def accounts(ctx: CtxDep) -> list[AccountOut]:
                 displayName=account.display_name or name,
                 default=name == config.default_account,
                 platforms=[
-                    PlatformSetting(platform=p, enabled=p in enabled)
+                    PlatformSetting(platform=p, enabled=p in enabled, active=p in enabled)
                     for p in sorted(set(blocks) | enabled)
                 ],
                 queued=queued.get(name, 0),
+                active=bool(enabled),
+                defaultLayoutId=account.layout,
             )
         )
     return out

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import sqlite3
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -88,7 +90,10 @@ class ActionOut(BaseModel):
 
 
 class LibraryClip(BaseModel):
-    """A clip of the library with its platforms' states."""
+    """A clip of the library with its platforms' states, and the fields of the original
+    library payload the desktop client needs to show it (it drops a clip whose
+    ``duration_seconds`` is not a number, or whose ``playback_url``, ``source_url`` or
+    ``source_title`` is not a string); what this daemon does not know is null."""
 
     id: str
     job_id: int
@@ -100,6 +105,29 @@ class LibraryClip(BaseModel):
     created_at: str
     state: JobState
     platforms: list[PlatformPost]
+    channel: str = Field(description="the account's display name")
+    duration_seconds: float | None = Field(description="from the video's mvhd box")
+    playback_url: str = Field(description="file:// URL of the video (same machine)")
+    preview_url: str
+    thumbnail_url: str | None = None
+    source_url: str = Field(description="not known here: empty")
+    source_title: str
+    source_published_at: str | None = None
+    source_duration_seconds: float | None = None
+    video_id: str = Field(description="the clip's folder (a project), opaque")
+    video_title: str
+    views: int | None = None
+    rating: float | None = None
+    quote: str | None = None
+    reason: str | None = None
+    timestamp_url: str | None = None
+    timestamp_seconds: float | None = None
+    layout_id: str | None = None
+    start_seconds: float = 0.0
+    end_seconds: float | None = None
+    original_start_seconds: float = 0.0
+    original_end_seconds: float | None = None
+    has_adjustments: bool = False
 
 
 class ClipPage(BaseModel):
@@ -114,14 +142,25 @@ class ClipPage(BaseModel):
 class PlatformSetting(BaseModel):
     platform: str
     enabled: bool
+    active: bool = Field(description="the original's name for enabled (desktop client)")
+    label: str | None = None
+    addedAt: str | None = None
 
 
 class AccountOut(BaseModel):
+    """An account of upload_config.json, with the original's camelCase fields the desktop
+    client reads (what is not kept here is null)."""
+
     id: str
     displayName: str
     default: bool
     platforms: list[PlatformSetting]
     queued: int = Field(description="posts not finished yet")
+    active: bool = Field(description="true when at least one platform is enabled")
+    description: str | None = None
+    createdAt: str | None = None
+    tone: str | None = None
+    defaultLayoutId: str | None = Field(None, description="the account's render layout")
 
 
 class Health(BaseModel):
@@ -189,9 +228,21 @@ def job_out(job: Job) -> JobOut:
     )
 
 
-def library_clip(job: Job) -> LibraryClip:
+def library_clip(job: Job, channel: str, duration: float | None) -> LibraryClip:
     out = job_out(job)
+    folder = PurePosixPath(out.clip).parent
+    playback = Path(out.video_path).as_uri() if Path(out.video_path).is_absolute() else ""
     return LibraryClip(
+        channel=channel,
+        duration_seconds=duration,
+        playback_url=playback,
+        preview_url=playback,
+        source_url="",
+        source_title=folder.name or out.title,
+        video_id=base64.urlsafe_b64encode(f"{job.account}/{folder}".encode()).decode().rstrip("="),
+        video_title=folder.name or out.title,
+        end_seconds=duration,
+        original_end_seconds=duration,
         id=str(job.id),
         job_id=job.id,
         title=out.title,
