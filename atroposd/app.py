@@ -131,10 +131,11 @@ class App:
         for name in settings.secrets:
             redactor.pin(settings.secret(name))
 
-    def _fernet_key(self) -> str:
-        found = load_keys(self.settings)  # several keys, $CREDENTIALS_DIRECTORY (keys.py)
+    def _fernet_key(self, now: bool = False) -> list[str]:  # now: .env again (docs/auth.md)
+        s = reload.settings_now(self.env_file, self._env_at) if now else self.settings
+        found = load_keys(s)  # several keys, $CREDENTIALS_DIRECTORY (keys.py)
         self.redactor.pin(*found)
-        return ",".join(found)
+        return found
 
     def _providers(
         self, http: httpx.AsyncClient, creds: CredentialStore, have: Collection[str] = ()
@@ -222,7 +223,7 @@ class App:
             raise
         self._db = open_ledger(s.state_dir)
         ledger = Ledger(self._db, self.clock)
-        plain = Vault(s.tokens_dir, self._fernet_key(), s.sandbox)
+        plain = Vault(s.tokens_dir, self._fernet_key(), s.sandbox, lambda: self._fernet_key(True))
         check_logins(s, plain, ((a, p) for a in self.config.accounts for p in self.enabled_of(a)))
         vault = RedactingStore(plain, self.redactor)
         http = httpx.AsyncClient(

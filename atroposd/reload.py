@@ -58,6 +58,11 @@ def read(env_file: Path | None, env_at_start: Mapping[str, str]) -> tuple[Settin
     return settings, config
 
 
+def settings_now(env_file: Path | None, env_at_start: Mapping[str, str]) -> Settings:
+    """The settings as ``.env`` and the environment give them now (the token keys' re-read)."""
+    return load_settings(env_file, reload_environ(os.environ, env_at_start))
+
+
 def split(old: Settings, new: Settings) -> tuple[Settings, list[str], list[str]]:
     """(the settings to run with, the fields changed, those of them that need a restart)."""
     changed = [n for n in Settings.model_fields if getattr(old, n) != getattr(new, n)]

@@ -19,7 +19,7 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,11 +62,20 @@ def sandbox_key(state_dir: Path) -> str:
 class Vault:
     """Reads and writes one account's credentials per platform, encrypted at rest."""
 
-    def __init__(self, tokens_dir: Path, key: str | Sequence[str], sandbox: bool) -> None:
+    def __init__(
+        self,
+        tokens_dir: Path,
+        key: str | Sequence[str],
+        sandbox: bool,
+        reread: Callable[[], Sequence[str]] | None = None,
+    ) -> None:
+        """``reread`` gives the keys as configured now (the daemon: .env read again): a file
+        no running key opens (``auth rotate-key`` ran with a new first key while the daemon
+        kept the old ones) is tried again with them, and they are kept."""
         keys = key.split(",") if isinstance(key, str) else list(key)
+        self._reread = reread
         try:
-            self._fernets = [Fernet(k.strip().encode()) for k in keys]
-            self._fernet = MultiFernet(self._fernets)
+            self._set_keys(keys)
         except (ValueError, TypeError):
             raise ConfigError(
                 "TOKEN_FERNET_KEY: not a valid Fernet key (32 url-safe base64-encoded bytes; "
@@ -76,6 +85,25 @@ class Vault:
         self._dir = tokens_dir
         self._sandbox = sandbox
         self._sandbox_lock = threading.Lock()
+
+    def _set_keys(self, keys: Sequence[str]) -> None:
+        self._keys = [k.strip() for k in keys]
+        self._fernets = [Fernet(k.encode()) for k in self._keys]
+        self._fernet = MultiFernet(self._fernets)
+
+    def _adopt(self) -> bool:
+        """Take the keys as configured now, if they differ from the running ones."""
+        if self._reread is None:
+            return False
+        try:
+            keys = [k.strip() for k in self._reread()]
+            if keys == self._keys:
+                return False
+            self._set_keys(keys)
+        except (ConfigError, OSError, ValueError, TypeError):
+            return False  # the running keys stay
+        log.info("token_keys_reread", keys=len(keys))
+        return True
 
     def _path(self, account: str, platform: str) -> Path:
         return self._dir / account / f"{platform}.json.enc"
@@ -91,6 +119,11 @@ class Vault:
                 f"no {platform} login stored for account {account!r} (expected {path})",
                 platform=platform,
             )
+        try:
+            return self._read(path)
+        except (InvalidToken, ValueError):
+            if not self._adopt():
+                raise Undecryptable(path, platform) from None
         try:
             return self._read(path)
         except (InvalidToken, ValueError):
@@ -119,12 +152,14 @@ class Vault:
         read (made with the sandbox key of another STATE_DIR) is moved aside, never deleted
         (it may be a production login in a shared TOKENS_DIR), and new ones take its place."""
         path = self._path(account, platform)
-        try:
-            return self._read(path)
-        except FileNotFoundError:
-            return self._fresh(account, platform)
-        except (InvalidToken, ValueError):
-            pass
+        for _ in range(2):  # once more with the keys as configured now, if they changed
+            try:
+                return self._read(path)
+            except FileNotFoundError:
+                return self._fresh(account, platform)
+            except (InvalidToken, ValueError):
+                if not self._adopt():
+                    break
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         aside = path.with_name(f"{path.name}.undecryptable-{stamp}")
         os.replace(path, aside)
@@ -147,12 +182,11 @@ class Vault:
             "expires_at": creds.expires_at.isoformat() if creds.expires_at else None,
             "extra": dict(creds.extra),
         }
-        data = self._fernet.encrypt(json.dumps(payload).encode())
         _private(path.parent)
         with _locked(path.parent):
             if not self._sandbox:
                 self._openable(path, platform)  # never overwrite what another key may open
-            _write(path, data)
+            _write(path, self._fernet.encrypt(json.dumps(payload).encode()))
 
     def check_save(self, account: str, platform: str) -> None:
         """What ``save`` would refuse, found before a login's browser step: a stored file no
@@ -168,11 +202,18 @@ class Vault:
 
     def _openable(self, path: Path, platform: str) -> None:
         try:
-            self._fernet.decrypt(path.read_bytes())
+            data = path.read_bytes()
         except FileNotFoundError:
             return
+        try:
+            self._fernet.decrypt(data)
         except InvalidToken:
-            raise Undecryptable(path, platform) from None
+            if not self._adopt():
+                raise Undecryptable(path, platform) from None
+            try:
+                self._fernet.decrypt(data)
+            except InvalidToken:
+                raise Undecryptable(path, platform) from None
 
     def remove(self, account: str, platform: str) -> bool:
         """Delete one login (its token file and its notes) under the folder's lock; False when

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 
 from atroposd.errors import ReauthRequired
 from atroposd.providers.base import Credentials
-from atroposd.vault import Vault
+from atroposd.vault import Undecryptable, Vault
 
 REFRESH = "refresh-token-value-that-must-stay-secret"
 
@@ -72,3 +72,30 @@ def test_a_missing_login_in_production_asks_for_one(tmp_path: Path) -> None:
     vault = Vault(tmp_path / "tokens", Fernet.generate_key().decode(), sandbox=False)
     with pytest.raises(ReauthRequired, match="no x login stored"):
         vault.load("acct", "x")
+
+
+def test_a_running_vault_takes_the_keys_rotate_key_added_and_loses_no_refresh(
+    tmp_path: Path,
+) -> None:
+    """The daemon started with the old key; the user puts a new key first in .env and runs
+    rotate-key without restarting it. The daemon's next refresh is stored (re-read keys), on
+    the new key, not refused (a rotated refresh token would be lost) nor left on the old key."""
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    configured = [old]  # what .env says now
+    daemon = Vault(tmp_path / "tokens", [old], False, reread=lambda: list(configured))
+    daemon.save("acct", "tiktok", Credentials("access-1", "refresh-1"))
+    configured[:] = [new, old]
+    assert Vault(tmp_path / "tokens", [new, old], sandbox=False).rotate_file(
+        tmp_path / "tokens" / "acct" / "tiktok.json.enc"
+    )
+    daemon.save("acct", "tiktok", Credentials("access-2", "refresh-2"))  # the refresh, rotated
+    configured[:] = [new]  # step 3: the old key dropped
+    assert Vault(tmp_path / "tokens", [new], sandbox=False).load(
+        "acct", "tiktok"
+    ).refresh_token == ("refresh-2")
+    assert daemon.load("acct", "tiktok").refresh_token == "refresh-2"
+    other = Fernet.generate_key().decode()
+    stuck = Vault(tmp_path / "tokens", [other], False, reread=lambda: [other])
+    with pytest.raises(Undecryptable):  # keys that still open nothing: refused, file kept
+        stuck.save("acct", "tiktok", Credentials("access-3", "refresh-3"))
+    assert daemon.load("acct", "tiktok").refresh_token == "refresh-2"
