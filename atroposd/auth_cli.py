@@ -42,6 +42,11 @@ COMMANDS: tuple[str, ...] = ("auth",)
 # What a login learns that is no secret: kept in the notes file beside the token file.
 FACTS = ("obtained_at", "scope", "refresh_expires_at", "page_id", "ig_user_id")
 S = PostState
+# What to do about a token file no key opens (login and logout refuse to touch it).
+RECOVER = (
+    "put the key that opens it back in TOKEN_FERNET_KEY (several comma-separated keys may be "
+    "listed), or, if that key is lost, remove {path} and log in again"
+)
 
 
 def add_parsers(sub: Any) -> None:
@@ -197,7 +202,7 @@ def _login(
 def _unsaveable(exc: Exception, settings: Settings, account: str) -> str:
     """One line on why a login cannot be stored (never a key or a token)."""
     if isinstance(exc, Undecryptable):
-        return str(exc)
+        return f"{exc}: {RECOVER.format(path=exc.path)}"
     where = getattr(exc, "filename", None) or settings.tokens_dir / account
     return f"{where}: cannot store the login: {getattr(exc, 'strerror', None) or exc}"
 
@@ -264,7 +269,7 @@ def _logout(settings: Settings, config: UploadConfig, platform: str, account: st
     try:
         creds = vault.load(account, platform)
     except Undecryptable as exc:
-        print(f"atroposd: {exc}", file=sys.stderr)
+        print(f"atroposd: {exc}: {RECOVER.format(path=exc.path)}", file=sys.stderr)
         return 2
 
     async def revoke() -> str:

@@ -55,3 +55,22 @@ def test_login_refuses_a_port_or_timeout_out_of_range_before_anything(ws: Worksp
         done = auth(ws, "login", "youtube", flag, value)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert f"argument {flag}" in done.stderr and "Log in to" not in done.stdout
+
+
+def test_login_and_logout_over_a_file_no_key_opens_say_how_to_recover(ws: Workspace) -> None:
+    key, other = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    ws.use_platforms("youtube")
+    ws.env.update({"ENVIRONMENT": "production", "TOKEN_FERNET_KEY": key})
+    ws.env.update({"YOUTUBE_CLIENT_ID": "an-id", "YOUTUBE_CLIENT_SECRET": "a-client-secret"})
+    Vault(ws.root / "tokens", other, sandbox=False).save(
+        "default", "youtube", Credentials("an-access-token", "a-refresh-token")
+    )
+    bad = ws.root / "tokens" / "default" / "youtube.json.enc"
+    before = bad.read_bytes()
+    for args in (("login", "youtube", "--no-browser"), ("logout", "youtube")):
+        done = auth(ws, *args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert str(bad) in line and f"if that key is lost, remove {bad}" in line, line
+        assert "Log in to" not in done.stdout
+    assert bad.read_bytes() == before
