@@ -1,11 +1,12 @@
 """The API's bearer token: where it comes from, how it is checked, where the server may bind.
 
 The token is ``API_TOKEN`` when set, else ``STATE_DIR/api-token``, made at first start (32
-random bytes, URL-safe, created 0600 with ``O_EXCL`` so it is never readable by others even for
-a moment). Comparison is ``hmac.compare_digest``. A bind address that is not loopback is
-refused unless ``API_TOKEN`` is set: a token generated on this machine is not something a
-remote client was meant to be given, and a daemon reachable from the network must not be one
-``cat`` away from anyone with a shell on it.
+random bytes, URL-safe, written 0600 under a private name then hard-linked into place, so it is
+never readable by others even for a moment, nor seen half-written). Comparison is
+``hmac.compare_digest``. A bind address that is not loopback is refused unless ``API_TOKEN``
+is set: a token generated on this machine is not something a remote client was meant to be
+given, and a daemon reachable from the network must not be one ``cat`` away from anyone with
+a shell on it.
 """
 
 from __future__ import annotations
@@ -49,11 +50,34 @@ def load_token(state_dir: Path, configured: str | None) -> str:
     if configured:
         return configured
     path = state_dir / TOKEN_FILE
+    if path.exists() or path.is_symlink():
+        return _read_token(path)
+    # Written whole under a private name, then linked into place: whoever else starts at the
+    # same moment (the daemon and a standalone server) reads the file complete or not at all.
+    token = secrets.token_urlsafe(32)
+    tmp = state_dir / f".{TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(token + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)  # fails if another starter's file is there already
+        except FileExistsError:
+            return _read_token(path)
+        except OSError:  # a file system without hard links: create it in place, 0600
+            return _create_in_place(path, token)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return token
+
+
+def _create_in_place(path: Path, token: str) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         return _read_token(path)
-    token = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(token + "\n")
         handle.flush()

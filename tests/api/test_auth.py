@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import logging
 import stat
+import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import websockets.sync.client as wsc
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from atroposd.api.auth import QueryTokenFilter, check_bind, scrub_query
+from atroposd.api.auth import QueryTokenFilter, check_bind, load_token, scrub_query
 from atroposd.errors import ConfigError
 from tests.api.support import LiveApi
 from tests.support import REPO, Daemon, Workspace
@@ -147,3 +149,32 @@ def test_standalone_without_api_token_refuses_requests_that_came_over_the_networ
     refused = asyncio.run(call(("192.168.1.20", 8787)))
     assert refused[0]["status"] == 503 and b"API_TOKEN" in refused[1]["body"]  # type: ignore[operator]
     assert len(reached) == 1
+
+
+def test_the_token_file_appears_whole_to_starters_racing_for_it(tmp_path: Path) -> None:
+    """The daemon and a standalone server starting together: each gets the one token, none
+    reads the file between its creation and its content (it was created empty, then written)."""
+    for round_ in range(40):
+        state = tmp_path / str(round_)
+        state.mkdir()
+        gate = threading.Barrier(6)
+        got: list[str | Exception] = []
+
+        def start(
+            state: Path = state, gate: threading.Barrier = gate, got: list[Any] = got
+        ) -> None:
+            gate.wait()
+            try:
+                got.append(load_token(state, None))
+            except Exception as exc:
+                got.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(map(str, got))) == 1 and isinstance(got[0], str), got
+        assert (state / "api-token").read_text().strip() == got[0]
+        assert stat.S_IMODE((state / "api-token").stat().st_mode) == 0o600
+        assert sorted(p.name for p in state.iterdir()) == ["api-token"]
