@@ -27,6 +27,7 @@ from atroposd.watch.observer import FolderObserver
 log = structlog.get_logger(__name__)
 
 FOLDER_CHECK_SECONDS = 1.0
+FOLDER_RECHECK_SECONDS = 5.0  # all roots there: one gone or mounted over is seen within this
 FolderId = tuple[int, int]
 
 

@@ -4,7 +4,8 @@ Three sources feed one pairing state machine: inotify events (``observer.py``), 
 at start-up and every ``rescan_seconds`` (events can be lost, §1.4), and a fresh stat of the
 files of every undecided pair every ``POLL_SECONDS`` (a slow writer is followed by polling;
 only its first ``modified`` wakes the watcher, and its ``closed`` ends "open for writing").
-Every ``FOLDER_CHECK_SECONDS`` the roots themselves are checked (``folders.py``): a folder that
+Every ``FOLDER_RECHECK_SECONDS`` (every ``FOLDER_CHECK_SECONDS`` while one is away) the roots
+themselves are checked (``folders.py``): a folder that
 went away is logged once and waited for, one that came back is watched again and rescanned.
 All disk work runs in a worker thread, one step at a time; the pairing, the roots and the
 folders are only touched by that step.
@@ -28,7 +29,7 @@ import structlog
 
 from atroposd.clock import Clock
 from atroposd.domain import ClipFiles
-from atroposd.watch.folders import FOLDER_CHECK_SECONDS, Folders
+from atroposd.watch.folders import FOLDER_CHECK_SECONDS, FOLDER_RECHECK_SECONDS, Folders
 from atroposd.watch.mp4 import Mp4Check, mp4_check
 from atroposd.watch.observer import FolderObserver
 from atroposd.watch.pairing import Pairing, Problem, Ready, classify
@@ -124,14 +125,14 @@ class ClipWatcher:
             await self._step(full=True)
             self.started.set()
             next_full = self._clock.monotonic() + self._rescan_seconds
-            next_check = self._clock.monotonic() + FOLDER_CHECK_SECONDS
+            next_check = self._clock.monotonic() + self._check_every()
             while True:
                 await self._idle(min(next_full, next_check))
                 now = self._clock.monotonic()
                 full = self._full_requested or now >= next_full
                 if full or now >= next_check:
-                    next_check = now + FOLDER_CHECK_SECONDS
                     full = await self._check_folders(retry_refused=full) or full
+                    next_check = self._clock.monotonic() + self._check_every()
                 if full:
                     self._full_requested = False
                     next_full = self._clock.monotonic() + self._rescan_seconds
@@ -140,6 +141,12 @@ class ClipWatcher:
         finally:
             await self._stop_observer()
             log.info("watch_stopped")
+
+    def _check_every(self) -> float:
+        """Every second while a root is away (watched again within a second of coming back);
+        every FOLDER_RECHECK_SECONDS while all are there: the check is most of the idle
+        daemon's CPU (bench/idle.py)."""
+        return FOLDER_CHECK_SECONDS if self._folders.unavailable else FOLDER_RECHECK_SECONDS
 
     async def _start_observer(self) -> None:
         """Start inotify's threads; without them (disabled, or failed) full rescans only."""
