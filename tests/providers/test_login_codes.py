@@ -5,12 +5,17 @@ each platform refuses it; the client's PKCE (S256, TikTok's hex) and state check
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from io import StringIO
 from pathlib import Path
 
 import httpx
 import pytest
 
+from atroposd.providers.auth.flows import run_code_flow
 from atroposd.providers.auth.login import (
     CodeFlow,
     LoginFailed,
@@ -19,7 +24,7 @@ from atroposd.providers.auth.login import (
     exchange_code,
     pkce_pair,
 )
-from atroposd.providers.auth.redirect import parse_answer
+from atroposd.providers.auth.redirect import Browser, parse_answer
 from tests.support import Emulator
 
 REDIRECT = "http://127.0.0.1:9/callback"  # never opened: the test reads the Location header
@@ -134,3 +139,35 @@ def test_the_redirect_must_carry_this_logins_state(emulator: Emulator) -> None:
     with pytest.raises(LoginFailed, match="not the redirect address"):
         code_of("youtube", parse_answer("some text pasted by mistake"), "mine")
     assert code_of("youtube", parse_answer(location), "mine")
+
+
+def test_a_login_that_did_not_grant_the_posting_scope_is_refused(emulator: Emulator) -> None:
+    """The person unticked the upload scope on Google's consent page: nothing is returned."""
+    upload = "https://www.googleapis.com/auth/youtube.upload"
+    base = f"{emulator.url}/youtube"
+    granted_only_read = CodeFlow(
+        "youtube",
+        f"{base}/o/oauth2/v2/auth",
+        f"{base}/token",
+        "c",
+        "s",
+        ("https://www.googleapis.com/auth/youtube.readonly",),
+        params={"access_type": "offline"},
+        required=(upload,),
+    )
+
+    def browse(url: str) -> None:
+        threading.Thread(target=httpx.get, args=(url,), kwargs={"follow_redirects": True}).start()
+
+    async def login(flow: CodeFlow) -> object:
+        browser = Browser(out=StringIO(), inp=StringIO(), open=browse, timeout=20)
+        async with httpx.AsyncClient(timeout=10) as http:
+            hints = {"sandbox_account": "alice"}
+            return await run_code_flow(
+                http, flow, browser, "alice", hints, lambda: datetime.now(UTC)
+            )
+
+    with pytest.raises(LoginFailed, match=r"did not grant .*youtube\.upload.*nothing was stored"):
+        asyncio.run(login(granted_only_read))
+    both = replace(granted_only_read, scopes=(upload, *granted_only_read.scopes))
+    assert asyncio.run(login(both))

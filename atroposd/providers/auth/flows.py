@@ -22,6 +22,7 @@ from atroposd.providers.auth.login import (
     code_of,
     credentials_of,
     exchange_code,
+    missing_scopes,
     new_state,
     pkce_pair,
     refusal_text,
@@ -64,6 +65,13 @@ async def run_code_flow(
         answer = await redirect.answer(url, flow.platform, account)
     code = code_of(flow.platform, answer, state)
     tokens = await exchange_code(http, flow, code, redirect.uri, verifier)
+    missing = missing_scopes(flow, tokens)
+    if missing:
+        raise LoginFailed(
+            f"{TITLES.get(flow.platform, flow.platform)}: the login did not grant "
+            f"{', '.join(missing)}, which posting needs (unticked on the consent page?); "
+            "nothing was stored: log in again and allow it"
+        )
     if flow.finish is not None:
         return await flow.finish(http, tokens, now())
     return credentials_of(tokens, now())

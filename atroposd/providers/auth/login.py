@@ -52,6 +52,10 @@ class CodeFlow:
     pkce: str | None = "S256"  # "S256", "hex" (TikTok desktop) or None
     basic_auth: bool = False  # client credentials as HTTP Basic (X's confidential clients)
     params: Mapping[str, str] = field(default_factory=dict)  # e.g. Google's access_type
+    # The scopes posting cannot do without: a consent page that lets the person untick one
+    # (Google's granular consent, TikTok's toggleable scopes) must not end in a stored login
+    # that fails at the first post. Checked against the token answer's ``scope`` when it has one.
+    required: tuple[str, ...] = ()
     finish: Finish | None = None  # the answer -> Credentials (default: ``credentials_of``)
 
     def __repr__(self) -> str:
@@ -185,3 +189,12 @@ def seconds(value: object) -> int:
         return max(0, int(str(value)))
     except ValueError:
         return 0
+
+
+def missing_scopes(flow: CodeFlow, answer: Mapping[str, Any]) -> list[str]:
+    """The required scopes the token answer says were not granted ([] when it names none)."""
+    scope = answer.get("scope")
+    if not isinstance(scope, str) or not scope.strip():
+        return []
+    granted = set(scope.replace(",", " ").split())
+    return [s for s in flow.required if s not in granted]

@@ -28,6 +28,7 @@ def plan(ctx: ProviderContext, account: str) -> LoginPlan:
         client_secret=ctx.secret("SNAPCHAT_CLIENT_SECRET")
         or ("sandbox-client-secret" if ctx.sandbox else ""),
         scopes=SCOPES,
+        required=("snapchat-profile-api",),
         pkce=None,
     )
     return code_plan(

@@ -31,6 +31,7 @@ def plan(ctx: ProviderContext, account: str) -> LoginPlan:
         client_id=key,
         client_secret=secret,
         scopes=SCOPES,
+        required=("video.publish",),
         scope_sep=",",
         client_id_param="client_key",
         pkce="hex",

@@ -65,6 +65,7 @@ def plan(ctx: ProviderContext, account: str, mode: str | None) -> LoginPlan:
         client_id=client_id,
         client_secret=secret,
         scopes=SCOPES,
+        required=("tweet.write", "media.write", "offline.access"),
         basic_auth=True,
     )
 

@@ -34,6 +34,7 @@ def plan(ctx: ProviderContext, account: str) -> LoginPlan:
         client_secret=ctx.secret("YOUTUBE_CLIENT_SECRET")
         or ("sandbox-client-secret" if ctx.sandbox else ""),
         scopes=SCOPES,
+        required=("https://www.googleapis.com/auth/youtube.upload",),
         params={"access_type": "offline", "prompt": "consent"},
     )
     revoke_url = f"{root}/revoke" if ctx.sandbox else REVOKE_URL
