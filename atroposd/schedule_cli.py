@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import warnings
 from collections.abc import Sequence
@@ -19,7 +20,8 @@ from atroposd.config import Settings, load_settings, load_upload_config
 from atroposd.errors import ConfigError
 from atroposd.log import Redactor
 from atroposd.schedule.forecast import LaneForecast, Upcoming, forecast, lanes_of, upcoming
-from atroposd.store.queue import QueuedPost, open_readonly, queued_posts
+from atroposd.store.db import MIGRATIONS
+from atroposd.store.queue import LEDGER_NAME, QueuedPost, open_readonly, queued_posts
 
 COMMANDS: tuple[str, ...] = ("inventory", "schedule")
 
@@ -70,7 +72,12 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.account is not None:
         accounts = {args.account: config.accounts[args.account]}
     lanes = lanes_of(config.accounts)  # every account: YouTube's quota is per project
-    posts = read_queue(settings, now)
+    try:
+        posts = read_queue(settings, now)
+    except sqlite3.DatabaseError as exc:  # one clear line, not a traceback
+        where = settings.state_dir / LEDGER_NAME
+        print(f"atroposd: cannot read the ledger {where}: {exc}", file=sys.stderr)
+        return 2
     if args.command == "inventory":
         rows = [f for f in forecast(lanes, posts, now) if f.account in accounts]
         print(json.dumps([inventory_json(f) for f in rows], indent=2) if args.json else table(rows))
@@ -84,11 +91,20 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
 
 
 def read_queue(settings: Settings, now: datetime) -> list[QueuedPost]:
-    """The posts not yet out, from a read-only connection (none when there is no ledger)."""
+    """The posts not yet out, from a read-only connection (none when there is no ledger).
+
+    ``sqlite3.DatabaseError`` when the file is not a ledger this version can read (these
+    commands never migrate one: the daemon does at its start)."""
     conn = open_readonly(settings.state_dir)
     if conn is None:
         return []
     try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version < len(MIGRATIONS):
+            raise sqlite3.DatabaseError(
+                f"not a ledger, or one from an older atroposd (schema {version} of"
+                f" {len(MIGRATIONS)}): start the daemon once to upgrade it"
+            )
         return queued_posts(conn, now)
     finally:
         conn.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -193,3 +194,34 @@ def test_inventory_reads_the_ledger_of_a_running_daemon_and_of_a_stopped_one(
     assert [(r["platform"], r["queued"]) for r in stopped] == [("youtube", 1)]
     # The clip was tried (its slot, or at once): it goes at its retry time, taking no slot.
     assert (stopped[0]["runs_out_at"], stopped[0]["days_left"]) == (None, 0.0)
+
+
+def test_an_unreadable_ledger_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    """Not a traceback: a ledger that is not a database, one without the ledger's tables, and
+    one from an older atroposd (not migrated yet: the read-only commands never migrate)."""
+    env = write_home(tmp_path / "home")
+    path = tmp_path / "home" / "state" / "ledger.sqlite3"
+    old = sqlite3.connect(tmp_path / "old.sqlite3")
+    old.execute("PRAGMA user_version=1")
+    old.close()
+    cases = {
+        "garbage": lambda: path.write_bytes(b"not a database" * 300),
+        "empty": lambda: path.write_bytes(b""),
+        "older": lambda: path.write_bytes((tmp_path / "old.sqlite3").read_bytes()),
+    }
+    for name, spoil in cases.items():
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        spoil()
+        for command in ("inventory", "schedule"):
+            out = subprocess.run(
+                [sys.executable, "-m", "atroposd", "--env-file", str(env), command],
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert out.returncode == 2, (name, command, out.stderr)
+            lines = out.stderr.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in out.stderr, (name, out.stderr)
+            assert str(path) in lines[0] and out.stdout == "", (name, lines)
