@@ -1,8 +1,11 @@
-"""A video's duration from its ``moov/mvhd`` box: a few small reads, no ffprobe.
+"""Where a library clip's video is now, and its duration from its ``moov/mvhd`` box (a few
+small reads, no ffprobe).
 
 The desktop client drops a library clip without a numeric ``duration_seconds``; the ledger has
 no duration, so the page reads it from each file (a handful of seeks per clip, in the worker
-thread of the page). A file that is gone, or not an MP4 this reader understands, is ``None``.
+thread of the page). A published clip's files were moved to ``ARCHIVE_DIR`` under the same
+relative path, so that is looked at when the ledger's path is gone. A file found nowhere, or
+not an MP4 this reader understands, has no duration (``None``).
 """
 
 from __future__ import annotations
@@ -64,3 +67,29 @@ def duration_seconds(path: str | Path) -> float | None:
     except (OSError, struct.error):
         return None
     return round(length / scale, 3) if scale else None
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def find_video(video_path: str, clip_rel: str, archive_dir: Path) -> Path:
+    """The video where it is now: the ledger's path, else its place in ``ARCHIVE_DIR``
+    (the ledger's path when neither holds it)."""
+    here = Path(video_path)
+    if _regular(here):
+        return here
+    rel = Path(clip_rel)
+    safe = bool(clip_rel) and not rel.is_absolute() and ".." not in rel.parts
+    if safe and _regular(archive_dir / rel):
+        return archive_dir / rel
+    return here
+
+
+def locate(video_path: str, clip_rel: str, archive_dir: Path) -> tuple[Path, float | None]:
+    """``find_video`` and the duration of what it found."""
+    found = find_video(video_path, clip_rel, archive_dir)
+    return found, duration_seconds(found)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from atroposd.api import queries
 from atroposd.api.context import Context, ctx_of
-from atroposd.api.duration import duration_seconds
+from atroposd.api.duration import locate
 from atroposd.api.jobs import decode_cursor, encode_cursor
 from atroposd.api.models import (
     AccountOut,
@@ -45,14 +45,15 @@ async def clips(
     before = decode_cursor(cursor)
     jobs, after = await ctx.reader.run(queries.page, account, before, limit)
     total = await ctx.reader.run(queries.count, account) if with_total else None
-    paths = [j.posts[0]["video_path"] for j in jobs]
-    durations = await asyncio.to_thread(lambda: [duration_seconds(p) for p in paths])
+    heads = [(j.posts[0]["video_path"], j.posts[0]["clip_rel"]) for j in jobs]
+    archive = ctx.settings.archive_dir.absolute()
+    found = await asyncio.to_thread(lambda: [locate(v, r, archive) for v, r in heads])
     config = ctx.upload_config
     names = {n: a.display_name or n for n, a in config.accounts.items()}
     page = ClipPage(
         clips=[
-            library_clip(j, names.get(j.account, j.account), d)
-            for j, d in zip(jobs, durations, strict=True)
+            library_clip(j, names.get(j.account, j.account), where, d)
+            for j, (where, d) in zip(jobs, found, strict=True)
         ],
         nextCursor=encode_cursor(after) if after is not None else None,
         totalClips=total,

@@ -228,10 +228,18 @@ def job_out(job: Job) -> JobOut:
     )
 
 
-def library_clip(job: Job, channel: str, duration: float | None) -> LibraryClip:
+def project_of(clip_rel: str) -> PurePosixPath:
+    """The clip's project folder: its folder, or the one above a ``shorts`` folder (the
+    pipeline's ``<project>/shorts/<clip>.mp4``)."""
+    folder = PurePosixPath(clip_rel).parent
+    return folder.parent if folder.name == "shorts" else folder
+
+
+def library_clip(job: Job, channel: str, video: Path, duration: float | None) -> LibraryClip:
+    """The library's view of a job; ``video`` is where its file is now (maybe archived)."""
     out = job_out(job)
-    folder = PurePosixPath(out.clip).parent
-    playback = Path(out.video_path).as_uri() if Path(out.video_path).is_absolute() else ""
+    folder = project_of(out.clip)
+    playback = video.as_uri() if video.is_absolute() else ""
     return LibraryClip(
         channel=channel,
         duration_seconds=duration,
@@ -249,7 +257,7 @@ def library_clip(job: Job, channel: str, duration: float | None) -> LibraryClip:
         description=out.description,
         account=out.account,
         clip=out.clip,
-        video_path=out.video_path,
+        video_path=str(video),
         created_at=out.created_at,
         state=out.state,
         platforms=out.platforms,

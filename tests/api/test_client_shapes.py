@@ -50,11 +50,18 @@ def test_library_clips_and_accounts_have_the_fields_the_desktop_client_reads(
     sha = hashlib.sha256(video.read_bytes()).hexdigest()
     ledger.plan(sha, video.stat().st_size, "default", ("youtube",), drop)
     config = {"accounts": {"default": {"display_name": "My Channel", "platforms": {"youtube": {}}}}}
-    server = ThreadServer(standalone(tmp_path, config))
+    archive = tmp_path / "posted"
+    server = ThreadServer(standalone(tmp_path, config, ARCHIVE_DIR=str(archive)))
     try:
         with server.client() as api:
-            page = api.get("/api/clips", params={"accountId": "default", "limit": 20}).json()
+            params = {"accountId": "default", "limit": 20}
+            page = api.get("/api/clips", params=params).json()
             accounts = api.get("/api/accounts").json()
+            # published clips are archived: the library finds them there
+            moved = archive / "default" / "my_project" / "shorts" / "clip1.mp4"
+            moved.parent.mkdir(parents=True)
+            video.rename(moved)
+            [archived] = api.get("/api/clips", params=params).json()["clips"]
     finally:
         server.close()
         conn.close()
@@ -62,7 +69,10 @@ def test_library_clips_and_accounts_have_the_fields_the_desktop_client_reads(
     assert client_keeps(clip) == [], clip
     assert clip["duration_seconds"] == 2.0 and clip["channel"] == "My Channel"
     assert clip["playback_url"] == video.as_uri() and clip["title"] == "A title"
+    assert clip["source_title"] == clip["video_title"] == "my_project"
     assert "nextCursor" in page and page["nextCursor"] is None
+    assert client_keeps(archived) == [], archived
+    assert archived["duration_seconds"] == 2.0 and archived["playback_url"] == moved.as_uri()
     [account] = accounts
     assert account["id"] == "default" and account["displayName"] == "My Channel"
     assert account["active"] is True
