@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from atroposd.emulator.wire import Response
@@ -207,16 +207,24 @@ def video_resource(
     return resource
 
 
+def _public_by_now(publish_at: str | None) -> bool:
+    """A scheduled video's time has come: YouTube has made it public (and drops publishAt)."""
+    if publish_at is None:
+        return False
+    return datetime.fromisoformat(publish_at.replace("Z", "+00:00")) <= datetime.now(UTC)
+
+
 def status_part(meta: VideoMeta, upload_status: str) -> dict[str, object]:
-    """The ``status`` part of a video."""
+    """The ``status`` part of a video (a scheduled one reads public from its publishAt on)."""
+    public = _public_by_now(meta.publish_at)
     status: dict[str, object] = {
         "uploadStatus": upload_status,
-        "privacyStatus": meta.privacy,
+        "privacyStatus": "public" if public else meta.privacy,
         "license": "youtube",
         "embeddable": True,
         "publicStatsViewable": True,
     }
-    if meta.publish_at is not None:
+    if meta.publish_at is not None and not public:
         status["publishAt"] = meta.publish_at
     if meta.made_for_kids is not None:
         status["selfDeclaredMadeForKids"] = meta.made_for_kids

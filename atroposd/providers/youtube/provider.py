@@ -10,6 +10,7 @@ response can never turn into a second video.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -326,7 +327,10 @@ class YouTubeProvider:
             return RemoteStatus(RemotePhase.NOT_FOUND, remote_id=video_id)
         st = items[0].get("status", {})
         upload_status = st.get("uploadStatus")
-        if upload_status == "processed":
+        if upload_status == "processed" and self._held_past_time(st):
+            # Its publishAt has passed but YouTube still holds it private: not published yet.
+            return RemoteStatus(RemotePhase.PROCESSING, remote_id=video_id, url=url)
+        if upload_status == "processed":  # a scheduled one (publishAt ahead): ADR 0015
             return RemoteStatus(RemotePhase.PUBLISHED, remote_id=video_id, url=url)
         if upload_status in ("failed", "rejected", "deleted"):
             why = st.get("failureReason") or st.get("rejectionReason") or upload_status
@@ -334,6 +338,17 @@ class YouTubeProvider:
                 RemotePhase.FAILED, remote_id=video_id, url=url, reason=f"{upload_status}: {why}"
             )
         return RemoteStatus(RemotePhase.PROCESSING, remote_id=video_id, url=url)
+
+    def _held_past_time(self, status: dict[str, Any]) -> bool:
+        """``private`` with a ``publishAt`` already past: YouTube has not made it public."""
+        when = status.get("publishAt")
+        if status.get("privacyStatus") != "private" or not isinstance(when, str):
+            return False
+        try:
+            at = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        return at.tzinfo is not None and at <= self._clock.now()
 
     async def publish(
         self, request: UploadRequest, ref: RemoteRef, save_ref: SaveRef
