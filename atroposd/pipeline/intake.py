@@ -239,8 +239,6 @@ class Intake:
         sha, identity = await self._hash(files.video)
         if identity.size == 0:
             raise InputError(f"{files.video}: video is empty (0 bytes)")
-        with contextlib.suppress(ToolMissing):  # no ffprobe: said once, planned unchecked
-            await self.prober.probe(files.video, sha)  # not a video: MediaUnreadable, its words
         drop = Drop(
             files.video,
             files.caption,
@@ -252,6 +250,9 @@ class Intake:
             identity,
         )
         planned = {p.platform for p in self._ledger.posts_of(sha, files.account)}
+        if not planned:  # probed when it was planned; a restart does not probe the queue again
+            with contextlib.suppress(ToolMissing):  # no ffprobe: said once, planned unchecked
+                await self.prober.probe(files.video, sha)  # not a video: MediaUnreadable
         platforms = self._platforms(files, sidecar, planned)
         publish_at = sidecar.publish_at if sidecar is not None else None
         new, known = self._ledger.plan(
