@@ -24,6 +24,13 @@ SHORT_LIVED_TTL = 3600  # Meta's short-lived user token: about an hour or two
 Record = Callable[[str, str, object], None]
 Work = Callable[[], Awaitable[Response]]
 Page = dict[str, str]  # {"id", "name", "instagram_business_account"?}
+PERMISSIONS = (
+    "pages_show_list",
+    "pages_read_engagement",
+    "pages_manage_posts",
+    "instagram_basic",
+    "instagram_content_publish",
+)
 
 
 def is_meta(name: str) -> bool:
@@ -50,10 +57,12 @@ class MetaLogins:
         self._platforms = platforms
         self._record = record
         self.pages: dict[str, list[Page]] = {}
+        self.declined: dict[str, set[str]] = {}  # the permissions a person unticked
 
     def reset(self) -> None:
-        """Forget the Pages tests set."""
+        """Forget the Pages and declined permissions tests set."""
         self.pages.clear()
+        self.declined.clear()
 
     def pages_of(self, account: str) -> list[Page]:
         """The Pages ``account`` manages."""
@@ -66,6 +75,8 @@ class MetaLogins:
             return None
         if (request.method, edge) == ("GET", "/me/accounts"):
             return lambda: self._accounts(request, name)
+        if (request.method, edge) == ("GET", "/me/permissions"):
+            return lambda: self._permissions(request, name)
         if (request.method, edge) == ("DELETE", "/me/permissions"):
             return lambda: self._deauthorize(request, name)
         fields = request.query.get("fields", "")
@@ -127,6 +138,17 @@ class MetaLogins:
         message = f"Unsupported get request. Object with ID '{page_id}' does not exist"
         return graph_error(400, 100, message, subcode=33, kind=name)
 
+    async def _permissions(self, request: Request, name: str) -> Response:
+        account = self._account(request, name)
+        if isinstance(account, Response):
+            return account
+        declined = self.declined.get(account, set())
+        data = [
+            {"permission": p, "status": "declined" if p in declined else "granted"}
+            for p in PERMISSIONS
+        ]
+        return graph_ok({"data": data}, kind=name)
+
     async def _deauthorize(self, request: Request, name: str) -> Response:
         account = self._account(request, name)
         if isinstance(account, Response):
@@ -135,10 +157,11 @@ class MetaLogins:
         return graph_ok({"success": True}, kind=name)
 
     async def set_pages(self, request: Request) -> Response:
-        """``POST /_emulator/oauth/pages {"account", "pages": [...]}``."""
+        """``POST /_emulator/oauth/pages {"account", "pages": [...], "declined"?: [...]}``."""
         doc = json.loads(await request.body() or b"{}")
         account, pages = doc.get("account"), doc.get("pages")
         if not isinstance(account, str) or not isinstance(pages, list):
             return Response.json(400, {"error": "expected {account, pages: [{id, ...}]}"})
         self.pages[account] = [{k: str(v) for k, v in p.items()} for p in pages]
+        self.declined[account] = {str(p) for p in doc.get("declined") or []}
         return Response.json(200, {"ok": True})

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from atroposd.clock import SystemClock
+from atroposd.emulator.oauth_meta import default_page
 from atroposd.providers.auth import OAuth1Keys, oauth1_header
 from atroposd.providers.auth.login import LoginFailed
 from atroposd.providers.auth.logins import LOGINS
@@ -113,3 +114,28 @@ def test_x_oauth1_refused_request_token_names_the_callback_to_allow(emulator: Em
     text = asyncio.run(go())
     assert "allowlist holds exactly http://127.0.0.1:" in text and "/callback" in text, text
     assert "not-this-app" not in text and "nor-this-secret" not in text
+
+
+@pytest.mark.parametrize(
+    ("platform", "unticked"),
+    [("facebook", "pages_manage_posts"), ("instagram", "instagram_content_publish")],
+)
+def test_a_meta_login_without_the_publishing_permission_is_refused(
+    emulator: Emulator, platform: str, unticked: str
+) -> None:
+    doc = {"account": "alice", "pages": [default_page("alice")], "declined": [unticked]}
+    emulator.http.post("/_emulator/oauth/pages", json=doc).raise_for_status()
+
+    async def go() -> str:
+        async with httpx.AsyncClient(timeout=10) as http:
+            ctx = ProviderContext(
+                http, _Store(), SystemClock(), True, emulator.url, 1 << 20, {}, {}
+            )
+            plan = LOGINS[platform](ctx, "alice", {})
+            browser = Browser(out=StringIO(), inp=StringIO(), open=_browse, timeout=20)
+            with pytest.raises(LoginFailed) as failed:
+                await plan.login(http, browser, "alice", {"sandbox_account": "alice"}, _now)
+            return str(failed.value)
+
+    text = asyncio.run(go())
+    assert f"did not grant {unticked}" in text and "nothing was stored" in text, text

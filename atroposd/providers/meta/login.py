@@ -46,6 +46,7 @@ class MetaApp:
     page_id: str | None  # the Page the account posts to (facebook), if configured
     ig_user_id: str | None  # the Instagram account (instagram), if configured
     where: str  # the config keys, for messages
+    required: tuple[str, ...] = ()  # the permissions posting needs (the person may untick them)
 
 
 def dialog_url(sandbox: bool, graph: str, version: str) -> str:
@@ -87,6 +88,7 @@ def _finisher(
 ) -> Callable[[httpx.AsyncClient, dict[str, Any], datetime], Any]:
     async def finish(http: httpx.AsyncClient, short: dict[str, Any], now: datetime) -> Credentials:
         long = await _long_lived(http, app, str(short["access_token"]))
+        await _check_granted(http, app, str(long["access_token"]))
         pages = await _pages(http, app, str(long["access_token"]))
         extra = {"scope": ",".join(app.scopes), "obtained_at": now.isoformat()}
         extra.update(_checked(app, pages))
@@ -116,6 +118,31 @@ async def _long_lived(http: httpx.AsyncClient, app: MetaApp, short: str) -> dict
         why = refusal_text(answer, (short, app.app_secret))
         raise LoginFailed(f"{_title(app)}: the long-lived token exchange was refused ({why})")
     return answer
+
+
+async def _check_granted(http: httpx.AsyncClient, app: MetaApp, token: str) -> None:
+    """Facebook Login lets the person untick permissions ("Edit access"): a login without one
+    posting needs is refused by name. A ``/me/permissions`` that cannot be read refuses nothing
+    (the Page checks and the first post still tell)."""
+    if not app.required:
+        return
+    url = f"{app.graph}/me/permissions"
+    head = {"Authorization": f"OAuth {token}"}
+    resp = await guarded(app.platform, "login", lambda: http.get(url, headers=head))
+    data = json_body(resp).get("data")
+    if resp.status_code != 200 or not isinstance(data, list):
+        return
+    granted = {
+        str(p.get("permission"))
+        for p in data
+        if isinstance(p, dict) and p.get("status") == "granted"
+    }
+    missing = [p for p in app.required if p not in granted]
+    if missing:
+        raise LoginFailed(
+            f"{_title(app)}: the login did not grant {', '.join(missing)}, which posting needs "
+            "(unticked under 'Edit access'?); nothing was stored: log in again and allow it"
+        )
 
 
 async def _pages(http: httpx.AsyncClient, app: MetaApp, token: str) -> list[dict[str, Any]]:
