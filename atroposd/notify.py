@@ -31,6 +31,8 @@ from pathlib import Path
 import httpx
 import structlog
 
+from atroposd.errors import ConfigError
+
 log = structlog.get_logger("atroposd")
 
 CAUSES = ("runout", "needs_attention", "failed")
@@ -71,6 +73,10 @@ class SentKeys:
         """Remember ``key`` in memory (``save`` writes it)."""
         self._keys.add(key)
 
+    def discard(self, key: str) -> None:
+        """Forget ``key`` (a notice given up on may be sent again; ``save`` writes it)."""
+        self._keys.discard(key)
+
     def save(self, today: date) -> None:
         """Write the keys of the last ``KEEP_DAYS`` days (blocking: call it off the loop)."""
         oldest = (today - timedelta(days=KEEP_DAYS)).isoformat()
@@ -82,6 +88,21 @@ class SentKeys:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
+
+
+def check_webhook_url(url: str) -> None:
+    """``ConfigError`` unless ``url`` is an http(s) URL with a host. The message never shows
+    the value: a webhook URL often holds its token."""
+    try:
+        parsed = httpx.URL(url)
+        usable = parsed.scheme in ("http", "https") and bool(parsed.host)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        usable = False
+    if not usable:
+        raise ConfigError(
+            "NOTIFY_WEBHOOK_URL: not an http:// or https:// URL with a host"
+            " (the value is not shown: it may hold a token)"
+        )
 
 
 class Undelivered(Exception):
@@ -188,14 +209,18 @@ class Notifier:
         if not self.configured:
             return
         data = json.dumps(self.body(notice, self._now())).encode()
-        ok = True
+        done = []
         if self._url:
-            ok &= await self._retried("webhook", notice, lambda: self._post(http, data))
+            done.append(await self._retried("webhook", notice, lambda: self._post(http, data)))
         if self._argv:
-            ok &= await self._retried("command", notice, lambda: self._run_command(data))
-        if ok:
+            done.append(await self._retried("command", notice, lambda: self._run_command(data)))
+        if all(done):
             self.delivered += 1
             log.info("notify_sent", cause=notice.cause, account=notice.account)
+        elif not any(done):  # it reached no one: the next occasion today may send it again
+            self.sent.discard(notice.key)
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self.sent.save, notice.day)
 
     async def _retried(
         self, channel: str, notice: Notice, attempt: Callable[[], Awaitable[None]]
@@ -230,6 +255,8 @@ class Notifier:
             )
         except httpx.HTTPError as exc:  # never str(exc): it may quote the URL and its token
             raise Undelivered(type(exc).__name__, retry=True) from None
+        except (httpx.InvalidURL, ValueError) as exc:  # a URL httpx cannot use: no retry
+            raise Undelivered(type(exc).__name__, retry=False) from None
         code = response.status_code
         if 200 <= code < 300:
             return

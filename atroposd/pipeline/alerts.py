@@ -27,7 +27,7 @@ from atroposd.clock import Clock
 from atroposd.domain import PostState
 from atroposd.keys import child_env
 from atroposd.log import Redactor
-from atroposd.notify import Notice, Notifier, Scalar, SentKeys
+from atroposd.notify import Notice, Notifier, Scalar, SentKeys, check_webhook_url
 from atroposd.schedule.forecast import LaneForecast, forecast, lanes_of
 from atroposd.schedule.slots import AccountLike
 from atroposd.store.ledger import Ledger
@@ -189,11 +189,13 @@ def make_alerts(
 
     The command's environment is this process's without secrets (``keys.child_env``) and
     without the NOTIFY_* settings (the webhook URL may hold a token); the URL is also taught to
-    the log redactor, though nothing logs it.
+    the log redactor, though nothing logs it. A webhook URL that is no http(s) URL is a
+    ``ConfigError`` (exit 2 at start), which does not show it.
     """
     url = settings.notify_webhook_url
     if url:
         redactor.pin(url)
+        check_webhook_url(url)  # a URL that can never work stops the start (ConfigError)
     env = {k: v for k, v in child_env().items() if not k.startswith("NOTIFY_")}
     notifier = Notifier(
         SentKeys(settings.state_dir / "notifications.json"),

@@ -10,8 +10,11 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
+
+from atroposd.errors import ConfigError
 from atroposd.log import Redactor
-from atroposd.notify import Delivery, Notice, Notifier, SentKeys
+from atroposd.notify import Delivery, Notice, Notifier, SentKeys, check_webhook_url
 from tests.schedule.hook import hook_server, refused_url
 
 FAST = Delivery(timeout=2.0, attempts=3, backoff=0.01, most=0.05, queue=8)
@@ -119,3 +122,40 @@ def test_send_returns_at_once_whatever_the_hook_does_and_the_queue_is_bounded(
         assert all(sent) and dropped >= 4  # the worker holds one; the queue holds 8
     sent, dropped = asyncio.run(main(refused_url()))
     assert all(sent) and dropped >= 4
+
+
+def test_a_notice_given_up_on_is_sent_again_later_that_day(tmp_path: Path) -> None:
+    """A hook down for the whole retry span loses nothing for the day: the next run-out check
+    (or the next failed post) sends it once the hook is back; then it is not sent again, also
+    after a restart."""
+    state = tmp_path / "n.json"
+    down = [503] * FAST.attempts
+
+    async def twice(notifier: Notifier) -> tuple[list[bool], int, list[bool]]:
+        first = await deliver(notifier, notice())
+        delivered = notifier.delivered
+        # The hook is back (it answers 200 now): the same notice goes, once.
+        return first, delivered, await deliver(notifier, notice(), notice())
+
+    with hook_server(answers=down) as hook:
+        notifier = Notifier(SentKeys(state), webhook_url=hook.url, delivery=FAST)
+        first, delivered, second = asyncio.run(twice(notifier))
+        assert first == [True] and delivered == 0
+        assert second == [True, False] and notifier.delivered == 1
+        assert hook.requests == FAST.attempts + 1 and len(hook.bodies) == 1
+        again = Notifier(SentKeys(state), webhook_url=hook.url, delivery=FAST)
+        assert asyncio.run(deliver(again, notice())) == [False]
+
+
+def test_a_webhook_url_that_is_no_url_is_a_config_error_that_does_not_show_it() -> None:
+    for url in (
+        "http://[::1/hook?token=s3cr3t-hook",
+        "hooks.example.com/x?token=s3cr3t-hook",
+        "ftp://example.com/s3cr3t-hook",
+        "http:///s3cr3t-hook",
+    ):
+        with pytest.raises(ConfigError) as err:
+            check_webhook_url(url)
+        assert "NOTIFY_WEBHOOK_URL" in str(err.value) and "s3cr3t" not in str(err.value)
+    for url in ("http://127.0.0.1:9/hook", "https://hooks.example.com/services/T0/B0/xyz"):
+        check_webhook_url(url)
