@@ -112,14 +112,18 @@ def _pair(video: Path, roots: Roots) -> ClipFiles:
 
 def find_pairs(path: Path, roots: Roots) -> list[ClipFiles]:
     """The clip pairs a request names: one video, or every video under a folder."""
-    if path.exists() and not path.is_dir() and not _regular(path):
-        raise BadRequest(f"{path}: not a regular file or a folder")
-    if path.is_file():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise BadRequest(f"{path}: no such file or folder") from None
+    except OSError as exc:  # a name too long, a loop of links, a folder we may not enter
+        raise BadRequest(f"{path}: {exc.strerror or 'cannot be looked at'}") from None
+    if stat.S_ISREG(mode):
         if path.suffix.lower() not in VIDEO_SUFFIXES:
             raise BadRequest(f"{path}: not a video ({', '.join(sorted(VIDEO_SUFFIXES))})")
         return [_pair(path, roots)]
-    if not path.is_dir():
-        raise BadRequest(f"{path}: no such file or folder")
+    if not stat.S_ISDIR(mode):
+        raise BadRequest(f"{path}: not a regular file or a folder")
     videos: list[Path] = []
     base = len(path.parts)
     for folder, dirs, files in os.walk(path):  # symlinked folders are not followed
@@ -167,7 +171,10 @@ async def enqueue(
     path = checked_path(raw, roots)
     if when is not None and when <= app.clock.now():
         raise BadRequest(f"publish_at: {when.isoformat()} is in the past")
-    pairs = await asyncio.to_thread(find_pairs, path, roots)
+    try:
+        pairs = await asyncio.to_thread(find_pairs, path, roots)
+    except OSError as exc:  # a folder or file under it we may not read
+        raise BadRequest(f"{path}: cannot be read: {exc.strerror or exc}") from None
     check_choices(app, pairs, account, platforms)
     return [await _admit(app, files, platforms, when) for files in pairs]
 

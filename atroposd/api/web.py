@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from atroposd.api import forecast, jobs, library, ops
 from atroposd.api.auth import same
 from atroposd.api.context import Context
+from atroposd.api.limits import BodyLimit
 from atroposd.api.models import Problem
 
 _bearer = HTTPBearer(auto_error=False, description="STATE_DIR/api-token, or API_TOKEN")
@@ -53,6 +54,7 @@ def build(ctx: Context) -> FastAPI:
     app.include_router(jobs.router, **guarded)  # type: ignore[arg-type]
     app.include_router(library.router, **guarded)  # type: ignore[arg-type]
     app.include_router(forecast.router, **guarded)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit)
     origins = [o.strip() for o in ctx.settings.api_cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(

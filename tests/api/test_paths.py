@@ -136,3 +136,30 @@ def test_a_fifo_named_like_a_video_is_refused_and_never_opened(live: LiveApi) ->
             got = api.post("/api/jobs", json={"path": str(raw)})
             assert got.status_code == 400, (raw, got.status_code, got.text)
             assert "not a regular file" in got.json()["detail"], got.text
+
+
+def test_a_name_too_long_is_a_400_and_a_huge_body_a_413(live: LiveApi) -> None:
+    """A file name over the file system's limit is the client's mistake, not a 500; a body of
+    megabytes is refused before it is parsed (it would be, on the daemon's event loop)."""
+    with live.client() as api:
+        for raw in (live.ws.queue / ("a" * 300), live.ws.queue / ("b" * 300 + ".mp4")):
+            got = api.post("/api/jobs", json={"path": str(raw)})
+            assert got.status_code == 400, (got.status_code, got.text[:200])
+        huge = b'{"path": "' + b"/x" * 5_000_000 + b'"}'
+        got = api.post("/api/jobs", content=huge, headers={"content-type": "application/json"})
+        assert got.status_code == 413, (got.status_code, got.text[:200])
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
+            yield b'{"path": "'
+            for _ in range(200):
+                yield b"/x" * 50_000
+            yield b'"}'
+
+        got = api.post("/api/jobs", content=chunks(), headers={"content-type": "application/json"})
+        assert got.status_code == 413, (got.status_code, got.text[:200])
+        small = api.post(  # chunked, small: read and passed on
+            "/api/jobs",
+            content=iter([b'{"path": "rel"}']),
+            headers={"content-type": "application/json"},
+        )
+        assert small.status_code == 400 and small.json()["detail"].startswith("path:")
