@@ -3,10 +3,13 @@ line naming it (exit 2), the other logins are still listed."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
+import pytest
 from cryptography.fernet import Fernet
 
+from atroposd import auth_cli
 from atroposd.providers.base import Credentials
 from atroposd.vault import Vault, sandbox_key
 from tests.integration.auth_support import auth
@@ -50,11 +53,18 @@ def test_status_over_a_broken_tokens_folder_is_one_line_and_exit_2(ws: Workspace
     assert all("check TOKENS_DIR" in r["problem"] for r in rows)
 
 
-def test_login_refuses_a_port_or_timeout_out_of_range_before_anything(ws: Workspace) -> None:
+def test_login_refuses_a_port_or_timeout_out_of_range_before_anything(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser(prog="atroposd")
+    auth_cli.add_parsers(parser.add_subparsers(dest="command"))
     for flag, value in (("--port", "70000"), ("--port", "-1"), ("--timeout", "-5")):
-        done = auth(ws, "login", "youtube", flag, value)
-        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-        assert f"argument {flag}" in done.stderr and "Log in to" not in done.stdout
+        with pytest.raises(SystemExit) as usage:  # argparse's usage error: exit 2, one line
+            parser.parse_args(["auth", "login", "youtube", flag, value])
+        assert usage.value.code == 2
+        assert f"argument {flag}" in capsys.readouterr().err
+    args = parser.parse_args(["auth", "login", "youtube", "--port", "8765", "--timeout", "30"])
+    assert (args.port, args.timeout) == (8765, 30.0)
 
 
 def test_login_and_logout_over_a_file_no_key_opens_say_how_to_recover(ws: Workspace) -> None:
