@@ -42,6 +42,8 @@ COMMANDS: tuple[str, ...] = ("auth",)
 # What a login learns that is no secret: kept in the notes file beside the token file.
 FACTS = ("obtained_at", "scope", "refresh_expires_at", "page_id", "ig_user_id")
 S = PostState
+# Platforms that match the redirect URI exactly (no loopback port wildcard): --port is needed.
+EXACT_REDIRECT = frozenset({"facebook", "instagram", "snapchat", "x"})
 # What to do about a token file no key opens (login and logout refuse to touch it).
 RECOVER = (
     "put the key that opens it back in TOKEN_FERNET_KEY (several comma-separated keys may be "
@@ -147,6 +149,14 @@ def _login(
     redactor: Redactor,
 ) -> int:
     platform, title = args.platform, TITLES.get(args.platform, args.platform)
+    if not settings.sandbox and platform in EXACT_REDIRECT and not args.port:
+        print(
+            f"atroposd: {title} redirects only to a URI registered exactly, port included: "
+            "register http://127.0.0.1:<port>/callback with the app once (any free port, e.g. "
+            f"8765) and pass that --port every time; a free port picked now would not match",
+            file=sys.stderr,
+        )
+        return 2
     if settings.sandbox and not listening(settings.sandbox_url):
         print(
             f"atroposd: sandbox: no emulator at {settings.sandbox_url} to log in against; "

@@ -84,3 +84,14 @@ def test_login_and_logout_over_a_file_no_key_opens_say_how_to_recover(ws: Worksp
         assert str(bad) in line and f"if that key is lost, remove {bad}" in line, line
         assert "Log in to" not in done.stdout
     assert bad.read_bytes() == before
+
+
+def test_a_production_login_that_needs_an_exact_redirect_asks_for_port_first(
+    ws: Workspace,
+) -> None:
+    ws.use_platforms("snapchat")
+    ws.env.update({"ENVIRONMENT": "production", "TOKEN_FERNET_KEY": Fernet.generate_key().decode()})
+    ws.env.update({"SNAPCHAT_CLIENT_ID": "an-id", "SNAPCHAT_CLIENT_SECRET": "a-client-secret"})
+    done = auth(ws, "login", "snapchat", "--no-browser")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "pass that --port every time" in done.stderr and "Log in to" not in done.stdout
