@@ -1,15 +1,15 @@
 """The suite-wide leak check (issue 9): no issued token, client secret or Fernet key in any log
-line, CLI output or exception text a test produced.
-
-Per test, the secrets known are: every access and refresh token the test's emulators issued
-(harvested when an emulator closes), the secret values (``*_SECRET``, ``*TOKEN*``, the Fernet
-keys) in the environments of the daemons/CLIs it ran and in its workspaces' ``.env`` files,
-the sandbox Fernet keys in their state dirs, and every value in the token files those keys
-open. The outputs searched: each daemon/CLI process's stdout and stderr, the test's captured
-stdout/stderr/log (pytest's report sections, every phase) and the text of an exception that
-is not an assertion. A hit fails the test with where it was and what kind of secret, never the
-value. Cheap: nothing is read for a test that ran no emulator and no process; the searches
-are one compiled pattern per test.
+line, CLI output or exception text a test produced. Per test, the secrets known are: every
+access and refresh token the test's emulators issued (harvested when an emulator closes), the
+secret values (``*_SECRET``, ``*TOKEN*``, the Fernet keys) in the environments of the
+daemons/CLIs it ran and in its workspaces' ``.env`` files, the sandbox Fernet keys in their
+state dirs, and every value in the token files those keys open. The outputs searched: each
+daemon/CLI process's stdout and stderr, the test's captured stdout/stderr/log (pytest's report
+sections, every phase), what the test read itself with ``capsys``/``capfd.readouterr()``, the
+``*.log`` files under its tmp_path, and the text of an exception that is not an assertion
+(``structlog.testing.capture_logs`` is not searched). A hit fails the test with where it was and
+what kind of secret, never the value. Cheap: nothing is read for a test that ran no emulator and
+no process; the searches are one compiled pattern per test.
 """
 
 from __future__ import annotations
@@ -40,6 +40,32 @@ class Run(Protocol):
 
 ISSUED: set[str] = set()  # by the emulators of the running test
 RUNS: list[Run] = []  # the processes the running test started
+CONSUMED: list[tuple[str, str]] = []  # what the test read itself with capsys/capfd.readouterr()
+LOG_BYTES = 1 << 20  # of each *.log file under the test's tmp_path, the first MiB is searched
+
+
+def _record(capture: Any, name: str) -> None:
+    """Keep what ``readouterr`` hands the test: it is gone from pytest's report sections."""
+    read = capture.readouterr
+
+    def readouterr() -> Any:
+        got = read()
+        CONSUMED.append((f"{name}.readouterr() out", str(got.out)))
+        CONSUMED.append((f"{name}.readouterr() err", str(got.err)))
+        return got
+
+    capture.readouterr = readouterr
+
+
+def log_files(root: Path) -> list[tuple[str, str]]:
+    """The ``*.log`` files a test's processes wrote under its tmp_path."""
+    found = []
+    for path in sorted(root.rglob("*.log")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                text = handle.read(LOG_BYTES).decode("utf-8", "replace")
+            found.append((f"file {path.relative_to(root)}", text))
+    return found
 
 
 def harvest(http: httpx.Client) -> None:
@@ -122,6 +148,10 @@ def no_secret_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     """Collect what the test ran; after it (and its emulators) finished, search the outputs."""
     ISSUED.clear()
     RUNS.clear()
+    CONSUMED.clear()
+    for name in ("capsys", "capfd"):
+        if name in request.fixturenames:
+            _record(request.getfixturevalue(name), name)
     yield
     if not ISSUED and not RUNS:
         request.node.leak_secrets = {}
@@ -130,11 +160,13 @@ def no_secret_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     for n, run in enumerate(RUNS):
         secrets |= from_env(run.env, f"environment of process {n + 1}")
     tmp = request.node.funcargs.get("tmp_path")
-    if isinstance(tmp, Path):
-        secrets |= from_files(tmp)
-    request.node.leak_secrets = secrets
     texts = [(f"process {n + 1} stdout", "".join(r.raw)) for n, r in enumerate(RUNS)]
     texts += [(f"process {n + 1} stderr", "".join(r.stderr)) for n, r in enumerate(RUNS)]
+    texts += CONSUMED
+    if isinstance(tmp, Path):
+        secrets |= from_files(tmp)
+        texts += log_files(tmp)
+    request.node.leak_secrets = secrets
     hits = find(secrets, texts)
     RUNS.clear()
     assert not hits, "secret leaked: " + "; ".join(hits)

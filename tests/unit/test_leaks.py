@@ -41,6 +41,29 @@ def test_a_process_logs_its_key():
     leaks.RUNS.append(SimpleNamespace(env={"TOKEN_FERNET_KEY": key}, raw=[key], stderr=[]))
 
 
+def _issue(emu):
+    form = {"grant_type": "refresh_token", "refresh_token": "sandbox:a:first",
+            "client_id": "cid", "client_secret": "csecret"}
+    return emu.http.post("/youtube/token", data=form).json()["access_token"]
+
+
+def test_reads_its_own_capture(tmp_path, capsys):
+    emu = Emulator(tmp_path / "emu")
+    try:
+        print("the new token is", _issue(emu))
+        assert "token" in capsys.readouterr().out  # consumed: not in the report sections
+    finally:
+        emu.close()
+
+
+def test_writes_a_log_file(tmp_path):
+    emu = Emulator(tmp_path / "emu")
+    try:
+        (tmp_path / "daemon.log").write_text("refreshed: " + _issue(emu))
+    finally:
+        emu.close()
+
+
 def test_clean(tmp_path):
     emu = Emulator(tmp_path / "emu")
     emu.close()
@@ -71,7 +94,9 @@ def test_the_fixture_fails_a_test_that_leaks_and_passes_one_that_does_not(tmp_pa
     )
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
-    assert "3 passed, 2 errors" in out  # the leaks fail the teardowns, out
+    assert "5 passed, 4 errors" in out  # the leaks fail the teardowns, out
+    assert "capsys.readouterr() out: a token the emulator issued" in out, out
+    assert "file daemon.log: a token the emulator issued" in out, out
     assert "captured stdout (call): a token the emulator issued" in out, out
     assert "process 1 stdout: TOKEN_FERNET_KEY (environment of process 1)" in out, out
     for name in ("token", "key"):
