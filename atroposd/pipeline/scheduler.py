@@ -86,6 +86,18 @@ class Lane:
         return {"account": self.account, "platform": self.platform}
 
 
+def _carry(lane: Lane, before: Lane | None) -> None:
+    """What the lane's previous build knew beyond the ledger (a reload)."""
+    if before is None:
+        return
+    if before.last_start is not None and (
+        lane.last_start is None or before.last_start > lane.last_start
+    ):
+        lane.last_start = before.last_start
+    lane.taken |= before.taken
+    lane.missed_logged = before.missed_logged
+
+
 class PostScheduler:
     """Slot jobs per lane, one-shot jobs for pinned and scheduled posts, interval jobs."""
 
@@ -177,7 +189,9 @@ class PostScheduler:
     # -- building ------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self._lanes, self._granted, self._fresh = {}, set(), set()
+        # A reload keeps what this process granted: a post that took its slot but has not
+        # entered ``uploading`` yet (waiting for an upload slot) is not in the ledger's count.
+        old, self._lanes, self._fresh = self._lanes, {}, set()
         now = self._clock.now()
         for account, acc in sorted(self._config.accounts.items()):
             for platform in acc.platforms.enabled():
@@ -187,6 +201,7 @@ class PostScheduler:
                 native = schedule.native and self._natively(platform)
                 lane = Lane(account, platform, schedule, native)
                 self._recall(lane, now)
+                _carry(lane, old.get((account, platform)))
                 self._lanes[(account, platform)] = lane
         log.info(
             "schedule_built",

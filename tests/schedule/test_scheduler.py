@@ -484,3 +484,31 @@ def test_cancel_of_a_scheduled_post_says_to_delete_it_on_the_platform(run: Run) 
         assert r.get(post).state is S.SCHEDULED
 
     run(scenario)
+
+
+def test_a_reload_keeps_a_slot_taken_by_a_post_not_yet_uploading(run: Run) -> None:
+    slots = {"slots": {"daily": ["09:00", "18:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 6))
+        old, second = plan(r, 2)
+        sched = scheduler(r, config(slots, youtube=None))
+        r.disabled.add("youtube")  # the granted post cannot start yet (its upload waits)
+        sched.start()
+        with capture_logs() as logs:
+            await run_until(r, sched, utc(2026, 12, 1, 9, 1))
+            sched.reload(config(slots, youtube=None))  # e.g. another account's edit
+            r.disabled.clear()
+            r.publisher.kick(old)
+            r.publisher.kick(second)
+            await r.publisher.drain()
+        taken = [(e["slot"], e["post_id"]) for e in logs if e["event"] == "slot_taken"]
+        assert taken == [(utc(2026, 12, 1, 9).isoformat(), old)]  # taken once, not again
+        assert r.get(old).state is S.PUBLISHED
+        assert r.get(second).state is S.READY  # the 09:00 slot was taken: it waits for 18:00
+        await run_until(r, sched, utc(2026, 12, 1, 18, 1))
+        assert entered(r, second, S.UPLOADING) == utc(2026, 12, 1, 18)
+        assert len(await r.posts("youtube")) == 2
+        sched.stop()
+
+    run(scenario)
