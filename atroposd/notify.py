@@ -276,8 +276,17 @@ class Notifier:
         try:
             await asyncio.wait_for(proc.communicate(data), self.delivery.timeout)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            await _end(proc)
             raise Undelivered("the command timed out", retry=True) from None
+        except asyncio.CancelledError:  # the daemon stops: leave no hook command behind
+            await asyncio.shield(_end(proc))
+            raise
         if proc.returncode != 0:
             raise Undelivered(f"the command exited {proc.returncode}", retry=True)
+
+
+async def _end(proc: asyncio.subprocess.Process) -> None:
+    """Kill a command that is still running, and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    await proc.wait()

@@ -5,7 +5,9 @@ command."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from atroposd.errors import ConfigError
 from atroposd.log import Redactor
 from atroposd.notify import Delivery, Notice, Notifier, SentKeys, check_webhook_url
 from tests.schedule.hook import hook_server, refused_url
+from tests.support import wait_for
 
 FAST = Delivery(timeout=2.0, attempts=3, backoff=0.01, most=0.05, queue=8)
 DAY = date(2026, 3, 2)
@@ -159,3 +162,35 @@ def test_a_webhook_url_that_is_no_url_is_a_config_error_that_does_not_show_it() 
         assert "NOTIFY_WEBHOOK_URL" in str(err.value) and "s3cr3t" not in str(err.value)
     for url in ("http://127.0.0.1:9/hook", "https://hooks.example.com/services/T0/B0/xyz"):
         check_webhook_url(url)
+
+
+def test_a_command_still_running_when_the_daemon_stops_is_killed(tmp_path: Path) -> None:
+    """Stopping the worker (the daemon's stop cancels it) leaves no hook command behind."""
+    pid_file = tmp_path / "pid"
+    script = tmp_path / "hang.py"
+    script.write_text(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)\n"
+    )
+    notifier = Notifier(
+        SentKeys(tmp_path / "n.json"),
+        command=f"{sys.executable} {script}",
+        env={"PATH": "/usr/bin:/bin"},
+        delivery=Delivery(timeout=600.0, attempts=1),
+    )
+
+    def started() -> bool:
+        return pid_file.exists() and bool(pid_file.read_text())
+
+    async def main() -> None:
+        worker = asyncio.create_task(notifier.run())
+        notifier.send(notice())
+        await asyncio.to_thread(wait_for, started, 30.0, "the hook command started")
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+    asyncio.run(main())
+    pid = int(pid_file.read_text())
+    # Reaped by the worker before it ended: no such process any more.
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
