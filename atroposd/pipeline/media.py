@@ -117,6 +117,16 @@ def _video_reasons(info: MediaInfo, caps: Capabilities, label: str) -> Iterator[
         yield f"frame rate {info.fps:g} fps is above {label}'s limit of {lim.max_fps:g} fps"
     if info.size > caps.max_bytes:
         yield f"size {_mb(info.size)} is above {label}'s limit of {_mb(caps.max_bytes)}"
+    if _over_bitrate(info, caps):
+        yield (
+            f"video bit rate {info.video_bit_rate or 0:,} b/s is above {label}'s "
+            f"{lim.max_video_kbps} kb/s"
+        )
+
+
+def _over_bitrate(info: MediaInfo, caps: Capabilities) -> bool:
+    most = caps.media.max_video_kbps
+    return bool(most and info.video_bit_rate and info.video_bit_rate > most * 1000)
 
 
 def _box(caps: Capabilities) -> str:
@@ -140,6 +150,10 @@ def _audio_reasons(info: MediaInfo, caps: Capabilities, label: str) -> Iterator[
     channels = info.audio_channels or 0
     if lim.max_audio_channels and channels > lim.max_audio_channels:
         yield f"audio has {channels} channels; {label} takes at most {lim.max_audio_channels}"
+    if lim.max_audio_rate and (info.audio_rate or 0) > lim.max_audio_rate:
+        yield f"audio at {info.audio_rate} Hz is above {label}'s {lim.max_audio_rate} Hz"
+    if lim.aac_lc_only and info.audio_codec == "aac" and info.audio_profile not in (None, "LC"):
+        yield f"audio is {info.audio_profile}; {label} takes AAC-LC only"
 
 
 def _box_reasons(info: MediaInfo, caps: Capabilities, label: str) -> Iterator[str]:
@@ -203,6 +217,8 @@ def _profile(info: MediaInfo, caps: Capabilities, video: bool, audio: bool) -> P
     kbps = None
     if info.size > caps.max_bytes:
         kbps = int(caps.max_bytes * 8 * SIZE_MARGIN / info.duration_s / 1000) - AUDIO_KBPS
+    if _over_bitrate(info, caps) and lim.max_video_kbps:
+        kbps = min(kbps or lim.max_video_kbps, int(lim.max_video_kbps * SIZE_MARGIN))
     return Profile("h264", _even(w * scale), _even(h * scale), fps, kbps, sound)
 
 

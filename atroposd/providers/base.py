@@ -99,6 +99,9 @@ class MediaLimits:
     min_duration_s: float | None = None
     min_fps: float | None = None
     min_short_side: int | None = None
+    max_audio_rate: int | None = None  # Hz (Instagram: 48 kHz)
+    max_video_kbps: int | None = None  # the video stream's bit rate (Instagram: 25 Mb/s)
+    aac_lc_only: bool = False  # HE-AAC refused (X)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,8 @@ class MediaInfo:
     audio_channels: int | None
     audio_rate: int | None
     faststart: bool | None  # moov before mdat (MP4/MOV only; None: not an ISO-BMFF file)
+    audio_profile: str | None = None  # LC, HE-AAC, ... (None: unknown or no audio)
+    video_bit_rate: int | None = None  # the video stream's (None: not stated)
 
     @property
     def display(self) -> tuple[int, int]:
@@ -191,7 +193,13 @@ def parse(path: Path, doc: dict[str, Any], faststart: bool | None) -> MediaInfo:
         audio_channels=int(audio["channels"]) if audio and audio.get("channels") else None,
         audio_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
         faststart=faststart,
+        audio_profile=str(audio["profile"]) if audio and audio.get("profile") else None,
+        video_bit_rate=_int(video.get("bit_rate")),
     )
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def _reason(stderr: bytes, path: Path, code: int) -> str:

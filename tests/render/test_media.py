@@ -160,3 +160,29 @@ def test_advisory_minimums_are_notes_not_refusals() -> None:
     verdict = judge(short, CAPS["snapchat"], "snapchat")
     assert verdict.action is Action.AS_IS
     assert verdict.notes[0].startswith("duration 2.0 s is below Snapchat's minimum of 5 s")
+
+
+def test_instagram_audio_rate_and_video_bit_rate_and_x_he_aac_get_variants() -> None:
+    """Documented limits a platform rejects on: Instagram's 48 kHz and 25 Mb/s, X's AAC-LC."""
+    hi_rate = judge(replace(VERTICAL, audio_rate=96000), CAPS["instagram"], "instagram")
+    assert hi_rate.action is Action.TRANSCODE and hi_rate.profile is not None
+    assert hi_rate.profile.key == "copy-aac"  # the picture untouched, the sound at 48 kHz
+    assert hi_rate.reasons == ("audio at 96000 Hz is above Instagram's 48000 Hz",)
+    fat = judge(replace(VERTICAL, video_bit_rate=40_000_000), CAPS["instagram"], "instagram")
+    assert fat.action is Action.TRANSCODE and fat.profile is not None
+    assert fat.profile.video_kbps == 23000 and fat.profile.audio == "copy"
+    assert judge(replace(VERTICAL, video_bit_rate=20_000_000), CAPS["instagram"], "x").action is (
+        Action.AS_IS
+    )
+    he = replace(VERTICAL, width=720, height=1280, audio_profile="HE-AAC")
+    got = judge(he, CAPS["x"], "x")
+    assert got.action is Action.TRANSCODE and got.profile is not None
+    assert (got.profile.key, got.reasons) == ("copy-aac", ("audio is HE-AAC; X takes AAC-LC only",))
+    assert judge(replace(he, audio_profile="LC"), CAPS["x"], "x").action is Action.AS_IS
+    assert judge(he, CAPS["tiktok"], "tiktok").action is Action.AS_IS  # no such rule there
+
+
+def test_probe_reads_the_audio_profile_and_the_video_bit_rate(tmp_path: Path) -> None:
+    info = probe_file(make_clip(tmp_path / "c.mp4", seconds=1.0, seed=1, bitrate="1M"))
+    assert info.audio_profile == "LC"
+    assert info.video_bit_rate is not None and 100_000 < info.video_bit_rate < 5_000_000

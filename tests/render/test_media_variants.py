@@ -143,3 +143,26 @@ def test_an_unreadable_variant_is_removed_retried_and_made_again(
     sent = asyncio.run(check.fit(request, "x", CAPS["x"]))  # the next attempt
     assert sent.path == cut and probe_file(cut).display == (1280, 720)
     assert check.transcodes == 1
+
+
+def test_a_96_khz_sound_gets_an_instagram_variant_with_the_picture_copied(tmp_path: Path) -> None:
+    clip = tmp_path / "hi.mp4"
+    video = ["-f", "lavfi", "-i", "testsrc2=size=108x192:rate=30", "-t", "1"]
+    sound = ["-f", "lavfi", "-i", "sine=sample_rate=96000", "-t", "1"]
+    codecs = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", *video, *sound, *codecs, "-movflags", "+faststart", clip],
+        check=True,
+    )
+    check = MediaCheck(tmp_path / "renders")
+    request = request_for(clip)
+    sent = asyncio.run(check.fit(request, "instagram", CAPS["instagram"]))
+    assert sent.path != clip and check.transcodes == 1
+    got, source = probe_file(sent.path), probe_file(clip)
+    assert (got.audio_codec, got.audio_rate) == ("aac", 48000)
+    assert (got.video_codec, got.display, got.video_bit_rate) == (
+        "h264",
+        (108, 192),
+        source.video_bit_rate,
+    )
+    assert asyncio.run(check.fit(request, "tiktok", CAPS["tiktok"])) == request

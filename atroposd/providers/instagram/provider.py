@@ -88,6 +88,8 @@ class InstagramProvider:
             min_duration_s=3.0,
             min_fps=23.0,
             min_short_side=540,
+            max_audio_rate=48000,  # "48khz sample rate maximum"
+            max_video_kbps=25000,  # "VBR, 25Mbps maximum"
         ),
         label="Instagram",
     )

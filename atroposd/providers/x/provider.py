@@ -100,6 +100,7 @@ class XProvider:
             max_aspect=3.0,
             max_fps=60.0,
             min_duration_s=0.5,
+            aac_lc_only=True,  # "AAC-LC (HE-AAC not supported)"
         ),
         label="X",
     )
