@@ -145,9 +145,15 @@ class Alerts:
 
     @staticmethod
     def _day(accounts: Mapping[str, AccountLike], account: str, now: datetime) -> date:
-        """Today in the account's zone (its schedule's; UTC without one)."""
+        """Today in the account's zone: its schedule's, else its first slotted platform's
+        (``lanes_of``: by name); UTC without any."""
         acc = accounts.get(account)
-        name = acc.schedule.timezone if acc is not None and acc.schedule is not None else "UTC"
+        name = "UTC"
+        if acc is not None and acc.schedule is not None:
+            name = acc.schedule.timezone
+        elif acc is not None:
+            lanes = lanes_of({account: acc})
+            name = next((s.timezone for s in lanes.values() if s is not None), "UTC")
         return now.astimezone(ZoneInfo(name)).date()
 
     async def watch_posts(self) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +162,28 @@ def test_failed_and_needs_attention_posts_send_one_notice_per_cause_per_account_
     assert got == [("failed", ids[0]), ("needs_attention", ids[2])]
     failed = next(b for b in hook.bodies if b["cause"] == "failed")
     assert failed["error"] == "HTTP 400: title too long" and failed["platform"] == "youtube"
+
+
+def test_the_day_is_the_accounts_own_also_when_only_a_platform_has_a_schedule() -> None:
+    """Dedupe turns over at midnight where the account posts: 03:00 UTC on 2 March is still
+    1 March in New York, whether the schedule is the account's or only its platform's."""
+    config = UploadConfig.model_validate(
+        {
+            "default_account": "erin",
+            "accounts": {
+                "erin": {
+                    "platforms": {
+                        "youtube": {
+                            "enabled": True,
+                            "schedule": {"timezone": "America/New_York", "cron": "0 9 * * *"},
+                        }
+                    }
+                },
+                "frank": {"platforms": {"x": {"enabled": True}}},
+            },
+        }
+    )
+    at = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    assert Alerts._day(config.accounts, "erin", at) == date(2026, 3, 1)
+    assert Alerts._day(config.accounts, "frank", at) == date(2026, 3, 2)  # no schedule: UTC
+    assert Alerts._day(CONFIG.accounts, "alice", at) == date(2026, 3, 1)
