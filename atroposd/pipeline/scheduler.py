@@ -181,8 +181,8 @@ class PostScheduler:
                 self._arm_post("pinned", post.id, post.publish_at)
             return False
         lane = self._lane_of(post)
-        if lane is None or self._started(post):
-            return False
+        if lane is None or self._started(post) or self._gone(post):
+            return False  # a clip whose file left the queue fails now, not at a slot
         self._poke()  # a slot within its grace may be free: look now
         return True
 
@@ -222,6 +222,10 @@ class PostScheduler:
             started = self._ledger.entered_at(post.id, S.UPLOADING, first=True)
             if started is not None and (lane.last_start is None or started > lane.last_start):
                 lane.last_start = started
+
+    def _gone(self, post: Post) -> bool:
+        """True when the post's video is no longer where it was planned (one stat)."""
+        return not self._ledger.drop_of(post.id).video_path.exists()
 
     def _lane_of(self, post: Post) -> Lane | None:
         return self._lanes.get((post.account, post.platform))
@@ -292,7 +296,7 @@ class PostScheduler:
             if due - slot > grace:
                 return wake
             return due if wake is None else min(due, wake)
-        queue = [p for p in self._queue(lane) if self._waited_for(p, slot)]
+        queue = [p for p in self._queue(lane) if self._waited_for(p, slot) and not self._gone(p)]
         if queue:
             self._grant(lane, queue[0], slot, now)
         return wake

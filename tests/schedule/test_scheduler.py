@@ -512,3 +512,24 @@ def test_a_reload_keeps_a_slot_taken_by_a_post_not_yet_uploading(run: Run) -> No
         sched.stop()
 
     run(scenario)
+
+
+def test_a_clip_deleted_while_it_waits_does_not_take_a_slot(run: Run) -> None:
+    slots = {"slots": {"daily": ["09:00"]}}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 6))
+        gone, kept = plan(r, 2)
+        sched = scheduler(r, config(slots, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 7))
+        r.ledger.drop_of(gone).video_path.unlink()  # the user took it back out of the queue
+        await run_until(r, sched, utc(2026, 12, 1, 9, 1))
+        assert entered(r, kept, S.UPLOADING) == utc(2026, 12, 1, 9)  # the slot went on
+        assert r.ledger.entered_at(gone, S.UPLOADING) is None
+        assert Reconciler(r.ledger, r.publisher, r.archiver, r.clock).sweep() >= 1
+        await r.publisher.drain()
+        assert r.get(gone).state is S.NEEDS_ATTENTION  # said at once, as without slots
+        sched.stop()
+
+    run(scenario)
