@@ -349,6 +349,8 @@ def status_rows(settings: Settings, config: UploadConfig) -> tuple[list[dict[str
                 problem = f"{exc.filename or settings.tokens_dir}: cannot read: {exc.strerror}"
             if settings.sandbox and row["source"] is None and not problem:
                 row["problem"] += " (in sandbox a stand-in is made on first use)"
+            if settings.sandbox and row["source"] == "login" and not row["connected_at"]:
+                row["source"] = "sandbox stand-in"  # made by the vault, refreshed since: no login
             rows.append(row)
             if problem:
                 failed.append(problem)

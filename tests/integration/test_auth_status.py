@@ -19,9 +19,13 @@ from tests.support import Emulator, Workspace
 def test_status_lists_stand_ins_and_names_a_file_no_key_opens(
     ws: Workspace, emulator: Emulator
 ) -> None:
-    ws.use_platforms("youtube", "tiktok", "snapchat")
+    ws.use_platforms("youtube", "tiktok", "snapchat", "x")
     tokens = ws.root / "tokens"
-    made = Vault(tokens, sandbox_key(ws.state), sandbox=True).load("default", "youtube")
+    vault = Vault(tokens, sandbox_key(ws.state), sandbox=True)
+    made = vault.load("default", "youtube")
+    # A stand-in the daemon has refreshed since: it has an access token, and still no login.
+    stand_in = vault.load("default", "x")
+    vault.save("default", "x", Credentials("refreshed-access", stand_in.refresh_token))
     secret = "a-refresh-token-of-another-key"
     Vault(tokens, Fernet.generate_key().decode(), sandbox=False).save(
         "default", "tiktok", Credentials("an-access-token", secret)
@@ -33,6 +37,7 @@ def test_status_lists_stand_ins_and_names_a_file_no_key_opens(
     assert len(lines) == 1 and str(bad) in lines[0] and "Traceback" not in done.stderr, lines
     rows = {r["platform"]: r for r in json.loads(done.stdout)}
     assert rows["youtube"]["connected"] and rows["youtube"]["source"] == "sandbox stand-in"
+    assert rows["x"]["connected"] and rows["x"]["source"] == "sandbox stand-in"
     assert not rows["tiktok"]["connected"] and "cannot decrypt" in rows["tiktok"]["problem"]
     assert not rows["snapchat"]["connected"]
     assert "auth login snapchat --account default" in rows["snapchat"]["problem"]
