@@ -246,15 +246,16 @@ def report(args: argparse.Namespace, got: dict[str, Any]) -> None:
         if args.then_rescan <= args.seconds:  # that window held a full rescan or more
             scans = args.seconds / args.then_rescan
             each = max(0.0, got["extra"] - window) / scans
-            amortized = window + each * args.seconds / RESCAN_DEFAULT
+            amortized = got["amortized"] = window + each * args.seconds / RESCAN_DEFAULT
             print(
                 f"one full rescan ~{each:.3f} s CPU; at the default RESCAN_SECONDS="
                 f"{RESCAN_DEFAULT:g} the idle cost is ~{amortized:.4f} s per {args.seconds:.0f} s"
             )
     t0, s0 = got["before"]["atroposd"]
     t1, s1 = got["after"]["atroposd"]
-    verdict = "meets" if s1 - s0 < 0.06 * args.seconds / 60 else "misses"
-    print(f"target < {0.06 * args.seconds / 60:.3f} s: {verdict} it")
+    cost = got.get("amortized", s1 - s0)
+    verdict = "meets" if cost < 0.06 * args.seconds / 60 else "misses"
+    print(f"target < {0.06 * args.seconds / 60:.3f} s ({cost:.4f} s): {verdict} it")
 
 
 def main() -> None:
