@@ -315,9 +315,10 @@ def forecast(
 
 def _week_after(schedule: ScheduleConfig, now: datetime) -> datetime:
     """The end of the week from ``now`` on the zone's wall clock (a DST week is 167 or 169
-    hours), less a microsecond: ``slot_instants`` includes its end."""
+    hours). ``slot_instants`` gives ``now < t <= end``: one end of the week is in it, so a
+    daily slot is 7 a week also when asked at the slot's own instant."""
     local = now.astimezone(zone(schedule.timezone))
-    return (local + WEEK).astimezone(UTC) - timedelta(microseconds=1)
+    return (local + WEEK).astimezone(UTC)
 
 
 def _cap_binds(week: list[datetime], cap: Cap | None) -> str | None:

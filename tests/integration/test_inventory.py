@@ -93,7 +93,7 @@ def test_inventory_json_is_the_documented_shape_with_the_hand_computed_dates(
             "platform": "tiktok",
             "mode": "slots",
             "queued": 40,
-            "posts_per_week": 166,
+            "posts_per_week": 167,
             "runs_out_at": "2026-03-04T18:00:00-05:00",
             "days_left": 2.42,
             "binding_limit": "tiktok_posts_24h",

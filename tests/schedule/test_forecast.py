@@ -94,11 +94,11 @@ def test_the_tiktok_cap_binds_before_an_hourly_schedule() -> None:
     # Tue 00:00..08:00 refused (15 in the last 24 h); Tue 09:00 (Mon 09:00 has left the
     # window)..23:00 (15, 30 in all); Wed 09:00..18:00 (10) -> 2026-03-04T18:00-05:00.
     # Days left: 2026-03-04T23:00Z - 2026-03-02T13:00Z = 2 d 10 h = 2.4167 -> 2.42.
-    # A week of slots (Mon 08:00 to Mon 08:00 on New York's clock): 24 x 7 = 168, less the
-    # 08:00 slot at now itself (not after now), less Sun 8 March 02:00, which does not exist
-    # (it fires at 03:00, once with the 03:00 slot) = 166.
+    # A week of slots (after Mon 08:00 up to and including the next Mon 08:00 on New York's
+    # clock): 24 x 7 = 168, less Sun 8 March 02:00, which does not exist (it fires at 03:00,
+    # once with the 03:00 slot) = 167.
     f = by_lane()[("alice", "tiktok")]
-    assert f.queued == 40 and f.posts_per_week == 166
+    assert f.queued == 40 and f.posts_per_week == 167
     assert f.runs_out_at is not None
     assert f.runs_out_at.isoformat() == "2026-03-04T18:00:00-05:00"
     assert f.days_left == 2.42 and f.binding_limit == "tiktok_posts_24h"
@@ -183,3 +183,13 @@ def test_a_natively_scheduled_post_holds_its_slot() -> None:
         ("2026-03-02T18:00:00-05:00", 10),
         ("2026-03-03T09:00:00-05:00", 11),
     ]
+
+
+def test_a_week_of_a_daily_slot_is_seven_posts_also_asked_at_the_slot_itself() -> None:
+    """One end of the week is in it: asked at 07:30 exactly (the slot goes now, so the next
+    one is a week of seven slots away), or a minute later, a daily slot is 7 posts a week."""
+    lanes = lanes_of(config().accounts)
+    at_slot = datetime(2026, 3, 3, 7, 30, tzinfo=UTC)  # Tue 07:30 in London (GMT)
+    for now in (at_slot, at_slot + timedelta(minutes=1)):
+        rows = {(f.account, f.platform): f for f in forecast(lanes, [], now)}
+        assert rows[("bob", "instagram")].posts_per_week == 7, now
