@@ -163,14 +163,20 @@ class TokenRefresher:
 
     async def _one(self, keeper: OAuth2Tokens, account: str) -> None:
         pair = (account, keeper.platform)
+        held = self._backoff.get(pair)
+        if held is not None and held[0] > self._clock.now():
+            return  # failed for now a moment ago: not before its backoff ends
+        try:
+            await self._try(keeper, account, pair)
+        except (ProviderError, OSError) as exc:  # throttled, offline, a folder unreadable
+            await self._later(pair, held, exc)
+
+    async def _try(self, keeper: OAuth2Tokens, account: str, pair: Pair) -> None:
         stamp = self._stamp(*pair)
         if pair in self._parked_at and self._parked_at[pair] == stamp:
             return  # still the dead login: wait for a new one
         if stamp is None:
             return  # never logged in: the first post says so (once)
-        held = self._backoff.get(pair)
-        if held is not None and held[0] > self._clock.now():
-            return  # failed for now a moment ago: not before its backoff ends
         try:
             fresh = await keeper.refresh_if_due(account, self._margin)
         except ReauthRequired as exc:
@@ -178,19 +184,6 @@ class TokenRefresher:
             self.park(account, keeper.platform, str(exc), exc.code)  # the ledger: on the loop
             facts = {"last_error": str(exc), "last_error_at": self._clock.now()}
             await asyncio.to_thread(self._note, pair, **facts)
-            return
-        except ProviderError as exc:  # throttled, offline: again after a backoff
-            wait = min(MOST_BACKOFF, held[1] * 2) if held is not None else FIRST_BACKOFF
-            wait = max(wait, getattr(exc, "retry_after", None) or 0.0)
-            self._backoff[pair] = (self._clock.now() + timedelta(seconds=wait), wait)
-            log.warning(
-                "token_refresh_failed",
-                account=account,
-                platform=keeper.platform,
-                error=str(exc),
-                retry_in=wait,
-            )
-            await asyncio.to_thread(self._note, pair, last_error=str(exc))
             return
         self._parked_at.pop(pair, None)
         self._backoff.pop(pair, None)
@@ -207,6 +200,19 @@ class TokenRefresher:
                 access_expires_at=ends,
                 last_error=None,
             )
+
+    async def _later(
+        self, pair: Pair, held: tuple[datetime, float] | None, exc: ProviderError | OSError
+    ) -> None:
+        """A refresh that failed for now: again after a backoff (one warning line)."""
+        wait = min(MOST_BACKOFF, held[1] * 2) if held is not None else FIRST_BACKOFF
+        wait = max(wait, getattr(exc, "retry_after", None) or 0.0)
+        self._backoff[pair] = (self._clock.now() + timedelta(seconds=wait), wait)
+        error = str(exc) if isinstance(exc, ProviderError) else f"{exc.filename}: {exc.strerror}"
+        log.warning(
+            "token_refresh_failed", account=pair[0], platform=pair[1], error=error, retry_in=wait
+        )
+        await asyncio.to_thread(self._note, pair, last_error=error)
 
     def _note(self, pair: Pair, **facts: object) -> None:
         try:

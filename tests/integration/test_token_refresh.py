@@ -242,3 +242,36 @@ def test_a_long_lived_meta_token_is_exchanged_a_week_before_its_60_days_end(
             assert fresh.expires_at is not None and fresh.expires_at > ends
 
     asyncio.run(main())
+
+
+def test_an_unreadable_token_folder_is_a_failure_for_now_of_that_login_not_of_the_job(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """A file where account b's token folder should be: b's refresh waits a backoff with one
+    warning; the job (and account a's refresh) goes on instead of crashing every pass."""
+    clock = FakeClock(datetime.now(UTC))
+    tokens = tmp_path / "tokens"
+    vault = Vault(tokens, new_key(), sandbox=False)
+    vault.save("a", "youtube", Credentials("", "sandbox:a:first-login"))
+    (tokens / "b").write_text("not a folder")
+    ledger = Ledger(open_ledger(tmp_path / "state"), clock)
+
+    async def main() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            endpoint = TokenEndpoint("youtube", f"{emulator.url}/youtube/token", "cid", "csecret")
+            keeper = OAuth2Tokens(http, endpoint, vault, clock)
+            job = TokenRefresher(
+                http, lambda: ACCOUNTS, lambda a: ["youtube"], ledger, Bus(), tokens, 600, clock
+            )
+            first = await keeper.token("a")
+            clock.advance(3000)
+            with capture_logs() as logs:
+                assert await job.tick() == 5.0  # b again after the first backoff
+                await job.tick()  # within b's backoff: no second line
+            assert vault.load("a", "youtube").access_token not in ("", first)
+            return logs
+
+    logs = asyncio.run(main())
+    failed = [ln for ln in logs if ln["event"] == "token_refresh_failed"]
+    assert [(ln["account"], ln["log_level"]) for ln in failed] == [("b", "warning")], logs
+    assert str(tmp_path / "tokens" / "b") in failed[0]["error"]
