@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from atroposd.providers.auth.login import LoginFailed
-from atroposd.providers.auth.redirect import Browser, Redirect
+from atroposd.providers.auth.redirect import Browser, Redirect, parse_answer
 
 
 def _browser() -> Browser:
@@ -63,3 +63,9 @@ def test_no_redirect_in_time_says_which_redirect_uri_to_register() -> None:
 
     uri, text = asyncio.run(wait()).split("\n", 1)
     assert f"register exactly {uri} with the app" in text and "nothing was stored" in text
+
+
+def test_a_pasted_address_in_quotes_or_brackets_reads_the_same() -> None:
+    plain = "http://127.0.0.1:8765/callback?code=c4&state=s4"
+    for pasted in (plain, f'"{plain}"', f"'{plain}'", f"<{plain}>", f"  `{plain}`\n"):
+        assert parse_answer(pasted) == {"code": "c4", "state": "s4"}, pasted

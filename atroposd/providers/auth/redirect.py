@@ -66,7 +66,7 @@ def can_open_browser() -> bool:
 
 def parse_answer(text: str) -> dict[str, str]:
     """The query of a pasted redirect URL (or of a bare ``code=..&state=..``)."""
-    text = text.strip()
+    text = text.strip().strip("\"'<>` ")  # quotes or brackets a terminal or chat copy adds
     query = urlsplit(text).query if "://" in text or text.startswith("/") else text.lstrip("?")
     return dict(parse_qsl(query, keep_blank_values=True))
 
