@@ -119,6 +119,7 @@ class PostScheduler:
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._granted: set[int] = set()  # took a slot in this process, not yet claimed
         self._fresh: set[int] = set()  # known never to have started
+        self._let_go: set[int] = set()  # waited for a slot, but their file is gone
         self._holding = False  # slot lanes hold their posts (from the first start on)
         self._active = False  # the timer runs
         self._poked = False
@@ -181,8 +182,8 @@ class PostScheduler:
                 self._arm_post("pinned", post.id, post.publish_at)
             return False
         lane = self._lane_of(post)
-        if lane is None or self._started(post) or self._gone(post):
-            return False  # a clip whose file left the queue fails now, not at a slot
+        if lane is None or self._started(post) or post.id in self._let_go:
+            return False
         self._poke()  # a slot within its grace may be free: look now
         return True
 
@@ -296,9 +297,13 @@ class PostScheduler:
             if due - slot > grace:
                 return wake
             return due if wake is None else min(due, wake)
-        queue = [p for p in self._queue(lane) if self._waited_for(p, slot) and not self._gone(p)]
-        if queue:
-            self._grant(lane, queue[0], slot, now)
+        for post in (p for p in self._queue(lane) if self._waited_for(p, slot)):
+            if self._gone(post):  # its file left the queue: it fails now and takes no slot
+                self._let_go.add(post.id)
+                self._publisher.kick(post.id)
+                continue
+            self._grant(lane, post, slot, now)
+            break
         return wake
 
     def _waited_for(self, post: Post, slot: datetime) -> bool:
