@@ -82,6 +82,22 @@ def test_london_changes_with_cron() -> None:
     assert autumn == [utc(2026, 10, 24, 0, 30), utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)]
 
 
+def test_sydney_southern_hemisphere_changes_and_kolkata_without_dst() -> None:
+    syd = ZoneInfo("Australia/Sydney")
+    s = ScheduleConfig(timezone="Australia/Sydney", slots={"daily": ["02:30", "09:00"]})
+    # Sun 5 April 2026: 03:00 AEDT -> 02:00 AEST, 02:30 happens twice: once, the first.
+    got = list(slot_instants(s, utc(2026, 4, 4, 12), utc(2026, 4, 5, 12)))
+    assert local(got, syd) == ["Sun 04-05 02:30 AEDT", "Sun 04-05 09:00 AEST"]
+    assert got[0] == utc(2026, 4, 4, 15, 30)
+    # Sun 4 October 2026: 02:00 AEST -> 03:00 AEDT, 02:30 does not exist: 03:00.
+    got = list(slot_instants(s, utc(2026, 10, 3, 12), utc(2026, 10, 4, 12)))
+    assert local(got, syd) == ["Sun 10-04 03:00 AEDT", "Sun 10-04 09:00 AEDT"]
+    kolkata = ScheduleConfig(timezone="Asia/Kolkata", slots={"daily": ["09:00"]})
+    got = list(slot_instants(kolkata, utc(2026, 3, 1), utc(2026, 11, 30)))
+    assert {t.astimezone(ZoneInfo("Asia/Kolkata")).strftime("%H:%M") for t in got} == {"09:00"}
+    assert {(t.hour, t.minute) for t in got} == {(3, 30)} and len(got) == 274
+
+
 def test_two_skipped_times_landing_on_one_minute_fire_once() -> None:
     s = ScheduleConfig(timezone="America/New_York", slots={"sun": ["02:10", "02:40", "03:00"]})
     assert list(slot_instants(s, utc(2026, 3, 8), utc(2026, 3, 9))) == [utc(2026, 3, 8, 7)]
