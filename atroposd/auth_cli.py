@@ -40,7 +40,7 @@ from atroposd.vault import SUFFIX, Undecryptable, Vault
 
 COMMANDS: tuple[str, ...] = ("auth",)
 # What a login learns that is no secret: kept in the notes file beside the token file.
-FACTS = ("obtained_at", "scope", "refresh_expires_at", "page_id", "ig_user_id")
+FACTS = ("obtained_at", "scope", "refresh_expires_at", "page_id", "ig_user_id", "choices")
 S = PostState
 # Platforms that match the redirect URI exactly (no loopback port wildcard): --port is needed.
 EXACT_REDIRECT = frozenset({"facebook", "instagram", "snapchat", "x"})
@@ -204,6 +204,8 @@ def _login(
     print(f"{title}: account {account!r} is logged in (access token: {until}).")
     if resumed:
         print(f"{resumed} post(s) waiting for this login will be sent again.")
+    if facts.get("choices"):  # Meta: no id configured to post to; the ones this login has
+        print(f"Note: {facts['choices']}.")
     if platform not in config.platforms_for(account):
         print(f"Note: {platform} is not enabled for {account!r} in {settings.upload_config}.")
     return 0

@@ -21,6 +21,7 @@ from atroposd.providers.auth.login import LoginFailed
 from atroposd.providers.auth.logins import LOGINS
 from atroposd.providers.auth.redirect import Browser
 from atroposd.providers.base import Credentials, ProviderContext
+from atroposd.providers.meta.login import MetaApp, dialog_url, meta_plan
 from tests.support import Emulator
 
 
@@ -139,3 +140,34 @@ def test_a_meta_login_without_the_publishing_permission_is_refused(
 
     text = asyncio.run(go())
     assert f"did not grant {unticked}" in text and "nothing was stored" in text, text
+
+
+@pytest.mark.parametrize("platform", ["facebook", "instagram"])
+def test_a_meta_login_with_no_id_configured_says_which_it_can_post_to(
+    emulator: Emulator, platform: str
+) -> None:
+    graph = f"{emulator.url}/{platform}/v26.0"
+    app = MetaApp(
+        platform=platform,
+        graph=graph,
+        dialog=dialog_url(True, graph, "v26.0"),
+        app_id="sandbox-meta-app-id",
+        app_secret="sandbox-meta-app-secret",
+        scopes=("pages_show_list",),
+        page_id=None,
+        ig_user_id=None,
+        where="the account's ids",
+        hint_ids=True,  # as in production, where no stand-in id exists
+    )
+
+    async def go() -> Credentials:
+        async with httpx.AsyncClient(timeout=10) as http:
+            browser = Browser(out=StringIO(), inp=StringIO(), open=_browse, timeout=20)
+            return await meta_plan(app).login(
+                http, browser, "alice", {"sandbox_account": "alice"}, _now
+            )
+
+    choices = asyncio.run(go()).extra["choices"]
+    page = default_page("alice")
+    expected = page["id"] if platform == "facebook" else page["instagram_business_account"]
+    assert "posts will be refused until one is set" in choices and expected in choices, choices

@@ -29,6 +29,7 @@ def plan(ctx: ProviderContext, account: str) -> LoginPlan:
         page_id=page,
         ig_user_id=None,
         where=f"accounts.{account}.platforms.facebook.page_id or ids.facebook",
+        hint_ids=not ctx.sandbox,
         required=("pages_manage_posts",),
     )
     return meta_plan(app)

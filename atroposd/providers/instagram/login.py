@@ -32,6 +32,7 @@ def plan(ctx: ProviderContext, account: str) -> LoginPlan:
         page_id=ctx.account_id("facebook", account),
         ig_user_id=ctx.account_id(NAME, account),
         where=f"accounts.{account}.platforms.instagram.ig_user_id or ids.instagram",
+        hint_ids=not ctx.sandbox,
         required=("instagram_basic", "instagram_content_publish"),
     )
     return meta_plan(app)

@@ -47,6 +47,7 @@ class MetaApp:
     ig_user_id: str | None  # the Instagram account (instagram), if configured
     where: str  # the config keys, for messages
     required: tuple[str, ...] = ()  # the permissions posting needs (the person may untick them)
+    hint_ids: bool = False  # no id configured: say which ones this login could post to
 
 
 def dialog_url(sandbox: bool, graph: str, version: str) -> str:
@@ -92,6 +93,9 @@ def _finisher(
         pages = await _pages(http, app, str(long["access_token"]))
         extra = {"scope": ",".join(app.scopes), "obtained_at": now.isoformat()}
         extra.update(_checked(app, pages))
+        choices = _choices(app, pages)
+        if choices:
+            extra["choices"] = choices  # for the terminal only (auth_cli.FACTS): never stored
         life = seconds(long.get("expires_in"))
         return Credentials(
             access_token=str(long["access_token"]),
@@ -164,6 +168,25 @@ async def _pages(http: httpx.AsyncClient, app: MetaApp, token: str) -> list[dict
 def _linked(page: dict[str, Any]) -> str | None:
     ig = page.get("instagram_business_account")
     return str(ig["id"]) if isinstance(ig, dict) and ig.get("id") else None
+
+
+def _choices(app: MetaApp, pages: list[dict[str, Any]]) -> str:
+    """When the account names no id to post to: the ones this login manages, for the user to
+    pick (production; posts are refused until one is configured). "" when nothing to say."""
+    if not app.hint_ids:
+        return ""
+    if app.platform == "facebook" and app.page_id is None:
+        found = [f"{p.get('id')} ({p.get('name', '')})" for p in pages if p.get("access_token")]
+        what = "Facebook Page id"
+    elif app.platform == "instagram" and app.ig_user_id is None:
+        found = [f"{_linked(p)} (Page {p.get('id')})" for p in pages if _linked(p)]
+        what = "Instagram business account id"
+    else:
+        return ""
+    return (
+        f"no {what} is configured ({app.where}), so posts will be refused until one is set; "
+        f"this login can post to: {', '.join(found) or 'none'}"
+    )
 
 
 def _checked(app: MetaApp, pages: list[dict[str, Any]]) -> dict[str, str]:
