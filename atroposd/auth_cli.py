@@ -204,6 +204,8 @@ def _login(
     print(f"{title}: account {account!r} is logged in (access token: {until}).")
     if resumed:
         print(f"{resumed} post(s) waiting for this login will be sent again.")
+    if no_refresh(platform, creds):
+        print(f"Note: {no_refresh(platform, creds)}.")
     if facts.get("choices"):  # Meta: no id configured to post to; the ones this login has
         print(f"Note: {facts['choices']}.")
     if platform not in config.platforms_for(account):
@@ -217,6 +219,18 @@ def _unsaveable(exc: Exception, settings: Settings, account: str) -> str:
         return f"{exc}: {RECOVER.format(path=exc.path)}"
     where = getattr(exc, "filename", None) or settings.tokens_dir / account
     return f"{where}: cannot store the login: {getattr(exc, 'strerror', None) or exc}"
+
+
+def no_refresh(platform: str, creds: Credentials) -> str:
+    """What to say when a login that expires came without a refresh token ("" otherwise):
+    the daemon cannot renew it (Meta's long-lived token is renewed by exchange instead)."""
+    if creds.refresh_token or creds.expires_at is None or platform in ("facebook", "instagram"):
+        return ""
+    return (
+        f"{TITLES.get(platform, platform)} issued no refresh token: this login works "
+        f"{_when(creds.expires_at)} and the daemon cannot renew it; remove the app's access in "
+        "your account's settings, then log in again"
+    )
 
 
 def split_facts(creds: Credentials) -> tuple[Credentials, dict[str, str]]:

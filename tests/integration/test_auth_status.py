@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.fernet import Fernet
@@ -100,3 +101,13 @@ def test_a_production_login_that_needs_an_exact_redirect_asks_for_port_first(
     done = auth(ws, "login", "snapchat", "--no-browser")
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "pass that --port every time" in done.stderr and "Log in to" not in done.stdout
+
+
+def test_a_login_that_expires_without_a_refresh_token_is_pointed_out() -> None:
+    soon = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    assert "this login works until 2030-01-01 12:00 UTC" in auth_cli.no_refresh(
+        "youtube", Credentials("access", None, soon)
+    )
+    assert auth_cli.no_refresh("youtube", Credentials("access", "refresh", soon)) == ""
+    assert auth_cli.no_refresh("x", Credentials("oauth1-token", None, None)) == ""  # never ends
+    assert auth_cli.no_refresh("facebook", Credentials("long-lived", None, soon)) == ""
