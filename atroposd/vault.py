@@ -184,8 +184,11 @@ class Vault:
         }
         _private(path.parent)
         with _locked(path.parent):
-            if not self._sandbox:
-                self._openable(path, platform)  # never overwrite what another key may open
+            try:  # on a key rotate-key added meanwhile: the keys are read again (``_adopt``)
+                self._openable(path, platform)
+            except Undecryptable:
+                if not self._sandbox:
+                    raise  # never overwrite what another key may open
             _write(path, self._fernet.encrypt(json.dumps(payload).encode()))
 
     def check_save(self, account: str, platform: str) -> None:
