@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ def slow_ffmpeg(folder: Path) -> str:
     ffmpeg that outlived the daemon would still be running when the check below gives up."""
     folder.mkdir()
     wrapper = folder / "ffmpeg"
-    wrapper.write_text('#!/bin/sh\nexec /usr/bin/ffmpeg -readrate 0.2 "$@"\n', encoding="utf-8")
+    real = shutil.which("ffmpeg")
+    assert real is not None
+    wrapper.write_text(f'#!/bin/sh\nexec {real} -readrate 0.2 "$@"\n', encoding="utf-8")
     wrapper.chmod(0o755)
     return f"{folder}{os.pathsep}{os.environ['PATH']}"
 
