@@ -141,7 +141,12 @@ class Notifier:
         self.sent = sent
         self._now = now
         self._url = webhook_url or None
-        self._argv = shlex.split(command) if command else []
+        try:
+            self._argv = shlex.split(command) if command else []
+        except ValueError as exc:  # not the value: it may carry a token
+            raise ConfigError(
+                f"NOTIFY_COMMAND: cannot split it like a shell would: {exc}"
+            ) from None
         self._env = dict(env) if env is not None else {}
         self._scrub = scrub
         self.delivery = delivery or Delivery()

@@ -194,3 +194,9 @@ def test_a_command_still_running_when_the_daemon_stops_is_killed(tmp_path: Path)
     # Reaped by the worker before it ended: no such process any more.
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_notify_command_that_cannot_be_split_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        Notifier(SentKeys(tmp_path / "n.json"), command='notify-send "unclosed s3cr3t')
+    assert "NOTIFY_COMMAND" in str(err.value) and "s3cr3t" not in str(err.value)
