@@ -203,6 +203,10 @@ class MediaCheck:
                 out,
                 duration=info.duration_s if info is not None else None,
             )
+        except FileNotFoundError:  # the cache folder removed under ffmpeg: not the clip's fault
+            raise OSError(
+                errno.EIO, f"{out.parent}: removed during the transcode; made again next attempt"
+            ) from None
         except RenderFailed as exc:
             if "No space left" in str(exc):  # the world, not the clip: retried with backoff
                 raise OSError(errno.ENOSPC, f"{out.parent}: no space left for a variant") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -166,3 +167,33 @@ def test_a_96_khz_sound_gets_an_instagram_variant_with_the_picture_copied(tmp_pa
         source.video_bit_rate,
     )
     assert asyncio.run(check.fit(request, "tiktok", CAPS["tiktok"])) == request
+
+
+def test_the_cache_folder_removed_during_a_transcode_is_retried_not_a_lost_clip(
+    tmp_path: Path,
+) -> None:
+    """Not 'the video file is gone' (needs_attention): the clip is there, the variant is redone."""
+    clip = tmp_path / "c.mp4"  # 4:4:4 (X takes 4:2:0): a transcode of 1,800 tiny frames
+    video = ["-f", "lavfi", "-i", "testsrc2=size=64x114:rate=60", "-t", "30"]
+    codecs = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p"]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *video, *codecs, clip], check=True)
+    cache = tmp_path / "renders"
+    check = MediaCheck(cache)
+    request = request_for(clip)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(check.fit(request, "x", CAPS["x"]))
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (cache.is_dir() and any(cache.glob(".*.part.mp4"))):  # ffmpeg is writing
+            assert asyncio.get_running_loop().time() < deadline and not task.done()
+            await asyncio.sleep(0.005)
+        shutil.rmtree(cache)
+        with pytest.raises(OSError) as err:
+            await task
+        assert not isinstance(err.value, FileNotFoundError)  # = "the video file is gone"
+        assert "made again next attempt" in str(err.value)
+
+    asyncio.run(scenario())
+    assert clip.exists()
+    sent = asyncio.run(check.fit(request, "x", CAPS["x"]))  # the next attempt
+    assert sent.path.parent == cache and probe_file(sent.path).pix_fmt == "yuv420p"
