@@ -169,6 +169,9 @@ def parse(path: Path, doc: dict[str, Any], faststart: bool | None) -> MediaInfo:
     )
     if video is None:
         raise MediaUnreadable(path, "no video stream (ffprobe found none)")
+    kind = str(fmt.get("format_name") or "")
+    if kind == "image2" or kind.endswith("_pipe"):  # a JPEG/PNG/WebP picture, even named .mp4
+        raise MediaUnreadable(path, f"a still image ({video.get('codec_name')}), not a video")
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     duration = float(fmt.get("duration") or video.get("duration") or 0)
     if duration <= 0:

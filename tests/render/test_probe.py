@@ -96,3 +96,19 @@ def test_the_prober_runs_ffprobe_once_per_key_answers_and_failures_alike(
 
     asyncio.run(main())
     assert prober.runs == 2
+
+
+FFMPEG = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64"]
+
+
+def test_a_still_image_is_not_a_video(tmp_path: Path) -> None:
+    """`atroposd probe photo.jpg` said 'transcode' for five platforms (a 0.04 s 'video')."""
+    for name in ("photo.jpg", "photo.mp4"):  # by its name (image2) or sniffed (jpeg_pipe)
+        image = tmp_path / name
+        subprocess.run(
+            [*FFMPEG, "-frames:v", "1", "-c:v", "mjpeg", "-f", "image2", str(image)],
+            check=True,
+        )
+        with pytest.raises(MediaUnreadable) as err:
+            probe_file(image)
+        assert err.value.reason == "a still image (mjpeg), not a video"
