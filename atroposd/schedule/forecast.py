@@ -13,9 +13,10 @@ Both come from one walk through time (``simulate``), so they never disagree:
   post until the platform's window frees). A lane whose slots the cap refused, or whose
   schedule alone would exceed the cap within a week, reports the cap as ``binding_limit``.
 
-The run-out date-time of a lane is the last slot its current queue fills, in the schedule's
-zone (pinned posts take no slot: they do not move it); ``days_left`` counts from ``now`` to
-it (0 when no waiting post takes a slot).
+The run-out date-time of a lane is the last slot its current queue fills before the first
+slot that finds nothing to post, in the schedule's zone (pinned posts take no slot: they do not
+move it; one pinned on a slot after that first empty one does not either); ``days_left``
+counts from ``now`` to it (0 when no waiting post takes a slot).
 """
 
 from __future__ import annotations
@@ -145,10 +146,12 @@ class _Lane:
     series: _Series | None = None
     slot_no: int = 0  # the next slot of ``series``
     taken: int = 0
+    dry: bool = False  # a slot found nothing to post: the lane has run out
 
     def wants_slots(self, at: datetime) -> bool:
-        """True while a slot after ``at`` may still be filled or be one a pinned post took."""
-        if self.series is None:
+        """True while a slot after ``at`` may still be filled or be one a pinned post took,
+        until the first slot that finds nothing (a post pinned later does not undo that)."""
+        if self.series is None or self.dry:
             return False
         return self.taken < len(self.queue) or (self.last_pin is not None and at < self.last_pin)
 
@@ -213,6 +216,7 @@ class _Walk:
             self.last_slot[state.lane] = at
             return
         if state.taken >= len(state.queue):
+            state.dry = True  # the run-out: later slots are not looked at
             return
         budget = state.budget
         if budget is not None and not budget.allows(at):

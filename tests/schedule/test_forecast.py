@@ -193,3 +193,29 @@ def test_a_week_of_a_daily_slot_is_seven_posts_also_asked_at_the_slot_itself() -
     for now in (at_slot, at_slot + timedelta(minutes=1)):
         rows = {(f.account, f.platform): f for f in forecast(lanes, [], now)}
         assert rows[("bob", "instagram")].posts_per_week == 7, now
+
+
+def test_a_post_pinned_far_ahead_on_a_slot_does_not_hide_an_empty_queue() -> None:
+    # alice's YouTube from Mon 08:00 EST: 2 waiting clips take Mon 09:00 and Mon 18:00; the
+    # clips natively scheduled for Tue 09:00 and Tue 18:00 fill the next two slots -> runs out
+    # Tue 18:00. Wed 09:00 finds nothing: the channel is dry from there, whatever is pinned
+    # later (a clip pinned a month ahead on a slot, Fri 3 April 09:00, does not move it).
+    native = [
+        datetime.fromisoformat(f"2026-03-0{d}T{t}:00-05:00") for d, t in ((3, "09"), (3, "18"))
+    ]
+    far = datetime.fromisoformat("2026-04-03T09:00:00-04:00")
+    waiting = [
+        *posts("alice", "youtube", 2, 10),
+        *posts("alice", "youtube", 1, 20, publish_at=native[0]),
+        *posts("alice", "youtube", 1, 21, publish_at=native[1]),
+        *posts("alice", "youtube", 1, 30, publish_at=far),
+    ]
+    f = next(
+        r for r in forecast(lanes_of(config().accounts), waiting, NOW) if r.platform == "youtube"
+    )
+    assert f.queued == 5 and f.runs_out_at is not None
+    assert f.runs_out_at.isoformat() == "2026-03-03T18:00:00-05:00"
+    # Days left: 2026-03-03T23:00Z - 2026-03-02T13:00Z = 1 d 10 h = 1.42 (within 3: warned).
+    assert f.days_left == 1.42
+    rows = upcoming(lanes_of(config().accounts), waiting, NOW, far)
+    assert [r.post_id for r in rows if r.platform == "youtube"] == [10, 11, 20, 21, 30]
