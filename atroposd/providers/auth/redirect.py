@@ -42,7 +42,6 @@ NOT_YET = (
 # oauth_token or X's denied); anything else (the bare address opened by hand, a prefetch) is
 # not the platform's answer and must not end the login.
 ANSWERS = ("code", "error", "oauth_token", "denied")
-HEAD_LIMIT = 16 * 1024
 
 
 @dataclass
