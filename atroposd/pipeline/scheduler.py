@@ -279,11 +279,16 @@ class PostScheduler:
         return [posts[q.post_id] for q in queue_order(items)]
 
     def _look(self, lane: Lane, now: datetime) -> datetime | None:
-        """Serve the lane's due slot if any; return when to look at this lane again."""
-        sched = lane.schedule
-        wake = self._next_wake(lane, now)
+        """Serve the lane's due slot, then (native) the slots within the lead time: the queue
+        goes in slot order. Returns when to look at this lane again."""
+        wake = self._serve_due(lane, now)
         if lane.native:
             self._give_native_slots(lane, now)
+        return wake
+
+    def _serve_due(self, lane: Lane, now: datetime) -> datetime | None:
+        sched = lane.schedule
+        wake = self._next_wake(lane, now)
         slot = last_slot(sched, now)
         if slot is None or self._served(lane, slot):
             return wake

@@ -531,3 +531,24 @@ def test_a_clip_deleted_while_it_waits_does_not_take_a_slot(run: Run) -> None:
         sched.stop()
 
     run(scenario)
+
+
+def test_a_native_lane_serves_its_late_slot_before_the_slots_ahead_in_queue_order(
+    run: Run,
+) -> None:
+    native = {"slots": {"daily": ["17:00", "18:00"]}, "native": True, "lead_minutes": 720}
+
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 12))
+        oldest, younger = plan(r, 2)
+        jump_to(r, utc(2026, 12, 1, 17, 30))  # started half an hour after the 17:00 slot
+        sched = scheduler(r, config(native, youtube=None))
+        sched.start()
+        await run_until(r, sched, utc(2026, 12, 1, 17, 31))
+        assert entered(r, oldest, S.UPLOADING) == utc(2026, 12, 1, 17, 30)  # 17:00, late
+        assert r.get(oldest).publish_at is None
+        assert r.get(younger).publish_at == utc(2026, 12, 1, 18)  # then 18:00, natively
+        assert r.get(younger).state is S.SCHEDULED
+        sched.stop()
+
+    run(scenario)
