@@ -35,6 +35,7 @@ from atroposd.domain import FileIdentity
 from atroposd.errors import AtroposError, InputError
 from atroposd.pipeline.intake import sha256_file
 from atroposd.pipeline.manifest_model import MANIFEST, Window, find_source, read_manifest, windows
+from atroposd.render.errors import OutputWriteFailed
 from atroposd.render.graph import Cut, Encoder
 from atroposd.render.layouts import Layout, Layouts
 from atroposd.render.render import Renderer, cache_key, rendered_key
@@ -45,6 +46,8 @@ from atroposd.watch.roots import valid_account
 
 log = structlog.get_logger("atroposd")
 Problem = Callable[[Path, str], Awaitable[None]]
+# A render that could not be written (disk full) is tried again this much later, not at once.
+WRITE_RETRY_SECONDS = 300.0
 
 
 def is_manifest_source(video: Path) -> bool:
@@ -81,6 +84,7 @@ class Manifests:
         context: float,
         settle: float,
         interval: float,
+        write_retry: float = WRITE_RETRY_SECONDS,
     ) -> None:
         self.out_root = out_root
         self.cache_dir = cache_dir
@@ -94,6 +98,9 @@ class Manifests:
         self.interval = interval
         self._done: dict[Path, tuple[object, ...]] = {}  # folder -> files' state when handled
         self._hashes: dict[tuple[str, int, int, int], str] = {}
+        self.write_retry = write_retry
+        self._retry_at: dict[Path, float] = {}  # folder -> when a render that could not write
+        self._write_failed = False  # a render of the project being handled could not write
 
     async def run(self) -> None:
         """Scan, render, wait ``interval``; until cancelled (ffmpeg is killed with it)."""
@@ -137,6 +144,8 @@ class Manifests:
         state = await asyncio.to_thread(self._state, folder)
         if state is None or self._done.get(folder) == state[0]:
             return 0
+        if time.monotonic() < self._retry_at.get(folder, 0.0):
+            return 0  # a render could not be written (disk full): not before its retry time
         if time.time() - state[1] < self.settle:
             return 0  # still being written: next pass
         manifest = await asyncio.to_thread(read_manifest, folder / MANIFEST)
@@ -152,9 +161,13 @@ class Manifests:
         sha = await self._hash(source)
         account = folder.relative_to(self.out_root).parts[0]
         rendered = 0
+        self._write_failed = False
         for window in good:
             rendered += await self._window(folder, source, sha, account, window)
-        self._done[folder] = state[0]
+        if self._write_failed:  # not done: tried again after write_retry
+            self._retry_at[folder] = time.monotonic() + self.write_retry
+        else:
+            self._done[folder] = state[0]
         log.info("manifest_checked", manifest=str(folder / MANIFEST), source=source.name,
                  windows=len(good), invalid=len(bad), rendered=rendered)  # fmt: skip
         return rendered
@@ -222,6 +235,11 @@ class Manifests:
             done = await self.renderer.render(
                 source, video, layout, cut=cut, key=key, on_progress=progress
             )
+        except OutputWriteFailed as exc:
+            self._write_failed = True
+            again = f"tried again in {self.write_retry:.0f} s"
+            await self._problem(where, f"entry {w.number}: render not written ({again}): {exc}")
+            return False
         except AtroposError as exc:
             await self._problem(where, f"entry {w.number}: render failed: {exc}")
             return False

@@ -15,6 +15,14 @@ class RenderFailed(InputError):
         self.stderr = stderr
 
 
+class OutputWriteFailed(RenderFailed):
+    """ffmpeg could not finish writing the output (disk full, quota, I/O error): retry later.
+
+    ffmpeg 5.x exits 0 when only the trailer cannot be written, leaving a file without its
+    ``moov`` index; the runner reads its stderr and removes the file instead of publishing it.
+    """
+
+
 class EncoderUnavailable(RenderFailed):
     """The requested encoder could not be opened (no GPU, no driver): fall back to libx264."""
 

@@ -9,7 +9,8 @@
   kills the whole group. On Linux the child also gets ``PR_SET_PDEATHSIG`` so a ``kill -9`` of
   the daemon takes ffmpeg with it.
 - A failure raises ``RenderFailed`` (``EncoderUnavailable`` when the encoder could not be
-  opened) with ffmpeg's last stderr lines.
+  opened, ``OutputWriteFailed`` when the file could not be written: disk full, even when
+  ffmpeg exits 0 having failed only at the trailer) with ffmpeg's last stderr lines.
 - The child's environment is an allow-list (``child_env``): no token, key or secret reaches
   ffmpeg (``/proc/<pid>/environ`` is readable by the same user).
 """
@@ -30,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from atroposd.render.errors import EncoderUnavailable, RenderFailed
+from atroposd.render.errors import EncoderUnavailable, OutputWriteFailed, RenderFailed
 
 STDERR_LINES = 20
 _ENV_KEEP = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "XDG_RUNTIME_DIR", "LD_LIBRARY_PATH")
@@ -39,6 +40,12 @@ _ENCODER_OPEN = re.compile(
     r"Error while opening encoder|Could not open encoder|Cannot load|No NVENC capable|"
     r"Failed to initialise VAAPI|No VA display|Device creation failed|Unknown encoder|"
     r"Error initializing output stream",
+    re.IGNORECASE,
+)
+# The output could not be written (ffmpeg 5.x exits 0 when this hits the trailer).
+_WRITE_FAILED = re.compile(
+    r"Error writing trailer|Error closing file|No space left on device|Disk quota exceeded|"
+    r"Input/output error|Could not write header",
     re.IGNORECASE,
 )
 _PR_SET_PDEATHSIG = 1
@@ -160,6 +167,18 @@ def _cleanup(paths: Sequence[Path]) -> None:
             p.unlink()
 
 
+def _check_finished(code: int, lines: tuple[str, ...], temp: Path, output: Path) -> None:
+    """Raise (temp removed) unless ffmpeg exited 0 having written the whole file."""
+    if code == 0 and not any(_WRITE_FAILED.search(x) for x in lines):
+        return
+    _cleanup([temp])
+    if any(_WRITE_FAILED.search(x) for x in lines):
+        msg = f"could not write {output.name} in {output.parent} (ffmpeg exited with {code})"
+        raise OutputWriteFailed(msg, returncode=code, stderr=lines)
+    kind = EncoderUnavailable if any(_ENCODER_OPEN.search(x) for x in lines) else RenderFailed
+    raise kind(f"ffmpeg exited with {code}", returncode=code, stderr=lines)
+
+
 async def run_ffmpeg(
     args: Sequence[str],
     output: Path,
@@ -206,11 +225,7 @@ async def run_ffmpeg(
             await asyncio.shield(proc.wait())
         _cleanup([temp])
         raise
-    if code != 0:
-        _cleanup([temp])
-        lines = tuple(tail)
-        kind = EncoderUnavailable if any(_ENCODER_OPEN.search(x) for x in lines) else RenderFailed
-        raise kind(f"ffmpeg exited with {code}", returncode=code, stderr=lines)
+    _check_finished(code, tuple(tail), temp, output)
     try:
         await asyncio.to_thread(_publish, temp, output)
     except BaseException:

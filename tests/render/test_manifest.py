@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,37 @@ def test_an_unreadable_manifest_is_reported_and_left_alone(tmp_path: Path) -> No
     assert job.scan() == 0
     assert len(job.problems) == 1 and "not valid JSON" in job.problems[0][1]
     assert (job.project / "clips.json").read_text() == "{not json"
+
+
+def test_a_render_the_full_disk_cut_short_is_tried_again_not_cached(tmp_path: Path) -> None:
+    """ffmpeg 5.x exits 0 when the disk fills at the trailer: the short is not published, the
+    problem says so, and once there is room the same window renders (not only after an edit)."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    full = tools / "full"
+    full.touch()
+    real = shutil.which("ffmpeg")
+    (tools / "ffmpeg").write_text(
+        "#!/bin/sh\n"
+        f'[ -e "{full}" ] || exec "{real}" "$@"\n'
+        f'"{real}" "$@" || exit $?\n'
+        "for last; do :; done\n"
+        'truncate -s 2048 "$last"\n'
+        'echo "Error writing trailer of $last: No space left on device" >&2\n'
+        "exit 0\n",
+        encoding="utf-8",
+    )
+    (tools / "ffmpeg").chmod(0o755)
+    job = Job(tmp_path)
+    env = {"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+    job.job.renderer = Renderer(Encoder(preset="ultrafast"), env=env)
+    job.job.write_retry = 0.0
+    make_source(job.project / "proj.mp4", SMALL, seconds=2.0)
+    job.write([{"start": 0.5, "end": 1.5, "caption": "one"}])
+    assert job.scan() == 0
+    assert [p.suffix for p in (job.project / "shorts").iterdir()] == [".txt"]
+    assert len(job.problems) == 1 and "No space left on device" in job.problems[0][1]
+    full.unlink()  # room again
+    assert job.scan() == 1
+    (video,) = (job.project / "shorts").glob("*.mp4")
+    assert probe(video)["streams"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from atroposd.render.errors import EncoderUnavailable, RenderFailed
+from atroposd.render.errors import EncoderUnavailable, OutputWriteFailed, RenderFailed
 from atroposd.render.runner import Progress, child_env, parse_progress, run_ffmpeg
 
 LAVFI = ["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10:duration=1"]
@@ -117,3 +117,57 @@ def test_missing_ffmpeg_is_a_render_failure(tmp_path: Path) -> None:
     with pytest.raises(RenderFailed, match="not found"):
         asyncio.run(run_ffmpeg(LAVFI, tmp_path / "f.mp4", ffmpeg=str(tmp_path / "no-ffmpeg")))
     assert _files(tmp_path) == []
+
+
+def _full_disk_ffmpeg(folder: Path) -> str:
+    """ffmpeg 5.x on a full disk: the real ffmpeg writes, the file ends cut short (no trailer),
+    stderr says so, and the exit code is 0 (Debian 12's ffmpeg does exactly this on ENOSPC)."""
+    script = folder / "ffmpeg-on-a-full-disk"
+    script.write_text(
+        "#!/bin/sh\n"
+        'ffmpeg "$@" || exit $?\n'
+        "for last; do :; done\n"
+        'truncate -s 2048 "$last"\n'
+        'echo "[out#0/mp4] Error writing trailer of $last: No space left on device" >&2\n'
+        'echo "Error closing file $last: No space left on device" >&2\n'
+        "exit 0\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_full_disk_is_a_write_failure_even_when_ffmpeg_exits_0(tmp_path: Path) -> None:
+    """Nothing is published under the final name: a cut-short file would be cached and posted."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    out_dir = tmp_path / "out"
+    ffmpeg = _full_disk_ffmpeg(tools)
+    with pytest.raises(OutputWriteFailed) as err:
+        asyncio.run(run_ffmpeg([*LAVFI, *ENCODE], out_dir / "e.mp4", ffmpeg=ffmpeg))
+    assert "No space left on device" in str(err.value)
+    assert "e.mp4" in str(err.value)
+    assert not (out_dir / "e.mp4").exists()
+    assert _files(out_dir) == []
+
+
+def test_no_space_at_the_header_is_a_write_failure_not_an_unavailable_encoder(
+    tmp_path: Path,
+) -> None:
+    """ffmpeg says 'Error initializing output stream' on ENOSPC at the header too: not a reason
+    to give up a hardware encoder for libx264."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    script = tools / "ffmpeg-header-full"
+    script.write_text(
+        "#!/bin/sh\n"
+        'echo "Could not write header for output file #0: No space left on device" >&2\n'
+        'echo "Error initializing output stream 0:0 --" >&2\n'
+        "exit 1\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    with pytest.raises(OutputWriteFailed) as err:
+        asyncio.run(run_ffmpeg([*LAVFI, *ENCODE], tmp_path / "f.mp4", ffmpeg=str(script)))
+    assert not isinstance(err.value, EncoderUnavailable)
+    assert _files(tmp_path) == ["tools"]
