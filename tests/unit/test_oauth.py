@@ -198,6 +198,8 @@ def test_invalid_grant_is_reauth_required_and_no_secret_is_said(
     [
         ({"action": "status", "code": 503}, None),
         ({"action": "drop"}, "network"),
+        ({"action": "status", "code": 403, "body": "<html>Access denied</html>"}, None),  # a WAF
+        ({"action": "status", "code": 404, "body": ""}, None),  # not an OAuth answer at all
     ],
 )
 def test_server_errors_and_dropped_connections_are_transient(

@@ -79,7 +79,9 @@ def token_answer(
     if status == 200 and body.get("access_token"):
         return body
     error, description, meta_code, transient = _error_of(body, status)
-    transient = transient or error in RFC_TRANSIENT or (status == 200 and not body.get("error"))
+    # No OAuth error in the body (a proxy's or a CDN's HTML page, an empty 403/404 in an
+    # outage): not the platform saying the grant is dead, so not a reason to park the login.
+    transient = transient or error in RFC_TRANSIENT or not body.get("error")
     wait = retry_after(resp, now)
     if status == 429 or meta_code in META_THROTTLED:
         raise RateLimited(

@@ -22,7 +22,8 @@ Rules kept here for every platform:
   HTTP client (the daemon's), so the job finds every provider's without new plumbing;
 - token endpoint errors, read from the body whatever the HTTP status: ``invalid_grant``
   (and every other OAuth error answer) → ``ReauthRequired``; 429 → ``RateLimited``; 5xx,
-  ``server_error``/``temporarily_unavailable``, timeouts, connection failures →
+  ``server_error``/``temporarily_unavailable``, an answer with no OAuth error in its body (a
+  proxy's or CDN's page), timeouts, connection failures →
   ``TransientError``. No token or client secret ever appears in an error or a log line.
 """
 
