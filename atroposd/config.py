@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -30,6 +31,7 @@ from pydantic import (
 from atroposd.errors import ConfigError
 from atroposd.providers import SPECS
 from atroposd.providers.spec import PLATFORM_NAMES, PlatformSpec
+from atroposd.render.layouts import known_layout_name
 from atroposd.schedule.model import ScheduleConfig
 
 # Each platform declares the .env names it reads (providers/spec.py); these are the names of
@@ -86,9 +88,8 @@ class Settings(BaseModel):
     delete_uploaded_clips: bool = Field(False, alias="DELETE_UPLOADED_CLIPS")
     sandbox_url: str = Field("http://127.0.0.1:8788", alias="SANDBOX_URL")
     upload_config: Path = Field(Path("upload_config.json"), alias="UPLOAD_CONFIG")
-    render_layout: Literal["centered", "centered_with_corners", "no_zoom", "left_aligned"] = Field(
-        "centered", alias="RENDER_LAYOUT"
-    )
+    # A built-in layout or a <name>.json in LAYOUTS_DIR (checked by _layout_known).
+    render_layout: str = Field("centered", alias="RENDER_LAYOUT")
     # Rendering (render/): user layouts, the encoder, where renders and platform variants go.
     layouts_dir: Path | None = Field(None, alias="LAYOUTS_DIR")
     render_encoder: Literal["libx264", "h264_nvenc", "h264_vaapi"] = Field(
@@ -126,6 +127,12 @@ class Settings(BaseModel):
     )
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     platform_settings: dict[str, str] = Field(default_factory=dict)  # SETTING_NAMES found
+
+    @field_validator("render_layout")
+    @classmethod
+    def _layout_known(cls, value: str, info: ValidationInfo) -> str:
+        folder = (info.context or {}).get("LAYOUTS_DIR")
+        return known_layout_name(value, Path(folder) if folder else None)
 
     @field_validator("sandbox_url")
     @classmethod
@@ -200,7 +207,7 @@ def load_settings(
     data["secrets"] = {n: env[n] for n in SECRET_NAMES if env.get(n)}
     data["platform_settings"] = {n: env[n] for n in SETTING_NAMES if env.get(n)}
     try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(data, context={"LAYOUTS_DIR": data.get("LAYOUTS_DIR")})
     except ValidationError as exc:
         real = os.environ if environ is None else environ
         file = str(env_file) if env_file is not None else "environment"

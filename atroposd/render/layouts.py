@@ -19,6 +19,7 @@ name of a built-in replaces it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -134,6 +135,21 @@ def load_layouts(layouts_dir: Path | None) -> dict[str, Layout]:
             raise LayoutError(f"{path}: name {layout.name!r} must match the file name")
         found[layout.name] = layout
     return found
+
+
+def known_layout_name(name: str, layouts_dir: Path | None) -> str:
+    """``name`` when it is a built-in layout or a ``<name>.json`` in ``layouts_dir``; else
+    ``ValueError`` listing the names there are (RENDER_LAYOUT is checked with this at start)."""
+    names = set(builtin_layouts())
+    if layouts_dir is not None:
+        with contextlib.suppress(OSError):
+            names |= {p.stem for p in layouts_dir.glob("*.json") if not p.name.startswith(".")}
+    if name in names:
+        return name
+    where = f" or a {name}.json in LAYOUTS_DIR {layouts_dir}" if layouts_dir else ""
+    known = ", ".join(sorted(names))
+    msg = f"unknown layout {name!r}: not a built-in layout{where} (known: {known})"
+    raise ValueError(msg)
 
 
 class Layouts:

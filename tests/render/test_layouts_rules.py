@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from atroposd.config import load_settings
 from atroposd.errors import ConfigError, InputError
 from atroposd.render.geometry import Box, plan
 from atroposd.render.graph import Cut, Encoder, ffmpeg_args, gop
@@ -19,6 +20,8 @@ from atroposd.render.render import Renderer, cache_key, rendered_key
 from atroposd.render.source import SourceInfo
 from tests.render.media import TALL, make_source, probe
 from tests.support import make_clip
+
+PACKAGE_LAYOUTS = Path(__file__).resolve().parents[2] / "atroposd" / "render" / "layouts"
 
 BUILTIN = Layouts.load(None, "centered")
 
@@ -131,3 +134,25 @@ def test_hardware_encoder_that_cannot_open_falls_back_to_libx264(tmp_path: Path)
     assert [e["encoder"] for e in logs if e["event"] == "render_encoder_fallback"] == ["h264_nvenc"]
     assert asyncio.run(rendered_key(done.path)) == "k1"
     assert float(probe(done.path)["format"]["duration"]) == pytest.approx(0.4, abs=0.1)
+
+
+def test_render_layout_may_name_a_user_layout_and_a_bad_name_says_where_to_look(
+    tmp_path: Path,
+) -> None:
+    """RENDER_LAYOUT is checked at settings load against built-ins + LAYOUTS_DIR."""
+    folder = tmp_path / "layouts"
+    folder.mkdir()
+    user = json.loads((PACKAGE_LAYOUTS / "centered.json").read_text(encoding="utf-8"))
+    user["name"] = "facecam"
+    (folder / "facecam.json").write_text(json.dumps(user), encoding="utf-8")
+    s = load_settings(None, {"LAYOUTS_DIR": str(folder), "RENDER_LAYOUT": "facecam"})
+    assert s.render_layout == "facecam"
+    assert Layouts.load(s.layouts_dir, s.render_layout).default.name == "facecam"
+    assert load_settings(None, {"LAYOUTS_DIR": str(folder)}).render_layout == "centered"
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, {"LAYOUTS_DIR": str(folder), "RENDER_LAYOUT": "facecma"})
+    message = str(err.value)
+    assert "RENDER_LAYOUT" in message and "facecma" in message
+    assert str(folder) in message and "facecam" in message and "centered" in message
+    with pytest.raises(ConfigError, match="RENDER_LAYOUT"):
+        load_settings(None, {"RENDER_LAYOUT": "facecam"})  # no LAYOUTS_DIR: not known
