@@ -255,10 +255,13 @@ async def _send(websocket: WebSocket, outbox: Outbox, done: asyncio.Event) -> No
     while not (done.is_set() and not len(outbox)):
         getter = asyncio.ensure_future(outbox.get())
         waiter = asyncio.ensure_future(done.wait())
-        await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if not getter.done():
-            getter.cancel()
+        try:
+            await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this sender is cancelled (the client left): no task left behind
+            waiter.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.cancelled():
             continue
         try:
             await websocket.send_text(json.dumps(getter.result(), ensure_ascii=False))
