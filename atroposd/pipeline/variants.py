@@ -31,7 +31,7 @@ from atroposd.errors import SourceChanged
 from atroposd.pipeline.files import trim
 from atroposd.pipeline.media import Action, MediaRejected, Profile, Verdict, judge
 from atroposd.providers.base import Capabilities, UploadRequest
-from atroposd.render.errors import RenderFailed
+from atroposd.render.errors import OutputWriteFailed, RenderFailed
 from atroposd.render.probe import MediaInfo, MediaUnreadable, Prober, ToolMissing
 from atroposd.render.runner import run_ffmpeg
 
@@ -203,9 +203,13 @@ class MediaCheck:
                 out,
                 duration=info.duration_s if info is not None else None,
             )
-        except FileNotFoundError:  # the cache folder removed under ffmpeg: not the clip's fault
+        except (FileNotFoundError, OutputWriteFailed) as exc:  # the cache's fault, not the clip's
+            full = "No space left" in str(exc)
             raise OSError(
-                errno.EIO, f"{out.parent}: removed during the transcode; made again next attempt"
+                errno.ENOSPC if full else errno.EIO,
+                f"{out.parent}: "
+                + ("no space left for a variant" if full else "cannot write")
+                + f" ({str(exc)[-200:]}); made again next attempt",
             ) from None
         except RenderFailed as exc:
             if "No space left" in str(exc):  # the world, not the clip: retried with backoff
