@@ -107,7 +107,10 @@ def code_of(flow_platform: str, answer: Mapping[str, str], state: str) -> str:
     title = TITLES.get(flow_platform, flow_platform)
     if answer.get("error"):
         why = answer.get("error_description") or answer.get("error_reason") or ""
-        raise LoginFailed(f"{title} refused the login: {answer['error']} {why}".strip())
+        raise LoginFailed(
+            f"{title} refused the login: {answer['error']} {why}".strip()
+            + "; nothing was stored (run the login again and approve)"
+        )
     if not answer.get("code"):
         raise LoginFailed(
             f"{title}: that is not the redirect address (expected "
