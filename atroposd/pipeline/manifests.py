@@ -34,7 +34,14 @@ from atroposd.bus import Bus, RenderProgressed
 from atroposd.domain import FileIdentity
 from atroposd.errors import AtroposError, InputError
 from atroposd.pipeline.intake import sha256_file
-from atroposd.pipeline.manifest_model import MANIFEST, Window, find_source, read_manifest, windows
+from atroposd.pipeline.manifest_model import (
+    MANIFEST,
+    Entry,
+    Window,
+    find_source,
+    read_manifest,
+    windows,
+)
 from atroposd.render.errors import OutputWriteFailed
 from atroposd.render.graph import Cut, Encoder
 from atroposd.render.layouts import Layout, Layouts
@@ -158,12 +165,13 @@ class Manifests:
         for number, reason in bad:
             await self._problem(folder / MANIFEST, f"entry {number}: {reason}")
             log.warning("manifest_entry_invalid", manifest=str(folder / MANIFEST), entry=number)
+        ident = await asyncio.to_thread(FileIdentity.of, source)
         sha = await self._hash(source)
         account = folder.relative_to(self.out_root).parts[0]
         rendered = 0
         self._write_failed = False
         for window in good:
-            rendered += await self._window(folder, source, sha, account, window)
+            rendered += await self._window(folder, (source, ident), sha, account, window)
         if self._write_failed:  # not done: tried again after write_retry
             self._retry_at[folder] = time.monotonic() + self.write_retry
         else:
@@ -185,7 +193,10 @@ class Manifests:
             account=(self._account_layout(account) or "", f"upload_config.json account {account}"),
         )
 
-    async def _window(self, folder: Path, source: Path, sha: str, account: str, w: Window) -> int:
+    async def _window(
+        self, folder: Path, src: tuple[Path, FileIdentity], sha: str, account: str, w: Window
+    ) -> int:
+        source = src[0]
         manifest = folder / MANIFEST
         try:
             layout = self._layout(account, w, manifest)
@@ -204,6 +215,11 @@ class Manifests:
         await asyncio.to_thread(self._write_texts, shorts, w)
         if await rendered_key(video) != key:
             if not await self._render(source, video, layout, cut, key, w, manifest):
+                return 0
+            if not await asyncio.to_thread(_still_wanted, folder, src, w):
+                await asyncio.to_thread(_drop_stale, shorts, w)
+                log.info("render_dropped", output=str(video), key=key,
+                         reason="clips.json or its source changed during the render")  # fmt: skip
                 return 0
             done = 1
         else:
@@ -248,6 +264,28 @@ class Manifests:
                  seconds=round(spent, 2), speed=round(cut.length / spent, 2) if spent else None,
                  silent=done.silent)  # fmt: skip
         return True
+
+
+def _still_wanted(folder: Path, src: tuple[Path, FileIdentity], w: Window) -> bool:
+    """After a render: the manifest still asks for this entry, of the same source file."""
+    try:
+        manifest = read_manifest(folder / MANIFEST)
+        if find_source(folder, manifest.source) != src[0] or FileIdentity.of(src[0]) != src[1]:
+            return False
+    except (InputError, OSError):
+        return False
+    for item in manifest.entries:
+        with contextlib.suppress(ValueError):
+            if Entry.model_validate(item) == w.entry:
+                return True
+    return False
+
+
+def _drop_stale(shorts: Path, w: Window) -> None:
+    """Remove a render the manifest no longer asks for (before the watcher takes it: it waits
+    for the folder to settle); its caption and sidecar too (the next scan writes what is new)."""
+    for suffix in (".mp4", ".txt", ".json"):
+        (shorts / f"{w.stem}{suffix}").unlink(missing_ok=True)
 
 
 class RenderSettings(Protocol):

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from atroposd.bus import Bus, RenderProgressed
 from atroposd.pipeline.manifest_model import windows
@@ -171,3 +172,38 @@ def test_a_render_the_full_disk_cut_short_is_tried_again_not_cached(tmp_path: Pa
     assert job.scan() == 1
     (video,) = (job.project / "shorts").glob("*.mp4")
     assert probe(video)["streams"]
+
+
+def _editing_ffmpeg(tools: Path, manifest: Path, edit: Path) -> dict[str, str]:
+    """A PATH whose ffmpeg first puts ``edit`` in place of ``manifest`` (once), then runs the
+    real ffmpeg: the manifest changes while the render runs, on any machine."""
+    real = shutil.which("ffmpeg")
+    (tools / "ffmpeg").write_text(
+        f'#!/bin/sh\n[ -e "{edit}" ] && mv "{edit}" "{manifest}"\nexec "{real}" "$@"\n',
+        encoding="utf-8",
+    )
+    (tools / "ffmpeg").chmod(0o755)
+    return {"PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_a_window_edited_during_its_render_is_not_left_to_be_posted(tmp_path: Path) -> None:
+    """The stale short (the old window) is removed before the watcher could take it; the next
+    scan renders the window as edited."""
+    job = Job(tmp_path)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    edit = tmp_path / "edit.json"
+    edit.write_text(json.dumps([{"start": 0.5, "end": 1.2, "caption": "new"}]), encoding="utf-8")
+    env = _editing_ffmpeg(tools, job.project / "clips.json", edit)
+    job.job.renderer = Renderer(Encoder(preset="ultrafast"), env=env)
+    make_source(job.project / "proj.mp4", SMALL, seconds=2.0)
+    job.write([{"start": 0.5, "end": 1.5, "caption": "old"}])
+    with capture_logs() as logs:
+        assert job.scan() == 0
+    assert not edit.exists()  # the edit landed during the render
+    assert not (job.project / "shorts" / "clip_0.50-1.50.mp4").exists()
+    assert not (job.project / "shorts" / "clip_0.50-1.50.txt").exists()
+    assert any(e["event"] == "render_dropped" for e in logs)
+    assert job.scan() == 1
+    assert job.shorts() == ["clip_0.50-1.20.mp4", "clip_0.50-1.20.txt"]
+    assert (job.project / "shorts" / "clip_0.50-1.20.txt").read_text(encoding="utf-8") == "new"
