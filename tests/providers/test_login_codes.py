@@ -157,7 +157,9 @@ def test_a_login_that_did_not_grant_the_posting_scope_is_refused(emulator: Emula
     )
 
     def browse(url: str) -> None:
-        threading.Thread(target=httpx.get, args=(url,), kwargs={"follow_redirects": True}).start()
+        threading.Thread(
+            target=httpx.get, args=(url,), kwargs={"follow_redirects": True, "timeout": 30}
+        ).start()
 
     async def login(flow: CodeFlow) -> object:
         browser = Browser(out=StringIO(), inp=StringIO(), open=browse, timeout=20)

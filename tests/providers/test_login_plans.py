@@ -44,7 +44,9 @@ class _Store:
 
 def _browse(url: str) -> None:
     """What the browser does with the URL, in its own thread as a browser would."""
-    thread = threading.Thread(target=httpx.get, args=(url,), kwargs={"follow_redirects": True})
+    thread = threading.Thread(
+        target=httpx.get, args=(url,), kwargs={"follow_redirects": True, "timeout": 30}
+    )
     thread.start()
 
 
