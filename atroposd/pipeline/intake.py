@@ -90,12 +90,20 @@ class SidecarModel(PlatformOverride):
         return PlatformOverride.model_validate({**base, **block.model_dump(exclude_none=True)})
 
 
+SIDECAR_LAYOUT = (
+    "a queued clip is posted as it is, never rendered; to render it in a layout, put it in "
+    "out/<account>/<project>/ with a clips.json whose entry names the layout (docs/rendering.md)"
+)
+
+
 def parse_sidecar(path: Path, known: set[str]) -> SidecarModel:
     """Read and validate a sidecar; unknown keys must be platform names."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8-sig"))
         model = SidecarModel.model_validate(raw)
         for name, block in (model.model_extra or {}).items():
+            if name == "layout" and name not in known:  # issue 10: layouts apply to renders only
+                raise InputError(f"{path}: layout: {SIDECAR_LAYOUT}")
             if name not in known:
                 raise InputError(
                     f"{path}: unknown key {name!r} (platforms: {', '.join(sorted(known))})"

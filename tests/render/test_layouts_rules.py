@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from atroposd.config import load_settings
 from atroposd.errors import ConfigError, InputError
+from atroposd.pipeline.intake import parse_sidecar
 from atroposd.render.geometry import Box, plan
 from atroposd.render.graph import Cut, Encoder, ffmpeg_args, gop
 from atroposd.render.layouts import Layouts
@@ -156,3 +157,16 @@ def test_render_layout_may_name_a_user_layout_and_a_bad_name_says_where_to_look(
     assert str(folder) in message and "facecam" in message and "centered" in message
     with pytest.raises(ConfigError, match="RENDER_LAYOUT"):
         load_settings(None, {"RENDER_LAYOUT": "facecam"})  # no LAYOUTS_DIR: not known
+
+
+def test_a_queued_clip_whose_sidecar_names_a_layout_is_told_where_layouts_apply(
+    tmp_path: Path,
+) -> None:
+    """Queued clips are posted as they are: a sidecar ``layout`` is refused (the clip waits,
+    untouched) with where a layout does apply, not as an unknown platform name."""
+    sidecar = tmp_path / "a.json"
+    sidecar.write_text('{"layout": "centered", "title": "t"}', encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        parse_sidecar(sidecar, {"youtube", "x"})
+    message = str(err.value)
+    assert "layout" in message and "clips.json" in message and "platforms" not in message
