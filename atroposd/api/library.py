@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -47,7 +46,7 @@ async def clips(
     total = await ctx.reader.run(queries.count, account) if with_total else None
     heads = [(j.posts[0]["video_path"], j.posts[0]["clip_rel"]) for j in jobs]
     archive = ctx.settings.archive_dir.absolute()
-    found = await asyncio.to_thread(lambda: [locate(v, r, archive) for v, r in heads])
+    found = await ctx.reader.offload(lambda: [locate(v, r, archive) for v, r in heads])
     config = ctx.upload_config
     names = {n: a.display_name or n for n, a in config.accounts.items()}
     page = ClipPage(

@@ -66,7 +66,7 @@ async def metrics(request: Request, ctx: CtxDep) -> Response:
     """Prometheus text format, read from the ledger at scrape time."""
     registry: CollectorRegistry = request.app.state.registry
     ctx.watcher_figures = watcher_figures(ctx)
-    body = await asyncio.to_thread(generate_latest, registry)
+    body = await ctx.reader.offload(generate_latest, registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

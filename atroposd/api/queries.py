@@ -6,8 +6,9 @@ planned for it), so it is stable and lives in the ledger: nothing is kept in mem
 newest first by keyset on that id (``id < cursor``): a page is an index seek, and clips added
 or removed between pages neither shift nor repeat the others.
 
-Every function takes a ``sqlite3.Connection`` and runs in a worker thread (``Reader``), on a
-read-only connection of its own: the daemon's event loop never waits for an API query.
+Every function takes a ``sqlite3.Connection`` and runs in one of the reader's own threads
+(``Reader``), on a read-only connection: the daemon's event loop never waits for an API query,
+and API reads never hold the default pool's threads the daemon's blocking work needs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +52,9 @@ class Reader:
         self._all = list(self._idle)
         self._lock = threading.Lock()
         self._free = threading.Semaphore(size)
+        # Threads of its own: API reads (a websocket crowd polls) never take the default
+        # pool's threads, on which the daemon's own blocking work runs (asyncio.to_thread).
+        self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="api-read")
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -74,10 +79,17 @@ class Reader:
                     self._idle.append(conn)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in a worker thread."""
-        return await asyncio.to_thread(self.call, fn, *args)
+        """Run ``fn(conn, *args)`` in one of the reader's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.call, fn, *args)
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` (which may ``call`` the reader) in one of the reader's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn, *args)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)  # never holds up a stop
         with self._lock:
             for conn in self._all:
                 conn.close()
