@@ -5,6 +5,7 @@ favicon, the bare redirect address opened by hand) gets a page and the login kee
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from io import StringIO
 
 import httpx
@@ -69,3 +70,17 @@ def test_a_pasted_address_in_quotes_or_brackets_reads_the_same() -> None:
     plain = "http://127.0.0.1:8765/callback?code=c4&state=s4"
     for pasted in (plain, f'"{plain}"', f"'{plain}'", f"<{plain}>", f"  `{plain}`\n"):
         assert parse_answer(pasted) == {"code": "c4", "state": "s4"}, pasted
+
+
+def test_with_no_browser_here_the_wait_says_how_to_log_in_from_elsewhere() -> None:
+    async def shown(open_: Callable[[str], object] | None) -> str:
+        out = StringIO()
+        browser = Browser(out=out, inp=StringIO(), open=open_, timeout=0.1)
+        async with Redirect(browser) as redirect:
+            with pytest.raises(LoginFailed):
+                await redirect.answer("http://platform/authorize", "youtube", "a")
+        return out.getvalue()
+
+    headless = asyncio.run(shown(None))
+    assert "use --no-browser" in headless and "ssh -L " in headless
+    assert "use --no-browser" not in asyncio.run(shown(lambda url: True))

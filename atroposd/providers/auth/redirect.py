@@ -134,6 +134,14 @@ class Redirect:
         if b.open is not None:
             with contextlib.suppress(Exception):  # no browser after all: the URL is printed
                 b.open(url)
+        else:  # no desktop here: the URL may well be opened on another machine
+            port = self.uri.split(":")[2].split("/")[0]
+            print(
+                f"(No browser here. A browser on another machine cannot reach {self.uri}: "
+                "stop with Ctrl-C and use --no-browser, or forward the port first: "
+                f"ssh -L {port}:127.0.0.1:{port} <this host>, with --port {port}.)",
+                file=b.out,
+            )
         print(f"Waiting for the redirect to {self.uri} (Ctrl-C to stop) ...", file=b.out)
         b.out.flush()
         assert self._got is not None
