@@ -37,6 +37,7 @@ from atroposd.render.runner import run_ffmpeg
 
 log = structlog.get_logger("atroposd")
 HASH_PIECE = 4 * 1024 * 1024
+TRANSCODES_AT_ONCE = 1  # two 4K variants side by side on 2 vCPUs: both late, uploads starved
 LOW_SPACE = 64 * 1024 * 1024  # below this, an unreadable fresh variant is put down to a full disk
 CRF = "20"
 KEYFRAME_SECONDS = 2
@@ -86,6 +87,7 @@ class MediaCheck:
         self.prober = prober or Prober()
         self.cache_dir = cache_dir
         self._runs: dict[Path, asyncio.Lock] = {}
+        self._slot = asyncio.Semaphore(TRANSCODES_AT_ONCE)
         self._hashes: dict[tuple[Path, FileIdentity], str] = {}
         self._warned: dict[tuple[str, str], None] = {}
         self.transcodes = 0  # ffmpeg runs that made a variant (tests, the suite's cost)
@@ -179,7 +181,8 @@ class MediaCheck:
                     profile=verdict.profile.key,
                 )
                 return out
-            await self._transcode(request, verdict, platform, out)
+            async with self._slot:  # one ffmpeg at a time: x264 takes every core already
+                await self._transcode(request, verdict, platform, out)
         return out
 
     async def _transcode(

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import structlog.testing
 
 from atroposd.domain import FileIdentity
 from atroposd.errors import SourceChanged
@@ -197,3 +198,20 @@ def test_the_cache_folder_removed_during_a_transcode_is_retried_not_a_lost_clip(
     assert clip.exists()
     sent = asyncio.run(check.fit(request, "x", CAPS["x"]))  # the next attempt
     assert sent.path.parent == cache and probe_file(sent.path).pix_fmt == "yuv420p"
+
+
+def test_variants_are_made_one_at_a_time(tmp_path: Path, source: Path) -> None:
+    """Two profiles (X 720p, Instagram 1080p) of one 4K source: the second ffmpeg starts after
+    the first is done (side by side they share the cores and both come late)."""
+    request = request_for(source)
+    check = MediaCheck(tmp_path / "renders")
+
+    async def both() -> None:
+        await asyncio.gather(
+            check.fit(request, "x", CAPS["x"]), check.fit(request, "instagram", CAPS["instagram"])
+        )
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(both())
+    steps = [e["event"] for e in logs if e["event"].startswith("variant_transc")]
+    assert steps == ["variant_transcoding", "variant_transcoded"] * 2
