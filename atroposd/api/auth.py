@@ -18,11 +18,15 @@ import os
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import unquote
 
 from atroposd.errors import ConfigError
 
 TOKEN_FILE = "api-token"
-_QUERY_TOKEN = re.compile(r"([?&]token=)[^&\s\"']*", re.IGNORECASE)
+# ``token=``, with any of its letters percent-encoded too (a query decoder reads them as one)
+_QUERY_TOKEN = re.compile(
+    r"([?&](?:t|%74)(?:o|%6f)(?:k|%6b)(?:e|%65)(?:n|%6e)=)[^&\s\"']*", re.IGNORECASE
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -104,6 +108,16 @@ def same(given: str | None, token: str) -> bool:
     if not given:
         return False
     return hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("utf-8"))
+
+
+def query_token(raw: bytes) -> str | None:
+    """The value of the literal ``token`` key of a raw query string (a key spelled with
+    percent-escapes does not count: it would be one the log scrubbing could miss)."""
+    for part in raw.decode("latin-1").split("&"):
+        key, sep, value = part.partition("=")
+        if key == "token" and sep:
+            return unquote(value)
+    return None
 
 
 def bearer(header: str | None) -> str | None:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, WebSocket
 from starlette.responses import JSONResponse, Response
 
 from atroposd.api import queries
-from atroposd.api.auth import bearer, same
+from atroposd.api.auth import bearer, query_token, same
 from atroposd.api.context import Context, ctx_of, ws_ctx
 from atroposd.api.enqueue import BadRequest, Conflict, enqueue
 from atroposd.api.models import (
@@ -198,7 +198,9 @@ async def _let_in(websocket: WebSocket) -> Context | None:
     """The context when the socket carries the token (header or ``?token=``), else answer the
     handshake 401 and None."""
     ctx = ws_ctx(websocket)
-    given = bearer(websocket.headers.get("authorization")) or websocket.query_params.get("token")
+    given = bearer(websocket.headers.get("authorization")) or query_token(
+        websocket.scope.get("query_string", b"")
+    )
     if same(given, ctx.token):
         return ctx
     await websocket.send_denial_response(
