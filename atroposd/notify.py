@@ -78,13 +78,18 @@ class SentKeys:
         self._keys.discard(key)
 
     def save(self, today: date) -> None:
-        """Write the keys of the last ``KEEP_DAYS`` days (blocking: call it off the loop)."""
+        """Write the keys of the last ``KEEP_DAYS`` days (blocking: call it off the loop).
+
+        The loop may claim keys meanwhile: this works on a copy (``set.copy`` and
+        ``difference_update`` run whole under the GIL; iterating the live set would not)."""
         oldest = (today - timedelta(days=KEEP_DAYS)).isoformat()
-        self._keys = {k for k in self._keys if k.split("|", 1)[0] >= oldest}
+        keys = self._keys.copy()
+        old = {k for k in keys if k.split("|", 1)[0] < oldest}
+        self._keys.difference_update(old)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         with open(tmp, "w", encoding="utf-8") as out:
-            json.dump({"sent": sorted(self._keys)}, out)
+            json.dump({"sent": sorted(keys - old)}, out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)

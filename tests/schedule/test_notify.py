@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -200,3 +201,38 @@ def test_a_notify_command_that_cannot_be_split_is_a_config_error(tmp_path: Path)
     with pytest.raises(ConfigError) as err:
         Notifier(SentKeys(tmp_path / "n.json"), command='notify-send "unclosed s3cr3t')
     assert "NOTIFY_COMMAND" in str(err.value) and "s3cr3t" not in str(err.value)
+
+
+def test_keys_claimed_on_the_loop_while_a_worker_thread_saves_them(tmp_path: Path) -> None:
+    """``save`` runs in a worker thread while the loop claims new keys: it must never fail
+    with 'Set changed size during iteration' (that ended the notifier's worker)."""
+    keys = SentKeys(tmp_path / "n.json")
+    for i in range(5000):
+        keys.add(f"2026-03-02|runout|a{i}")
+    errors: list[Exception] = []
+    saves = 0
+    stop = threading.Event()
+
+    def saver() -> None:
+        nonlocal saves
+        while not stop.is_set():
+            try:
+                keys.save(DAY)
+            except RuntimeError as exc:
+                errors.append(exc)
+                return
+            saves += 1
+
+    thread = threading.Thread(target=saver)
+    thread.start()
+    try:
+        i = 0
+        while not errors and thread.is_alive() and i < 50_000:
+            keys.add(f"2026-03-02|failed|b{i}")
+            i += 1
+        wait_for(lambda: saves > 0 or errors or not thread.is_alive(), 30.0, "a save")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not errors and saves > 0
+    assert "2026-03-02|failed|b0" in keys
