@@ -215,12 +215,12 @@ class Publisher:
                     provider.capabilities,
                     self._options_for(post.account, post.platform),
                 )
+                resume = RemoteRef.from_json(post.remote_ref) if post.remote_ref else None
+                if resume is not None:  # asked before the media check: it may be published
+                    resume = await self._ask_first(provider, claimed, resume)
                 if self._media is not None:  # as is, a variant, or MediaRejected
                     request = await self._media.fit(request, post.platform, provider.capabilities)
                 provider.validate(request)
-                resume = RemoteRef.from_json(post.remote_ref) if post.remote_ref else None
-                if resume is not None:
-                    resume = await self._ask_first(provider, claimed, resume)
                 result = await provider.upload(
                     request, resume, self._saver(post.id), self._progress(post.id)
                 )
