@@ -183,6 +183,7 @@ class Notifier:
         try:
             self._queue.put_nowait(notice)
         except asyncio.QueueFull:
+            self.sent.discard(notice.key)  # not sent: its next occasion today may send it
             self.dropped += 1
             log.warning("notify_dropped", cause=notice.cause, account=notice.account)
 

@@ -236,3 +236,22 @@ def test_keys_claimed_on_the_loop_while_a_worker_thread_saves_them(tmp_path: Pat
         thread.join(30)
     assert not errors and saves > 0
     assert "2026-03-02|failed|b0" in keys
+
+
+def test_a_notice_dropped_from_a_full_queue_can_be_sent_at_its_next_occasion(
+    tmp_path: Path,
+) -> None:
+    async def main() -> tuple[list[bool], int, bool]:
+        notifier = Notifier(SentKeys(tmp_path / "n.json"), delivery=FAST)
+        # No worker yet: the queue (8) fills, the ninth is dropped.
+        sent = [notifier.send(notice(account=f"a{i}")) for i in range(FAST.queue + 1)]
+        dropped = notifier.dropped
+        worker = asyncio.create_task(notifier.run())
+        try:
+            await asyncio.wait_for(notifier._queue.join(), 30)
+            return sent, dropped, notifier.send(notice(account=f"a{FAST.queue}"))
+        finally:
+            worker.cancel()
+
+    sent, dropped, again = asyncio.run(main())
+    assert all(sent) and dropped == 1 and again
