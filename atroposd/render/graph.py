@@ -142,7 +142,9 @@ def ffmpeg_args(
         out["metadata"] = f"comment={comment}"
     streams = [video]
     if info.has_audio:
-        streams.append(src["a:0"])
+        # Silence padded from 0 when the audio starts late (a recorder that starts the sound
+        # after the picture): the short's sound then starts with its picture on every player.
+        streams.append(src["a:0"].filter("aresample", **{"async": 1, "first_pts": 0}))
         out.update(AUDIO)
     args: list[str] = ffmpeg.output(*streams, _PLACEHOLDER, **out).get_args()
     assert args[-1] == _PLACEHOLDER

@@ -90,7 +90,8 @@ def test_output_options() -> None:
     info = SourceInfo(1920, 1080, fps=Fraction(120), duration=3, has_audio=True)
     args = ffmpeg_args("s.mp4", info, plan(BUILTIN.default, 1920, 1080), BUILTIN.default.background)
     assert args[args.index("-r") + 1] == "60" and args[args.index("-g") + 1] == "120"
-    assert args[args.index("-map") + 3] == "0:a:0"
+    assert args.count("-map") == 2  # the picture and the first audio stream, padded from 0
+    assert "[0:a:0]aresample=async=1:first_pts=0" in args[args.index("-filter_complex") + 1]
     assert gop(Fraction(30000, 1001)) == 59  # < 2 s at 29.97
 
 
@@ -170,3 +171,25 @@ def test_a_queued_clip_whose_sidecar_names_a_layout_is_told_where_layouts_apply(
         parse_sidecar(sidecar, {"youtube", "x"})
     message = str(err.value)
     assert "layout" in message and "clips.json" in message and "platforms" not in message
+
+
+def test_audio_that_starts_late_is_padded_from_the_first_frame(tmp_path: Path) -> None:
+    """A source whose sound starts 1 s after its picture: the short's audio track starts at
+    0 with silence (it started ~1 s in, which some players and platforms play out of sync)."""
+    source = tmp_path / "late.mp4"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+         "-itsoffset", "1", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
+         "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10:duration=2",
+         "-map", "1:v", "-map", "0:a", "-c:v", "libx264", "-preset", "ultrafast",
+         "-c:a", "aac", str(source)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    late = [s for s in probe(source)["streams"] if s["codec_type"] == "audio"]
+    assert float(late[0]["start_time"]) > 0.5  # the source really starts its sound late
+    out = tmp_path / "short.mp4"
+    layout = Layouts.load(None, "centered").default
+    asyncio.run(Renderer(Encoder(preset="ultrafast")).render(source, out, layout))
+    (audio,) = [s for s in probe(out)["streams"] if s["codec_type"] == "audio"]
+    assert float(audio["start_time"]) < 0.05
+    assert float(audio["duration"]) > 1.9
