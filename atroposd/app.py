@@ -45,6 +45,7 @@ from atroposd.pipeline.tokens import TokenRefresher
 from atroposd.pipeline.variants import MediaCheck
 from atroposd.preflight import folder, is_emulator, listening, open_ledger
 from atroposd.providers import REGISTRY
+from atroposd.providers.auth.oauth2 import save_if
 from atroposd.providers.base import Credentials, CredentialStore, Provider, ProviderContext
 from atroposd.sdnotify import Notifier
 from atroposd.store.db import StateLock
@@ -74,6 +75,11 @@ class RedactingStore:
         live = (creds.access_token, creds.refresh_token, *creds.extra.values())
         self._redactor.current((account, platform), *live)  # replaced tokens age out
         self._inner.save(account, platform, creds)
+
+    def save_if(self, account: str, platform: str, new: Credentials, old: Credentials) -> Any:
+        self._redactor.current((account, platform), new.access_token, new.refresh_token)
+        held = save_if(self._inner, account, platform, new, old)  # a refresh, over its grant
+        return held if held is None else self.load(account, platform)  # (a new login's)
 
 
 @dataclass

@@ -176,20 +176,43 @@ class Vault:
         """Encrypt with the first key and write atomically under the folder's lock, 0600."""
         path = self._path(account, platform)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        payload = {
-            "access_token": creds.access_token,
-            "refresh_token": creds.refresh_token,
-            "expires_at": creds.expires_at.isoformat() if creds.expires_at else None,
-            "extra": dict(creds.extra),
-        }
+        payload = _payload(creds)
         _private(path.parent)
         with _locked(path.parent):
-            try:  # on a key rotate-key added meanwhile: the keys are read again (``_adopt``)
-                self._openable(path, platform)
-            except Undecryptable:
-                if not self._sandbox:
-                    raise  # never overwrite what another key may open
-            _write(path, self._fernet.encrypt(json.dumps(payload).encode()))
+            self._write_locked(path, platform, payload)
+
+    def _write_locked(self, path: Path, platform: str, payload: dict[str, Any]) -> None:
+        try:  # on a key rotate-key added meanwhile: the keys are read again (``_adopt``)
+            self._openable(path, platform)
+        except Undecryptable:
+            if not self._sandbox:
+                raise  # never overwrite what another key may open
+        _write(path, self._fernet.encrypt(json.dumps(payload).encode()))
+
+    def save_if(
+        self, account: str, platform: str, creds: Credentials, expected: Credentials
+    ) -> Credentials | None:
+        """Save ``creds`` (a refresh of ``expected``) only if the file still holds
+        ``expected``, all under the folder's lock; None when saved. Otherwise the file is left
+        as it is and what it holds is returned (``auth login`` stored a new login meanwhile);
+        ``ReauthRequired`` when it is gone (``auth logout``)."""
+        path = self._path(account, platform)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private(path.parent)
+        with _locked(path.parent):
+            if not path.exists():
+                raise ReauthRequired(
+                    f"no {platform} login stored for account {account!r} (expected {path})",
+                    platform=platform,
+                )
+            try:
+                held = self._read(path)
+            except (InvalidToken, ValueError):
+                held = None  # _write_locked re-reads the keys, or refuses (production)
+            if held is not None and not same_grant(held, expected):
+                return held
+            self._write_locked(path, platform, _payload(creds))
+        return None
 
     def check_save(self, account: str, platform: str) -> None:
         """What ``save`` would refuse, found before a login's browser step: a stored file no
@@ -304,6 +327,23 @@ def notes(tokens_dir: Path, account: str, platform: str) -> dict[str, Any]:
     except ValueError:
         return {}  # a damaged notes file holds nothing that cannot be noted again
     return found if isinstance(found, dict) else {}
+
+
+def same_grant(held: Credentials, expected: Credentials) -> bool:
+    """Whether ``held`` is still the grant ``expected`` came from: the same refresh token, or
+    the same access token when there is none (no secret is shown either way)."""
+    if expected.refresh_token:
+        return held.refresh_token == expected.refresh_token
+    return held.access_token == expected.access_token
+
+
+def _payload(creds: Credentials) -> dict[str, Any]:
+    return {
+        "access_token": creds.access_token,
+        "refresh_token": creds.refresh_token,
+        "expires_at": creds.expires_at.isoformat() if creds.expires_at else None,
+        "extra": dict(creds.extra),
+    }
 
 
 def _private(folder: Path) -> None:

@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 import structlog
@@ -56,6 +56,25 @@ _KEEPERS: weakref.WeakSet[OAuth2Tokens] = weakref.WeakSet()
 def keepers(http: httpx.AsyncClient) -> list[OAuth2Tokens]:
     """Every live ``OAuth2Tokens`` built on ``http`` (the daemon's client), by platform."""
     return sorted((k for k in list(_KEEPERS) if k._http is http), key=lambda k: k.platform)
+
+
+@runtime_checkable
+class SwappingStore(Protocol):
+    """A credential store that saves a refresh only over the grant it came from (the vault)."""
+
+    def save_if(
+        self, account: str, platform: str, creds: Credentials, expected: Credentials
+    ) -> Credentials | None: ...
+
+
+def save_if(
+    store: CredentialStore, account: str, platform: str, creds: Credentials, expected: Credentials
+) -> Credentials | None:
+    """``store.save_if`` when the store has it; else a plain save (None: saved)."""
+    if isinstance(store, SwappingStore):
+        return store.save_if(account, platform, creds, expected)
+    store.save(account, platform, creds)
+    return None
 
 
 @dataclass(frozen=True, repr=False)
@@ -111,7 +130,8 @@ class OAuth2Tokens:
         self._classify = classify
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._cache: dict[str, Credentials] = {}
-        self._unsaved: dict[str, Credentials] = {}  # refreshed, but the vault write failed
+        # refreshed (with the grant refreshed), but the vault write failed
+        self._unsaved: dict[str, tuple[Credentials, Credentials]] = {}
         self._inflight: set[asyncio.Future[Credentials]] = set()  # refreshes under way
         self._lifetimes: dict[str, timedelta] = {}  # what the platform last said per account
         self._listeners: set[Callable[[], None]] = set()  # told after every refresh
@@ -170,8 +190,7 @@ class OAuth2Tokens:
         """What the account holds now: unsaved fresh tokens are stored first."""
         pending = self._unsaved.get(account)
         if pending is not None:
-            await self._persist(account, pending)
-            return pending
+            return await self._persist(account, *pending)
         cached = self._cache.get(account)
         if cached is not None:
             return cached
@@ -269,16 +288,31 @@ class OAuth2Tokens:
             extra=creds.extra,
         )
         self._cache.pop(account, None)
-        self._unsaved[account] = fresh
-        await self._persist(account, fresh)  # before anyone can use the new access token
+        self._unsaved[account] = (fresh, creds)
+        kept = await self._persist(account, fresh, creds)  # before anyone can use it
+        if kept is not fresh:  # a new login was stored meanwhile: refresh that one if due
+            return kept if self._usable(kept, account) else await self._exchange(account, kept)
         log.info("token_refreshed", account=account, platform=platform, rotated=rotated)
         for callback in list(self._listeners):
             callback()
         return fresh
 
-    async def _persist(self, account: str, fresh: Credentials) -> None:
+    async def _persist(
+        self, account: str, fresh: Credentials, refreshed: Credentials
+    ) -> Credentials:
+        """Store ``fresh`` over ``refreshed`` and return it; when the file no longer holds
+        ``refreshed`` (``auth login`` stored a new login meanwhile), drop ``fresh`` and return
+        the file's login (a rotated refresh token dropped this way leaves the new login's)."""
+        platform = self._ep.platform
         try:
-            await asyncio.to_thread(self._store.save, account, self._ep.platform, fresh)
+            held = await asyncio.to_thread(
+                save_if, self._store, account, platform, fresh, refreshed
+            )
+        except ReauthRequired as exc:
+            if exc.code != "undecryptable":  # logged out meanwhile: nothing left to store
+                self._unsaved.pop(account, None)
+                self._cache.pop(account, None)
+            raise
         except OSError as exc:
             log.error(
                 "token_store_failed",
@@ -295,7 +329,16 @@ class OAuth2Tokens:
                 code="vault_write",
             ) from None
         self._unsaved.pop(account, None)
-        self._cache[account] = fresh
+        kept = fresh if held is None else held
+        if held is not None:
+            log.warning(
+                "token_refresh_dropped",
+                account=account,
+                platform=platform,
+                reason="a new login was stored while this refresh was under way; it is used",
+            )
+        self._cache[account] = kept
+        return kept
 
 
 def _same_login(a: Credentials, b: Credentials) -> bool:
