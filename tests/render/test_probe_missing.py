@@ -5,6 +5,7 @@ as unreadable."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 import structlog.testing
@@ -13,11 +14,12 @@ from atroposd.domain import ClipFiles
 from atroposd.pipeline.intake import Intake
 from atroposd.pipeline.variants import MediaCheck
 from atroposd.render.probe import Prober
-from tests.media_clips import caps, hevc_10bit_4k
+from tests.media_clips import caps
 from tests.render.test_media_variants import request_for
 from tests.unit.pipeline_support import desk, real_clip
 
 GONE = "/nonexistent/bin/ffprobe"
+TINY_444 = ["-f", "lavfi", "-i", "testsrc2=size=64x114:rate=5", "-t", "1", "-pix_fmt", "yuv444p"]
 
 
 def test_without_ffprobe_clips_are_planned_and_sent_as_they_are(tmp_path: Path) -> None:
@@ -32,7 +34,8 @@ def test_without_ffprobe_clips_are_planned_and_sent_as_they_are(tmp_path: Path) 
         intake = Intake(d.ledger, lambda _: ["youtube"], {"youtube"}, d.clock, prober=prober)
         with structlog.testing.capture_logs() as logs:
             got = asyncio.run(intake.admit(files))
-            source = hevc_10bit_4k(tmp_path / "hevc.mp4")
+            source = tmp_path / "444.mp4"  # 4:4:4: X would get a variant if it were probed
+            subprocess.run(["ffmpeg", "-v", "error", "-y", *TINY_444, str(source)], check=True)
             check = MediaCheck(tmp_path / "renders", prober)
             request = request_for(source)
             sent = asyncio.run(check.fit(request, "x", caps()["x"]))
