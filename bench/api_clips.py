@@ -159,6 +159,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def metrics_scrape(client: httpx.Client) -> tuple[float, list[float]]:
+    """One ``/metrics`` scrape's time, and ``/healthz`` latencies measured while it runs."""
+    import threading
+
+    done = threading.Event()
+    took: list[float] = []
+
+    def scrape() -> None:
+        t0 = time.perf_counter()
+        assert client.get("/metrics").status_code == 200
+        took.append(time.perf_counter() - t0)
+        done.set()
+
+    thread = threading.Thread(target=scrape)
+    thread.start()
+    beside: list[float] = []
+    with httpx.Client(base_url=str(client.base_url)) as probe:
+        while not done.is_set() or not beside:
+            t0 = time.perf_counter()
+            probe.get("/healthz")
+            beside.append(time.perf_counter() - t0)
+    thread.join()
+    return took[0], beside
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=100_000)
@@ -202,7 +227,8 @@ def main() -> None:
                 http.append(t1 - t0)
                 page.append(t2 - t1)
                 bare.append(t3 - t2)
-        server_cpu = (cpu_seconds(server.pid) - cpu0) / len(befores)
+            server_cpu = (cpu_seconds(server.pid) - cpu0) / len(befores)
+            scrape, beside = metrics_scrape(client)
         server.terminate()
         server.wait(30)
         conn.close()
@@ -211,6 +237,10 @@ def main() -> None:
         print(f"  page query    {ms(page)}")
         print(f"  bare select   {ms(bare)}")
         print(f"  server CPU per request {server_cpu * 1e3:.2f} ms (load-independent)")
+        print(
+            f"GET /metrics {scrape * 1e3:.0f} ms; /healthz during it, worst of"
+            f" {len(beside)}: {max(beside) * 1e3:.1f} ms (the scrape runs off the event loop)"
+        )
         print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
