@@ -42,6 +42,14 @@ def body(video: str, up: dict[str, Any], proc: dict[str, Any], pub: dict[str, An
 
 DONE = {"status": "complete"}
 NOT = {"status": "not_started"}
+NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+
+
+def sched(publish_time: object) -> dict[str, Any]:
+    """A publishing phase Facebook shows ``scheduled`` for ``publish_time``."""
+    return {"status": "complete", "publish_status": "scheduled", "publish_time": publish_time}
+
+
 CASES = [
     # Meta's Postman example: uploaded, nothing else started -> finish may go out
     (body("processing", DONE, NOT, NOT), RemotePhase.READY),
@@ -65,6 +73,11 @@ CASES = [
         body("ready", DONE, DONE, {"status": "not_started", "publish_status": "scheduled"}),
         RemotePhase.PUBLISHED,
     ),
+    # scheduled: Facebook publishes it at its time (the pipeline records it scheduled) ...
+    (body("ready", DONE, DONE, sched("2026-12-06T10:30:00+0000")), RemotePhase.PUBLISHED),
+    # ... but once that time has passed and it still says scheduled: not published yet
+    (body("ready", DONE, DONE, sched("2026-12-06T09:59:00+0000")), RemotePhase.PROCESSING),
+    (body("ready", DONE, DONE, sched(int(NOW.timestamp()) - 60)), RemotePhase.PROCESSING),
     (
         body("error", DONE, {"status": "error", "errors": [{"code": 1, "message": "bad"}]}, NOT),
         RemotePhase.FAILED,
@@ -85,12 +98,19 @@ CASES = [
 def test_a_reel_is_ready_for_finish_only_when_nothing_was_published(
     answer: Any, phase: RemotePhase
 ) -> None:
-    got = read_status(VID, answer, 10_000)
+    got = read_status(VID, answer, 10_000, NOW)
     assert got.phase is phase, got
     if phase is RemotePhase.UPLOADING:
         assert got.offset == 4096
     if phase is RemotePhase.PUBLISHED:
         assert got.url == f"https://www.facebook.com/reel/{VID}" and got.remote_id == VID
+
+
+def test_a_scheduled_reel_without_a_publish_time_is_read_against_the_time_we_asked() -> None:
+    answer = body("ready", DONE, DONE, {"status": "complete", "publish_status": "scheduled"})
+    ahead, past = NOW + timedelta(minutes=1), NOW - timedelta(minutes=1)
+    assert read_status(VID, answer, 10_000, NOW, ahead).phase is RemotePhase.PUBLISHED
+    assert read_status(VID, answer, 10_000, NOW, past).phase is RemotePhase.PROCESSING
 
 
 def test_a_failed_reel_says_facebooks_reason() -> None:
@@ -100,7 +120,7 @@ def test_a_failed_reel_says_facebooks_reason() -> None:
         {"status": "error", "errors": [{"code": 1363008, "message": "Unsupported codec"}]},
         NOT,
     )
-    got = read_status(VID, answer, 10_000)
+    got = read_status(VID, answer, 10_000, NOW)
     assert got.reason == "processing: Unsupported codec (1363008)"
 
 

@@ -39,7 +39,7 @@ from atroposd.providers.base import (
     UploadResult,
 )
 from atroposd.providers.facebook.pages import PageOf, PageTokens
-from atroposd.providers.facebook.reels import read_status, reel_url
+from atroposd.providers.facebook.reels import graph_time, held_past_time, read_status, reel_url
 from atroposd.providers.meta import GraphError, Rupload, classify, wait_seconds
 from atroposd.providers.meta.rupload import RUPLOAD_PLAN
 
@@ -226,14 +226,17 @@ class FacebookProvider:
             ),
         )
         if resp.status_code == 200:
-            return read_status(video_id, json_body(resp), int(ref.data.get("size") or 0))
+            size = int(ref.data.get("size") or 0)
+            now, planned = self._clock.now(), _planned(ref)
+            return read_status(video_id, json_body(resp), size, now, planned)
         err = GraphError.of(resp)
         if resp.status_code == 404 or (err is not None and err.pair() == (100, 33)):
             return RemoteStatus(RemotePhase.NOT_FOUND, remote_id=video_id)
         raise self._error(resp, step)
 
-    async def _listed(self, account: str, ref: RemoteRef) -> bool:
-        """True when the Page's recent reels show this one published or scheduled."""
+    async def _listed(self, account: str, ref: RemoteRef) -> RemotePhase | None:
+        """How the Page's recent reels show this one: ``PUBLISHED`` (published, or scheduled
+        ahead), ``PROCESSING`` (still scheduled after its time), None (not listed)."""
         page_id, video_id = ref.data["page_id"], ref.data["video_id"]
         step = "list the Page's reels"
         resp = await self._tokens.send(
@@ -250,8 +253,18 @@ class FacebookProvider:
         items = json_body(resp).get("data")
         for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and str(item.get("id")) == video_id:
-                return item.get("published") is True or bool(item.get("scheduled_publish_time"))
-        return False
+                return self._listing(item, ref)
+        return None
+
+    def _listing(self, item: dict[str, Any], ref: RemoteRef) -> RemotePhase | None:
+        if item.get("published") is True:
+            return RemotePhase.PUBLISHED
+        raw = item.get("scheduled_publish_time")
+        if not raw:
+            return None
+        when = graph_time(raw) or _planned(ref)
+        held = held_past_time(when, self._clock.now())
+        return RemotePhase.PROCESSING if held else RemotePhase.PUBLISHED
 
     async def status(self, account: str, ref: RemoteRef) -> RemoteStatus:
         """Where the reel stands; ``READY`` only when Facebook shows no publish of it at all."""
@@ -259,11 +272,10 @@ class FacebookProvider:
             return RemoteStatus(RemotePhase.NOT_FOUND)
         now = await self._video_status(account, ref)
         unfinished = (RemotePhase.READY, RemotePhase.EXPIRED)
-        if now.phase in unfinished and await self._listed(account, ref):
+        listed = await self._listed(account, ref) if now.phase in unfinished else None
+        if listed is not None:  # Facebook took a finish: never READY (nor EXPIRED) again
             video_id = ref.data["video_id"]
-            return RemoteStatus(
-                RemotePhase.PUBLISHED, offset=now.offset, remote_id=video_id, url=now.url
-            )
+            return RemoteStatus(listed, offset=now.offset, remote_id=video_id, url=now.url)
         if now.phase is RemotePhase.READY and self._held(ref.data.get("publish_at")):
             # Too near to schedule: ``finish`` waits for the publish_at (never goes out early).
             return RemoteStatus(RemotePhase.PROCESSING, offset=now.offset, remote_id=now.remote_id)
@@ -351,3 +363,12 @@ class FacebookProvider:
         if resp.status_code == 200:  # no clear yes: the pipeline asks status before anything
             raise TransientError(f"{step}: answered without success", platform=NAME, status=200)
         raise self._error(resp, step)
+
+
+def _planned(ref: RemoteRef) -> datetime | None:
+    """The publish time the reel was started with (saved in its handle), if any."""
+    raw = ref.data.get("publish_at")
+    try:
+        return datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None

@@ -13,10 +13,15 @@ when every byte is there, nothing failed and the publishing phase has not starte
 publishing phase in progress or complete, or a ``publish_status`` of ``published`` or
 ``scheduled``, means Facebook took a ``finish``: never ``READY`` again. ``video_status ==
 "ready"`` alone says the video is processed, not that it is published.
+
+A ``scheduled`` reel is done for now while its ``publish_time`` is ahead (Facebook publishes
+it: the pipeline records ``scheduled``); once that time has passed and Facebook still says
+``scheduled``, it is not published yet: ``PROCESSING``, asked again (ADR 0015).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from atroposd.providers.base import RemotePhase, RemoteStatus
@@ -54,9 +59,35 @@ def _failure(status: dict[str, Any]) -> str | None:
     return None
 
 
-def read_status(video_id: str, body: dict[str, Any], size: int) -> RemoteStatus:
+def graph_time(value: object) -> datetime | None:
+    """A Graph time (``2026-12-06T06:30:00+0000`` or unix seconds); None when unreadable."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str) and value.strip().isdigit():
+            return datetime.fromtimestamp(int(value), UTC)
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return when if when is not None and when.tzinfo is not None else None
+
+
+def held_past_time(when: datetime | None, now: datetime) -> bool:
+    """A reel Facebook still shows scheduled although its publish time has come."""
+    return when is not None and when <= now
+
+
+def read_status(
+    video_id: str,
+    body: dict[str, Any],
+    size: int,
+    now: datetime,
+    planned: datetime | None = None,
+) -> RemoteStatus:
     """The reel's phase: uploading (with the bytes held), ready for ``finish``, processing after
-    ``finish``, published (or scheduled: Facebook publishes it itself), or failed."""
+    ``finish`` (or scheduled past its time), published (or scheduled: Facebook publishes it
+    itself), or failed. ``planned`` is the publish time we asked for, read when Facebook's
+    ``publish_time`` is missing."""
     raw = body.get("status")
     status: dict[str, Any] = raw if isinstance(raw, dict) else {}
     url = reel_url(video_id)
@@ -70,6 +101,10 @@ def read_status(video_id: str, body: dict[str, Any], size: int) -> RemoteStatus:
     why = _failure(status)
     if why is not None:
         return RemoteStatus(RemotePhase.FAILED, remote_id=video_id, url=url, reason=why)
+    if publishing.get("publish_status") == "scheduled":
+        when = graph_time(publishing.get("publish_time")) or planned
+        if held_past_time(when, now):  # its time has come, Facebook has not published it
+            return RemoteStatus(RemotePhase.PROCESSING, offset=size, remote_id=video_id, url=url)
     if publishing.get("status") == "complete" or publishing.get("publish_status") in LIVE:
         return RemoteStatus(RemotePhase.PUBLISHED, offset=size, remote_id=video_id, url=url)
     if publishing.get("status") == "in_progress":
