@@ -155,6 +155,7 @@ class Manifests:
             return 0  # a render could not be written (disk full): not before its retry time
         if time.time() - state[1] < self.settle:
             return 0  # still being written: next pass
+        await asyncio.to_thread(_sweep_temps, folder / "shorts")
         manifest = await asyncio.to_thread(read_manifest, folder / MANIFEST)
         source = await asyncio.to_thread(find_source, folder, manifest.source)
         problem = await asyncio.to_thread(mp4_problem, source)
@@ -279,6 +280,16 @@ def _still_wanted(folder: Path, src: tuple[Path, FileIdentity], w: Window) -> bo
             if Entry.model_validate(item) == w.entry:
                 return True
     return False
+
+
+def _sweep_temps(shorts: Path) -> None:
+    """Remove the hidden temp files a killed daemon left in ``shorts/`` (a render's
+    ``.<stem>.<token>.part.mp4``, a caption's ``.<name>.part``): no render of this job runs in
+    the folder now, and the window they were for may no longer be asked for (never cleaned)."""
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for p in shorts.glob(".*.part*"):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
 
 
 def _drop_stale(shorts: Path, w: Window) -> None:

@@ -207,3 +207,18 @@ def test_a_window_edited_during_its_render_is_not_left_to_be_posted(tmp_path: Pa
     assert job.scan() == 1
     assert job.shorts() == ["clip_0.50-1.20.mp4", "clip_0.50-1.20.txt"]
     assert (job.project / "shorts" / "clip_0.50-1.20.txt").read_text(encoding="utf-8") == "new"
+
+
+def test_temp_files_a_killed_daemon_left_are_swept_even_for_a_window_gone_since(
+    tmp_path: Path,
+) -> None:
+    job = Job(tmp_path)
+    make_source(job.project / "proj.mp4", SMALL, seconds=2.0)
+    shorts = job.project / "shorts"
+    shorts.mkdir()
+    left = [shorts / ".clip_9.00-9.50.ab12cd34.part.mp4", shorts / ".clip_9.00-9.50.txt.part"]
+    for p in left:
+        p.write_bytes(b"\0" * 1000)
+    job.write([{"start": 0.5, "end": 1.5, "caption": "one"}])
+    assert job.scan() == 1
+    assert sorted(p.name for p in shorts.iterdir()) == ["clip_0.50-1.50.mp4", "clip_0.50-1.50.txt"]
