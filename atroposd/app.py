@@ -164,6 +164,7 @@ class App:
             secrets={n: s.secret(n) or "" for n in s.secrets},
             overrides=s.platform_settings,
             account_ids=lambda platform, account: platform_id(self.config, s, account, platform),
+            accounts=lambda platform: self.config.choices_on(platform),
         )
         return {name: REGISTRY[name](ctx) for name in sorted(wanted) if name in REGISTRY}
 

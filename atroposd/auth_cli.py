@@ -131,6 +131,7 @@ def _context(
         secrets={n: settings.secret(n) or "" for n in settings.secrets},
         overrides=settings.platform_settings,
         account_ids=lambda platform, account: platform_id(config, settings, account, platform),
+        accounts=config.choices_on,
     )
 
 

@@ -314,6 +314,14 @@ class UploadConfig(BaseModel):
             raise ValueError(f"default_account {self.default_account!r} is not in accounts")
         return self
 
+    def choices_on(self, platform: str) -> dict[str, dict[str, object]]:
+        """Each account enabling ``platform``, with its block's choices, by account name."""
+        return {
+            name: getattr(acc.platforms, platform).model_dump()
+            for name, acc in sorted(self.accounts.items())
+            if acc.platforms.is_enabled(platform)
+        }
+
     def platforms_for(self, account: str) -> list[str]:
         """Enabled platforms of ``account`` (empty when the account is unknown)."""
         acc = self.accounts.get(account)

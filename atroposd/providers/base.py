@@ -262,6 +262,8 @@ class ProviderContext:
     overrides: Mapping[str, str]  # the platform's declared settings by name: YOUTUBE_TOKEN_URL...
     # (platform, account) -> the account's own id there (upload_config.json, .env fallback)
     account_ids: Callable[[str, str], str | None] = lambda platform, account: None
+    # platform -> each account enabling it, with its block's choices (upload_config.json)
+    accounts: Callable[[str], Mapping[str, Mapping[str, object]]] = lambda platform: {}
 
     def secret(self, name: str) -> str | None:
         """A secret from ``.env`` by its variable name."""

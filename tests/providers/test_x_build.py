@@ -20,7 +20,9 @@ OAUTH2_APP = {"X_CLIENT_ID": "id", "X_CLIENT_SECRET": "secret"}
 OAUTH1_APP = {"X_CONSUMER_KEY": "key", "X_CONSUMER_SECRET": "secret"}
 
 
-def build(secrets: dict[str, str], **overrides: str) -> Provider:
+def build(
+    secrets: dict[str, str], accounts: dict[str, dict[str, object]] | None = None, **overrides: str
+) -> Provider:
     async def main() -> Provider:
         async with httpx.AsyncClient() as http:
             ctx = ProviderContext(
@@ -32,6 +34,7 @@ def build(secrets: dict[str, str], **overrides: str) -> Provider:
                 chunk_size=1 << 20,
                 secrets=secrets,
                 overrides=overrides,
+                accounts=lambda platform: accounts or {},
             )
             return REGISTRY["x"](ctx)
 
@@ -50,6 +53,24 @@ def test_production_start_needs_the_keys_of_x_auth_s_user_context() -> None:
         build({})
     with pytest.raises(ConfigError, match="X_CONSUMER_KEY, X_CONSUMER_SECRET"):
         build(OAUTH2_APP, X_AUTH="oauth1")
+
+
+def test_production_start_needs_the_keys_of_each_account_s_user_context_and_only_those() -> None:
+    """An account on "auth": "oauth1" with X_AUTH at its default (oauth2) needs the consumer
+    keys, not X_CLIENT_ID; an account left on X_AUTH still needs X_AUTH's keys, by name."""
+    build(OAUTH1_APP, {"solo": {"auth": "oauth1"}})  # no X_CLIENT_ID: fine
+    build(OAUTH2_APP, {"solo": {"auth": None}, "other": {}})
+    with pytest.raises(ConfigError) as info:
+        build(OAUTH1_APP, {"legacy": {"auth": "oauth1"}, "main": {"auth": None}})
+    assert str(info.value).count("\n") == 0, info.value
+    assert "'main'" in str(info.value) and "X_CLIENT_ID, X_CLIENT_SECRET" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        build({"X_CLIENT_ID": "id"}, {"legacy": {"auth": "oauth1"}, "main": {}}, X_AUTH="oauth2")
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2, lines
+    assert "'legacy'" in lines[0] and "X_CONSUMER_KEY, X_CONSUMER_SECRET" in lines[0]
+    assert '"auth": "oauth1"' in lines[0]
+    assert "'main'" in lines[1] and "X_CLIENT_SECRET" in lines[1] and "X_CLIENT_ID" not in lines[1]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ once finalized and not posted (the pipeline uploads it again, ADR 0012).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -369,13 +369,7 @@ def build(ctx: ProviderContext) -> XProvider:
     values = [
         ctx.secret(n) or (s if ctx.sandbox else "") for n, s in zip(names, stand_ins, strict=True)
     ]
-    needed = names[:2] if mode == OAUTH2 else names[2:]
-    missing = [n for n, v in zip(names, values, strict=True) if n in needed and not v]
-    if missing:
-        raise ConfigError(
-            f".env: {', '.join(missing)}: required in production when x is enabled with "
-            f"X_AUTH={mode} (the keys of your app in the X developer console)"
-        )
+    _check_keys(dict(zip(names, values, strict=True)), mode, ctx.accounts(NAME))
     app = XApp(*values)
     return XProvider(
         ctx.http,
@@ -388,3 +382,35 @@ def build(ctx: ProviderContext) -> XProvider:
         ctx.sandbox,
         lambda account: ctx.account_id(NAME, account),
     )
+
+
+def _check_keys(
+    values: dict[str, str], mode: str, accounts: Mapping[str, Mapping[str, object]]
+) -> None:
+    """The app keys each account's user context needs (its ``auth``, else X_AUTH), and only
+    those; with no account known (nothing configured yet), X_AUTH's."""
+    chosen = {a: str(c.get("auth") or mode) for a, c in accounts.items()} or {"": mode}
+    lines = []
+    for account, auth in sorted(chosen.items()):
+        needed = _KEYS.get(auth, _KEYS[mode])
+        missing = [n for n in needed if not values[n]]
+        if not missing:
+            continue
+        who = (
+            f"account {account!r} posts to X with "
+            + (f'"auth": "{auth}" (upload_config.json)' if auth != mode else f"X_AUTH={mode}")
+            if account
+            else f"x is enabled with X_AUTH={mode}"
+        )
+        lines.append(
+            f".env: {', '.join(missing)}: required in production: {who} "
+            "(the keys of your app in the X developer console)"
+        )
+    if lines:
+        raise ConfigError("\n".join(lines))
+
+
+_KEYS = {
+    OAUTH2: ("X_CLIENT_ID", "X_CLIENT_SECRET"),
+    OAUTH1: ("X_CONSUMER_KEY", "X_CONSUMER_SECRET"),
+}
