@@ -8,9 +8,12 @@ of a lane, the queue (``schedule.slots.queue_order``), which native slots alread
 
 At each look (``tick``), per lane, with S the latest slot at or before now:
 - S not taken yet, now within ``catch_up_grace_minutes`` of it and ``min_spacing_minutes``
-  after the lane's last post: the head of the queue goes (``slot_taken``; ``late_seconds``
-  when the machine was off or asleep at S). Only the latest slot counts, so a long sleep
-  gives at most one late post per lane, never a burst.
+  after the time the lane's last post was due (its slot, not its actual start: a late timer
+  or a late catch-up post never pushes the later slots; ``slot_instants`` already keeps the
+  slots that far apart, so the listing of ``schedule`` is when they go): the head of the
+  queue goes (``slot_taken``; ``late_seconds`` when the machine was off or asleep at S).
+  Only the latest slot counts, so a long sleep gives at most one late post per lane, never a
+  burst.
 - S older than the grace with a post that was waiting: ``slot_missed`` is logged once; the
   post keeps its place for the next slot.
 - Native lanes (``"native": true`` on a platform that schedules natively) give each slot
@@ -74,7 +77,7 @@ class Lane:
     platform: str
     schedule: ScheduleConfig
     native: bool
-    last_start: datetime | None = None  # the lane's latest post to start (ledger, then here)
+    last_due: datetime | None = None  # when the lane's latest post was due (its slot)
     taken: set[datetime] = field(default_factory=set)  # native slots that hold a post
     missed_logged: datetime | None = None
 
@@ -86,14 +89,20 @@ class Lane:
         return {"account": self.account, "platform": self.platform}
 
 
+def _due_of(schedule: ScheduleConfig, started: datetime) -> datetime:
+    """When a post that started at ``started`` (the ledger) was due: the slot it served when
+    it started within that slot's grace, else its start (an immediate post)."""
+    slot = last_slot(schedule, started)
+    grace = max(timedelta(minutes=schedule.catch_up_grace_minutes), ON_TIME)
+    return slot if slot is not None and started - slot <= grace else started
+
+
 def _carry(lane: Lane, before: Lane | None) -> None:
     """What the lane's previous build knew beyond the ledger (a reload)."""
     if before is None:
         return
-    if before.last_start is not None and (
-        lane.last_start is None or before.last_start > lane.last_start
-    ):
-        lane.last_start = before.last_start
+    if before.last_due is not None and (lane.last_due is None or before.last_due > lane.last_due):
+        lane.last_due = before.last_due
     lane.taken |= before.taken
     lane.missed_logged = before.missed_logged
 
@@ -212,7 +221,7 @@ class PostScheduler:
 
     def _recall(self, lane: Lane, now: datetime) -> None:
         """What the ledger says about a lane: its last post to start, its taken native slots."""
-        since = now - LOOKBACK
+        since, started_last = now - LOOKBACK, None
         for post in self._ledger.list_posts(None, lane.account, lane.platform):
             if post.publish_at is not None:  # pinned or native: its own time, not a slot start
                 if post.publish_at >= since:
@@ -221,8 +230,10 @@ class PostScheduler:
             if post.updated_at.replace(tzinfo=post.updated_at.tzinfo or now.tzinfo) < since:
                 continue  # started (if ever) before the look-back: does not matter
             started = self._ledger.entered_at(post.id, S.UPLOADING, first=True)
-            if started is not None and (lane.last_start is None or started > lane.last_start):
-                lane.last_start = started
+            if started is not None and (started_last is None or started > started_last):
+                started_last = started
+        if started_last is not None:
+            lane.last_due = _due_of(lane.schedule, started_last)
 
     def _gone(self, post: Post) -> bool:
         """True when the post's video is no longer where it was planned (one stat)."""
@@ -294,7 +305,7 @@ class PostScheduler:
             return wake
         spacing = timedelta(minutes=sched.min_spacing_minutes)
         grace = max(timedelta(minutes=sched.catch_up_grace_minutes), ON_TIME)
-        due = slot if lane.last_start is None else max(slot, lane.last_start + spacing)
+        due = slot if lane.last_due is None else max(slot, lane.last_due + spacing)
         if now - slot > grace:
             self._missed(lane, slot, now)
             return wake
@@ -307,7 +318,7 @@ class PostScheduler:
                 self._let_go.add(post.id)
                 self._publisher.kick(post.id)
                 continue
-            self._grant(lane, post, slot, now)
+            self._grant(lane, post, slot, now, due=due)
             break
         return wake
 
@@ -331,7 +342,7 @@ class PostScheduler:
     def _served(self, lane: Lane, slot: datetime) -> bool:
         if slot in lane.taken:
             return True
-        return lane.last_start is not None and lane.last_start >= slot
+        return lane.last_due is not None and lane.last_due >= slot
 
     def _missed(self, lane: Lane, slot: datetime, now: datetime) -> None:
         """Log once that a slot passed, beyond its grace, while a post waited for it."""
@@ -373,11 +384,12 @@ class PostScheduler:
         slot: datetime,
         now: datetime,
         publish_at: datetime | None = None,
+        due: datetime | None = None,
     ) -> None:
         self._granted.add(post.id)
         self._fresh.discard(post.id)
-        if publish_at is None:
-            lane.last_start = now
+        if due is not None:  # spacing counts from when it was due, not when it started: no drift
+            lane.last_due = due
         late = (now - slot).total_seconds()
         log.info(
             "slot_taken",
