@@ -138,3 +138,51 @@ def test_a_long_sleep_still_gives_one_late_post_and_then_the_slots(run: Run) -> 
         sched.stop()
 
     run(scenario)
+
+
+def test_after_a_restart_the_last_post_counts_at_the_slot_it_served(run: Run) -> None:
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 9, 59, 30))
+        plan(r, 3)
+        jump_to(r, utc(2026, 12, 1, 10, 1, 39))  # the 10:00 slot's post goes 99 s late
+        sched = scheduler(r, config(EVERY_2, youtube=None))
+        sched.start()
+        await r.publisher.drain()
+        sched.stop()  # and the daemon restarts at once: the ledger says when it started
+        r.new_publisher()
+        again = scheduler(r, config(EVERY_2, youtube=None))
+        again.start()
+        await run_until(r, again, utc(2026, 12, 1, 10, 5))
+        assert [at for at, _ in started(r)] == [
+            utc(2026, 12, 1, 10, 1, 39),
+            utc(2026, 12, 1, 10, 2),  # not 10:03:39
+            utc(2026, 12, 1, 10, 4),
+        ]
+        again.stop()
+
+    run(scenario)
+
+
+def test_a_post_that_went_out_immediately_still_spaces_the_next_slot(run: Run) -> None:
+    async def scenario(r: Rig) -> None:
+        jump_to(r, utc(2026, 12, 1, 10, 11))
+        cfg = config({"mode": "immediate"}, youtube=None)
+        sched = scheduler(r, cfg)
+        sched.start()
+        (first,) = [p.id for p in r.plan("now", ("youtube",))]
+        r.publisher.kick(first)
+        await r.publisher.drain()  # the immediate lane: it went at once, 10:11
+        sched.stop()
+        plan(r, 1)  # then the lane moves to slots (a restart with the new config)
+        r.new_publisher()
+        spaced = {"cron": "*/10 * * * *", "min_spacing_minutes": 15, "catch_up_grace_minutes": 0}
+        again = scheduler(r, config(spaced, youtube=None))
+        again.start()
+        await run_until(r, again, utc(2026, 12, 1, 10, 40))
+        assert [at for at, _ in started(r)] == [
+            utc(2026, 12, 1, 10, 11),
+            utc(2026, 12, 1, 10, 40),  # 10:20 is 9 min after it; 10:30 was thinned by spacing
+        ]
+        again.stop()
+
+    run(scenario)
