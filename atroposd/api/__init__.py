@@ -8,6 +8,8 @@ Routes and shapes: docs/api.md; tokens and binding: docs/adr/0019.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ def attach(app: App) -> None:
     here, before anything starts (``ConfigError``)."""
     from atroposd.api.auth import check_bind, load_token
     from atroposd.api.context import Context
+    from atroposd.api.planner import Planner
     from atroposd.api.queries import Reader
     from atroposd.api.server import serve
     from atroposd.api.web import build
@@ -35,10 +38,15 @@ def attach(app: App) -> None:
         token = load_token(s.state_dir, configured)  # after build: STATE_DIR exists, 0700
         app.redactor.pin(token)
         reader = Reader(s.state_dir / LEDGER_FILE)
+        planner = Planner(app)
+        worker = asyncio.create_task(planner.run(), name="api-planner")
         try:
-            ctx = Context(s, app.config, token, reader, app)
+            ctx = Context(s, app.config, token, reader, app, planner=planner)
             await serve(build(ctx), s.api_host, s.api_port)
         finally:
+            worker.cancel()  # folders not planned yet: the watcher's next scan finds them
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
             reader.close()
 
     app.extra_jobs["api"] = job

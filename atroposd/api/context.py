@@ -4,6 +4,7 @@ daemon (``App``) when the API runs inside ``atroposd run``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import HTTPException, Request, WebSocket
 
@@ -11,6 +12,9 @@ from atroposd.api.queries import Reader
 from atroposd.app import App
 from atroposd.bus import Bus
 from atroposd.config import Settings, UploadConfig
+
+if TYPE_CHECKING:
+    from atroposd.api.planner import Planner
 
 READ_ONLY = (
     "the API runs read-only outside `atroposd run` (uvicorn --factory): "
@@ -31,6 +35,7 @@ class Context:
     watcher_figures: dict[str, tuple[str, str, float]] = field(default_factory=dict)
 
     events: Bus | None = None  # a bus of its own when served without the daemon (tests)
+    planner: Planner | None = None  # plans folder requests in the background (in the daemon)
 
     @property
     def bus(self) -> Bus | None:

@@ -163,10 +163,10 @@ def check_choices(
         raise BadRequest("platforms: give at least one, or leave it out for all enabled")
 
 
-async def enqueue(
+async def checked_pairs(
     app: App, raw: str, account: str | None, platforms: list[str] | None, when: datetime | None
-) -> list[Planned]:
-    """Plan the clips ``raw`` names and start their posts (as the watcher does)."""
+) -> list[ClipFiles]:
+    """The clips ``raw`` names, every check done (``BadRequest``/``Conflict``); none planned."""
     roots = roots_of(app)
     path = checked_path(raw, roots)
     if when is not None and when <= app.clock.now():
@@ -176,10 +176,10 @@ async def enqueue(
     except OSError as exc:  # a folder or file under it we may not read
         raise BadRequest(f"{path}: cannot be read: {exc.strerror or exc}") from None
     check_choices(app, pairs, account, platforms)
-    return [await _admit(app, files, platforms, when) for files in pairs]
+    return pairs
 
 
-async def _admit(
+async def admit(
     app: App, files: ClipFiles, platforms: list[str] | None, when: datetime | None
 ) -> Planned:
     sv = app.sv

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, WebSocket
 from starlette.responses import JSONResponse, Response
@@ -13,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from atroposd.api import queries
 from atroposd.api.auth import bearer, query_token, same
 from atroposd.api.context import Context, ctx_of, ws_ctx
-from atroposd.api.enqueue import BadRequest, Conflict, enqueue
+from atroposd.api.enqueue import BadRequest, Conflict, admit, checked_pairs
 from atroposd.api.models import (
     ActionOut,
     Enqueued,
@@ -26,9 +27,10 @@ from atroposd.api.models import (
     as_json,
     job_out,
 )
+from atroposd.api.planner import Batch, Planner
 from atroposd.api.progress import stream_job, stream_renders
 from atroposd.bus import PostChanged
-from atroposd.domain import PostState
+from atroposd.domain import ClipFiles, PostState
 
 S = PostState
 JobId = Annotated[int, Path(ge=1, le=queries.MAX_ID, description="the job's id")]
@@ -71,19 +73,40 @@ async def read_job(ctx: Context, job_id: int) -> queries.Job:
     "/api/jobs",
     status_code=202,
     response_model=EnqueueOut,
-    responses={400: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}},
+    responses={
+        400: {"model": Problem},
+        409: {"model": Problem},
+        429: {"model": Problem},
+        503: {"model": Problem},
+    },
 )
 async def create_job(body: JobRequest, ctx: CtxDep) -> EnqueueOut:
     """Enqueue a clip (or every clip of a project folder) inside the watched folders."""
     app = ctx.daemon()
     try:
-        planned = await enqueue(app, body.path, body.account, body.platforms, body.publish_at)
+        pairs = await checked_pairs(app, body.path, body.account, body.platforms, body.publish_at)
+        if len(pairs) > 1 and ctx.planner is not None:
+            return queue_folder(ctx.planner, pairs, body)
+        planned = [await admit(app, f, body.platforms, body.publish_at) for f in pairs]
     except BadRequest as exc:
         raise HTTPException(400, str(exc)) from None
     except Conflict as exc:
         raise HTTPException(409, str(exc)) from None
     jobs = [Enqueued(job_id=p.job_id, clip=p.clip, new=p.new) for p in planned]
     return EnqueueOut(job_id=jobs[0].job_id, jobs=jobs)
+
+
+def queue_folder(planner: Planner, pairs: list[ClipFiles], body: JobRequest) -> EnqueueOut:
+    """Hand a folder's checked clips to the background planner (429 when it is full)."""
+    if not planner.offer(Batch(pairs, body.platforms, body.publish_at)):
+        raise HTTPException(
+            429,
+            "other folders are being planned; try again when their clips show in GET /api/jobs",
+            headers={"Retry-After": "30"},
+        )
+    accounts = sorted({f.account for f in pairs})
+    follow = "/api/jobs" + (f"?account={quote(accounts[0])}" if len(accounts) == 1 else "")
+    return EnqueueOut(job_id=None, jobs=[], queued=[f.rel for f in pairs], follow=follow)
 
 
 @router.get("/api/jobs", response_model=JobPage, responses={400: {"model": Problem}})

@@ -79,8 +79,18 @@ class Enqueued(BaseModel):
 
 
 class EnqueueOut(BaseModel):
-    job_id: int = Field(description="the first clip's job (the only one for a single clip)")
-    jobs: list[Enqueued]
+    job_id: int | None = Field(
+        description="the first clip's job (the only one for a single clip); null when the "
+        "clips are planned in the background (`queued`)"
+    )
+    jobs: list[Enqueued] = Field(description="the clips planned before the answer")
+    queued: list[str] = Field(
+        default_factory=list,
+        description="clips accepted and planned in the background (a folder of several clips)",
+    )
+    follow: str | None = Field(
+        default=None, description="where the queued clips' jobs appear as they are planned"
+    )
 
 
 class ActionOut(BaseModel):
