@@ -1,5 +1,6 @@
 """``POST /api/jobs`` on a folder of several clips answers 202 once the paths are checked; the
-clips are planned by the daemon's background planner. A stop while it plans leaves no traceback,
+clips are planned by the daemon's background planner (one folder at a time, two waiting, then 429).
+A stop while it plans leaves no traceback,
 and the next start's scan plans what was left.
 
 Planning is made slow for real: the daemon's ``ffprobe`` (found on PATH, as in production) is the
@@ -82,6 +83,9 @@ def test_a_folder_is_answered_before_its_clips_are_planned_then_all_are(
             assert body["follow"] == "/api/jobs?account=default"
             wait_for(lambda: gate.with_suffix(".started").exists(), 30, "a clip's ffprobe")
             assert not _planned(api) & set(clips)  # the gate is shut: nothing planned yet
+            again = [api.post("/api/jobs", json={"path": str(project)}) for _ in range(3)]
+            assert [r.status_code for r in again] == [202, 202, 429], [r.text for r in again]
+            assert again[2].headers["Retry-After"] and again[2].json()["detail"]
             gate.touch()
             wait_for(lambda: _planned(api) >= set(clips), 60, "every clip of the folder planned")
         assert live.daemon.stop() == 0
