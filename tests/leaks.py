@@ -153,6 +153,9 @@ def no_secret_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         if name in request.fixturenames:
             _record(request.getfixturevalue(name), name)
     yield
+    for run in RUNS:
+        if getattr(run, "reap_after_test", False):
+            run.reap()  # a test that failed midway left its child running: no stray process
     if not ISSUED and not RUNS:
         request.node.leak_secrets = {}
         return

@@ -86,6 +86,20 @@ class Login:
         self.proc.stdin.write(text + "\n")
         self.proc.stdin.flush()
 
+    reap_after_test = True  # tests/leaks.py stops it after the test if it still runs
+
+    def reap(self) -> None:
+        """Stop it if a failed test left it running, and close its pipes (no stray process,
+        no ResourceWarning in whichever later test the garbage collector runs in)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for reader in self._readers:
+            reader.join(5)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
     def finish(self, timeout: float = 60) -> int:
         """Its exit code, once it ended."""
         code = self.proc.wait(timeout)

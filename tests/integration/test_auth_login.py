@@ -11,6 +11,7 @@ from __future__ import annotations
 import stat
 
 import httpx
+import pytest
 
 from atroposd.emulator.oauth_meta import default_page
 from atroposd.providers import PLATFORMS
@@ -25,6 +26,7 @@ from tests.integration.auth_support import (
 from tests.support import Daemon, Emulator, Workspace
 
 
+@pytest.mark.timeout(360)  # six logins and a post: ~70 s at load 15; 120 s ran out at load 23
 def test_every_platform_logs_in_then_a_clip_posts_with_the_stored_tokens(
     ws: Workspace, emulator: Emulator
 ) -> None:

@@ -39,7 +39,7 @@ def test_emulator_command_serves_the_control_api(ws: Workspace) -> None:
             except httpx.HTTPError:
                 return False
 
-        wait_for(healthy, 20, "emulator health")
+        wait_for(healthy, 90, "emulator health")  # a child Python's start: 20 s ran out at load 23
         assert httpx.get(f"http://127.0.0.1:{port}/_emulator/posts").json() == []
     finally:
         assert emu.stop() == 0
