@@ -1,7 +1,6 @@
 """``POST /api/jobs`` on a folder of several clips answers 202 once the paths are checked; the
 clips are planned by the daemon's background planner (one folder at a time, two waiting, then 429).
-A stop while it plans leaves no traceback,
-and the next start's scan plans what was left.
+A stop while it plans leaves no traceback, and the next start's scan plans what was left.
 
 Planning is made slow for real: the daemon's ``ffprobe`` (found on PATH, as in production) is the
 real one behind a gate file the test opens. Before the fix the request itself waited on it.
