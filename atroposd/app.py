@@ -414,21 +414,17 @@ class App:
 
     def status_line(self, sv: Services) -> str:
         """``watching 2 folders, 12 queued, 2 uploading`` (what ``systemctl status`` shows)."""
-        live = len(sv.watcher.roots) - len(sv.watcher.unavailable_folders)
-        busy = sv.publisher.busy
+        live, busy = len(sv.watcher.roots) - len(sv.watcher.unavailable_folders), sv.publisher.busy
         queued = count_posts(self._db, [s.value for s in ACTIVE]) - len(busy)
         return f"watching {live} folders, {max(queued, 0)} queued, {len(busy)} uploading"
 
     async def _heartbeat(self, sv: Services) -> None:
         """WATCHDOG=1 and STATUS= (``lifecycle.heartbeat``)."""
-        if self.notifier.enabled:
+        n = self.notifier
+        if n.enabled:
             with sv.bus.subscribe(PostChanged, maxsize=1) as changed:
-                await heartbeat(
-                    self.notifier.ping,
-                    lambda: self.notifier.status(self.status_line(sv)),
-                    self.notifier.ping_interval,
-                    changed.get,
-                )
+                say = lambda: n.status(self.status_line(sv))  # noqa: E731
+                await heartbeat(n.ping, say, n.ping_interval, changed.get)
 
     async def _stop(self, sv: Services, tasks: dict[str, asyncio.Task[None]]) -> None:
         """Stop intake (watcher, sweeps, API), wind the uploads down, then the rest."""
@@ -443,8 +439,7 @@ class App:
         """Take what can change live; name the settings that need a restart (they stay)."""
         sv = self.sv
         self.settings, changed, fixed = reload.split(self.settings, settings)
-        accounts_changed = config != self.config
-        self.config = config
+        accounts_changed, self.config = config != self.config, config
         for name in self.settings.secrets:
             self.redactor.pin(self.settings.secret(name))
         added = self._providers(*self._wiring, have=sv.providers)
@@ -458,18 +453,13 @@ class App:
         sv.reconciler.sweep()  # posts held for a platform enabled now go out
         if fixed:
             log.warning("reload_restart_needed", settings=[reload.env_name(n) for n in fixed])
-        log.info(
-            "reload_done",
-            accounts=sorted(config.accounts),
-            platforms=sorted(sv.providers),
-            new_platforms=sorted(added),
-            changed=[reload.env_name(n) for n in changed if n not in fixed],
-        )
+        live = [reload.env_name(n) for n in changed if n not in fixed]
+        accounts, platforms = sorted(config.accounts), sorted(sv.providers)
+        log.info("reload_done", accounts=accounts, platforms=platforms, changed=live)
 
     async def _restart_watcher(self) -> None:
-        """A new watcher for new accounts or tuning: its start-up scan offers every pair again
-        (the ledger knows the ones planned already), so clips waiting in a new account's
-        folder are found."""
+        """A new watcher (new accounts, tuning): its start-up scan offers every pair again (the
+        ledger knows those planned), so clips waiting in a new account's folder are found."""
         old = self._tasks.get("watcher")
         if old is not None:
             old.cancel()
