@@ -392,7 +392,7 @@ class App:
 
     async def _start(self, tg: asyncio.TaskGroup, sv: Services) -> dict[str, asyncio.Task[None]]:
         """Start in stages; READY=1 once the ledger is open (``build``), a reconcile pass has
-        run, the start-up scan is done and the watcher is live."""
+        run, the start-up scan is done and the watcher is live (none after a stop signal)."""
         self.scheduler.start()  # slot lanes hold their posts before the first sweep
         await sv.reconciler.step()
         tasks = {
@@ -400,9 +400,8 @@ class App:
             for name, job in self.jobs(sv).items()
         }
         tasks["sd-notify"] = tg.create_task(self._heartbeat(sv), name="sd-notify")
-        scanned = asyncio.ensure_future(sv.watcher.started.wait())
-        await asyncio.wait([scanned, tasks["watcher"]], return_when=asyncio.FIRST_COMPLETED)
-        scanned.cancel()
+        if await self.stopper.until(tasks["watcher"], sv.watcher.started):
+            return tasks  # a stop signal during the scan: no READY=1; run() stops at once
         log.info(
             "daemon_started",
             accounts=sorted(self.config.accounts),

@@ -42,6 +42,17 @@ class Stopper:
         log.warning("daemon_stop_now", signal=name, note="second signal: cutting what still runs")
         self.hurry.set()
 
+    async def until(self, task: asyncio.Task[None], event: asyncio.Event) -> bool:
+        """Wait until ``event`` is set, ``task`` ends or a stop signal came (a SIGTERM during
+        the start-up scan must not wait for the scan); True when the stop came."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (event, self.stopping)]
+        try:
+            await asyncio.wait([*waits, task], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        return self.stopping.is_set()
+
     async def pause(self, seconds: float) -> None:
         """Sleep ``seconds``; a stop ends the calling task at once (``CancelledError``)."""
         try:
