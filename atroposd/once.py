@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import sys
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -127,9 +127,10 @@ async def upload_once(app: App, account: str | None, platform: str | None, dry_r
         ready = [f for f in found if account in (None, f.account)]
         await app.start_emulator_if_needed()
         sv.reconciler.finish_archiving()
+        since = app.clock.now()
         for files in ready:
             await app.admit(files)
-        touched = {p.id for p in sv.ledger.list_posts(ACTIVE) if app.wanted(p.account, p.platform)}
+        touched = _touched(app, since)
         await _settle(app, touched)
         await sv.archiver.drain()  # files of published clips still moving to the archive
         return _summary(app, touched)
@@ -137,6 +138,17 @@ async def upload_once(app: App, account: str | None, platform: str | None, dry_r
         if bar is not None:
             bar.cancel()
         await app.close(sv)
+
+
+def _touched(app: App, since: datetime) -> set[int]:
+    """The posts of this run: the active ones, and those changed since the admits began (a
+    post kicked by one admit can be published while the next clip is admitted)."""
+    return {
+        p.id
+        for p in app.sv.ledger.list_posts()
+        if (p.state in ACTIVE or (p.updated_at.tzinfo is not None and p.updated_at >= since))
+        and app.wanted(p.account, p.platform)
+    }
 
 
 async def _settle(app: App, touched: set[int]) -> None:
