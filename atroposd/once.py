@@ -14,7 +14,7 @@ import structlog
 
 from atroposd.app import App
 from atroposd.bus import UploadProgressed
-from atroposd.domain import ACTIVE, ClipFiles, PostState
+from atroposd.domain import ACTIVE, Attention, ClipFiles, PostState
 from atroposd.errors import InputError
 from atroposd.pipeline.intake import parse_sidecar, sha256_file
 from atroposd.providers import REGISTRY
@@ -142,11 +142,19 @@ async def upload_once(app: App, account: str | None, platform: str | None, dry_r
 
 def _touched(app: App, since: datetime) -> set[int]:
     """The posts of this run: the active ones, and those changed since the admits began (a
-    post kicked by one admit can be published while the next clip is admitted)."""
+    post kicked by one admit can be published while the next clip is admitted). A plan this
+    run's new version of a clip superseded is not one of them: its successor is."""
     return {
         p.id
         for p in app.sv.ledger.list_posts()
-        if (p.state in ACTIVE or (p.updated_at.tzinfo is not None and p.updated_at >= since))
+        if (
+            p.state in ACTIVE
+            or (
+                p.updated_at.tzinfo is not None
+                and p.updated_at >= since
+                and p.attention != Attention.SUPERSEDED
+            )
+        )
         and app.wanted(p.account, p.platform)
     }
 
