@@ -19,7 +19,15 @@ from atroposd.clock import SystemClock
 from atroposd.config import Settings, load_settings, load_upload_config
 from atroposd.errors import ConfigError
 from atroposd.log import Redactor
-from atroposd.schedule.forecast import LaneForecast, Upcoming, forecast, lanes_of, upcoming
+from atroposd.schedule.forecast import (
+    LaneForecast,
+    Upcoming,
+    forecast,
+    inventory_json,
+    lanes_of,
+    upcoming,
+    upcoming_json,
+)
 from atroposd.store.db import MIGRATIONS
 from atroposd.store.queue import LEDGER_NAME, QueuedPost, open_readonly, queued_posts
 
@@ -108,31 +116,6 @@ def read_queue(settings: Settings, now: datetime) -> list[QueuedPost]:
         return queued_posts(conn, now)
     finally:
         conn.close()
-
-
-def inventory_json(f: LaneForecast) -> dict[str, Any]:
-    """One lane of ``inventory --json``."""
-    return {
-        "account": f.account,
-        "platform": f.platform,
-        "mode": f.mode,
-        "queued": f.queued,
-        "posts_per_week": f.posts_per_week,
-        "runs_out_at": f.runs_out_at.isoformat() if f.runs_out_at else None,
-        "days_left": f.days_left,
-        "binding_limit": f.binding_limit,
-    }
-
-
-def upcoming_json(u: Upcoming) -> dict[str, Any]:
-    """One post of ``schedule --json``."""
-    return {
-        "at": u.at.isoformat(),
-        "account": u.account,
-        "platform": u.platform,
-        "clip": u.clip,
-        "post_id": u.post_id,
-    }
 
 
 def table(rows: list[LaneForecast]) -> str:

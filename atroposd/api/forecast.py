@@ -15,7 +15,13 @@ from atroposd.api.context import Context, ctx_of
 from atroposd.api.models import Problem
 from atroposd.clock import SystemClock
 from atroposd.config import UploadConfig
-from atroposd.schedule.forecast import LaneForecast, Upcoming, forecast, lanes_of, upcoming
+from atroposd.schedule.forecast import (
+    forecast,
+    inventory_json,
+    lanes_of,
+    upcoming,
+    upcoming_json,
+)
 from atroposd.store.queue import queued_posts
 
 router = APIRouter()
@@ -44,29 +50,6 @@ class UpcomingPost(BaseModel):
     platform: str
     clip: str
     post_id: int
-
-
-def inventory_json(f: LaneForecast) -> dict[str, Any]:
-    return {
-        "account": f.account,
-        "platform": f.platform,
-        "mode": f.mode,
-        "queued": f.queued,
-        "posts_per_week": f.posts_per_week,
-        "runs_out_at": f.runs_out_at.isoformat() if f.runs_out_at else None,
-        "days_left": f.days_left,
-        "binding_limit": f.binding_limit,
-    }
-
-
-def upcoming_json(u: Upcoming) -> dict[str, Any]:
-    return {
-        "at": u.at.isoformat(),
-        "account": u.account,
-        "platform": u.platform,
-        "clip": u.clip,
-        "post_id": u.post_id,
-    }
 
 
 def _inventory(conn: sqlite3.Connection, config: UploadConfig, now: datetime) -> list[Any]:

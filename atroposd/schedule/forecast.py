@@ -25,7 +25,7 @@ import heapq
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from atroposd.schedule.caps import CAPS, Budget, Budgets, Cap
 from atroposd.schedule.model import ScheduleConfig
@@ -335,3 +335,28 @@ def _cap_binds(week: list[datetime], cap: Cap | None) -> str | None:
             return cap.name
         budget.take(at)
     return None
+
+
+def inventory_json(f: LaneForecast) -> dict[str, Any]:
+    """One lane of ``inventory --json`` and ``GET /api/inventory`` (the documented shape)."""
+    return {
+        "account": f.account,
+        "platform": f.platform,
+        "mode": f.mode,
+        "queued": f.queued,
+        "posts_per_week": f.posts_per_week,
+        "runs_out_at": f.runs_out_at.isoformat() if f.runs_out_at else None,
+        "days_left": f.days_left,
+        "binding_limit": f.binding_limit,
+    }
+
+
+def upcoming_json(u: Upcoming) -> dict[str, Any]:
+    """One post of ``schedule --json`` and ``GET /api/schedule``."""
+    return {
+        "at": u.at.isoformat(),
+        "account": u.account,
+        "platform": u.platform,
+        "clip": u.clip,
+        "post_id": u.post_id,
+    }
